@@ -1,0 +1,86 @@
+/**
+ * The natsmesh wire contract: subjects, headers, codecs, errors, presence records and tokens.
+ * Every other package speaks to the wire through these names.
+ *
+ * @module
+ */
+
+export {
+  type Codec,
+  type CodecName,
+  ContentType,
+  checkPayloadSize,
+  codecForContentType,
+  codecs,
+} from "./codec.js";
+export {
+  type ErrorBody,
+  errorFromReply,
+  errorReply,
+  isValidErrorCode,
+  toMeshError,
+} from "./error-reply.js";
+export {
+  ErrorCodes,
+  isKnownCode,
+  isMeshError,
+  MeshError,
+  type MeshErrorCode,
+  type MeshErrorOptions,
+} from "./errors.js";
+export {
+  Header,
+  type HeaderName,
+  headerText,
+  MAX_ATTEMPT,
+  MAX_TEXT_HEADER,
+  parseAttempt,
+  parseDeadline,
+} from "./headers.js";
+export { assertName, assertPrefix, isValidName, MAX_NAME_LENGTH } from "./names.js";
+export {
+  DEFAULT_WEIGHT,
+  type DownMessage,
+  type HeartbeatMessage,
+  type InstanceRecord,
+  InstanceStatus,
+  PresenceLimits,
+  type PresenceMessage,
+  parsePresenceKey,
+  parsePresenceMessage,
+  presenceBucket,
+  presenceKey,
+  registryBucket,
+  type UpMessage,
+  type Validation,
+  validateInstanceRecord,
+} from "./presence.js";
+export {
+  DEFAULT_PREFIX,
+  lastToken,
+  type ParsedSubject,
+  parseSubject,
+  QUEUE_GROUP,
+  type Subjects,
+  subjects,
+} from "./subjects.js";
+export { DEFAULT_AUDIENCE, KeyAlgorithm, TokenAlgorithm } from "./tokens/algorithms.js";
+export { type IssueTokenOptions, issueToken } from "./tokens/issue.js";
+export {
+  assertJwks,
+  type GenerateKeyPairOptions,
+  generateKeyPair,
+  type JsonWebKeySet,
+  type MeshKeyPair,
+} from "./tokens/keys.js";
+export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
+export {
+  bearerToken,
+  createVerifier,
+  TokenRejection,
+  type TokenVerifier,
+  type TokenVerifierOptions,
+  unauthenticated,
+  type VerifiedToken,
+} from "./tokens/verifier.js";
+export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";

@@ -1,0 +1,253 @@
+import { MeshError } from "./errors.js";
+import { assertName, assertPrefix, isValidName } from "./names.js";
+import { DEFAULT_PREFIX } from "./subjects.js";
+
+/** Status of an instance: `draining` instances take no new calls. */
+export const InstanceStatus = { ready: "ready", draining: "draining" } as const;
+export type InstanceStatus = (typeof InstanceStatus)[keyof typeof InstanceStatus];
+
+/** The record an agent announces and the registry mirrors into KV. */
+export interface InstanceRecord {
+  v: 1;
+  /** Unique per process start (a NUID). */
+  id: string;
+  service: string;
+  version: string;
+  /** 0–10000; 0 takes no new traffic from weighted strategies. */
+  weight: number;
+  status: InstanceStatus;
+  methods: string[];
+  /** `P.inst.<service>.<id>` */
+  subject: string;
+  host: string;
+  pid: number;
+  zone?: string;
+  metadata: Record<string, string>;
+  /** Unix epoch milliseconds. */
+  startedAt: number;
+}
+
+/** `{"kind":"up"}`: on start, on any change of the record, and on `P.presence.sync`. */
+export interface UpMessage {
+  kind: "up";
+  instance: InstanceRecord;
+}
+
+/** `{"kind":"hb"}`: every heartbeat. */
+export interface HeartbeatMessage {
+  kind: "hb";
+  service: string;
+  id: string;
+  seq: number;
+  inflight: number;
+  status: InstanceStatus;
+}
+
+/** `{"kind":"down"}`: when the agent stops. */
+export interface DownMessage {
+  kind: "down";
+  service: string;
+  id: string;
+  reason: string;
+}
+
+export type PresenceMessage = UpMessage | HeartbeatMessage | DownMessage;
+
+/** Outcome of validating untrusted input: the clean value, or a `BAD_REQUEST` error. */
+export type Validation<T> = { ok: true; value: T } | { ok: false; error: MeshError };
+
+/** Bounds on what a presence record may hold. */
+export const PresenceLimits = {
+  maxWeight: 10_000,
+  maxMethods: 256,
+  maxMetadataEntries: 32,
+  maxMetadataKey: 64,
+  maxMetadataValue: 256,
+  maxVersion: 64,
+  maxHost: 255,
+  maxReason: 256,
+  /** Largest presence message, in bytes, accepted from the wire. */
+  maxMessageBytes: 64 * 1024,
+} as const;
+
+/** Default weight of an instance. */
+export const DEFAULT_WEIGHT = 100;
+
+const PRINTABLE = /^[\x21-\x7e]+$/;
+const METADATA_KEY = /^[A-Za-z0-9_.\-/]+$/;
+
+class Invalid extends Error {}
+
+function fail(field: string, why: string): never {
+  throw new Invalid(`${field} ${why}`);
+}
+
+function obj(value: unknown, field: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value))
+    fail(field, "must be an object");
+  return value as Record<string, unknown>;
+}
+
+function name(value: unknown, field: string): string {
+  if (!isValidName(value)) fail(field, "must be 1-64 characters of [A-Za-z0-9_-]");
+  return value;
+}
+
+function int(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    fail(field, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function text(value: unknown, field: string, max: number, pattern?: RegExp): string {
+  if (typeof value !== "string" || value.length > max || (pattern && !pattern.test(value))) {
+    fail(field, `must be a string of at most ${max} characters${pattern ? " without spaces" : ""}`);
+  }
+  return value;
+}
+
+function status(value: unknown, field: string): InstanceStatus {
+  if (value !== "ready" && value !== "draining") fail(field, 'must be "ready" or "draining"');
+  return value;
+}
+
+function record(value: unknown, prefix: string): InstanceRecord {
+  const r = obj(value, "instance");
+  if (r.v !== 1) fail("instance.v", "must be 1");
+  const id = name(r.id, "instance.id");
+  const service = name(r.service, "instance.service");
+  const subject = `${prefix}.inst.${service}.${id}`;
+  if (r.subject !== subject) fail("instance.subject", `must be "${subject}"`);
+  if (!Array.isArray(r.methods) || r.methods.length > PresenceLimits.maxMethods) {
+    fail("instance.methods", `must be an array of at most ${PresenceLimits.maxMethods} names`);
+  }
+  const methods = r.methods.map((m, i) => name(m, `instance.methods[${i}]`));
+  const meta = obj(r.metadata, "instance.metadata");
+  const entries = Object.entries(meta);
+  if (entries.length > PresenceLimits.maxMetadataEntries) {
+    fail("instance.metadata", `must have at most ${PresenceLimits.maxMetadataEntries} entries`);
+  }
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    text(k, "instance.metadata key", PresenceLimits.maxMetadataKey, METADATA_KEY);
+    metadata[k] = text(v, `instance.metadata.${k}`, PresenceLimits.maxMetadataValue);
+  }
+  const out: InstanceRecord = {
+    v: 1,
+    id,
+    service,
+    version: text(r.version, "instance.version", PresenceLimits.maxVersion, PRINTABLE),
+    weight: int(r.weight, "instance.weight", 0, PresenceLimits.maxWeight),
+    status: status(r.status, "instance.status"),
+    methods,
+    subject,
+    host: text(r.host, "instance.host", PresenceLimits.maxHost),
+    pid: int(r.pid, "instance.pid", 0, 2 ** 31),
+    metadata,
+    startedAt: int(r.startedAt, "instance.startedAt", 0, Number.MAX_SAFE_INTEGER),
+  };
+  if (r.zone !== undefined) out.zone = name(r.zone, "instance.zone");
+  return out;
+}
+
+function message(value: unknown, prefix: string): PresenceMessage {
+  const m = obj(value, "message");
+  switch (m.kind) {
+    case "up":
+      return { kind: "up", instance: record(m.instance, prefix) };
+    case "hb":
+      return {
+        kind: "hb",
+        service: name(m.service, "service"),
+        id: name(m.id, "id"),
+        seq: int(m.seq, "seq", 0, Number.MAX_SAFE_INTEGER),
+        inflight: int(m.inflight, "inflight", 0, Number.MAX_SAFE_INTEGER),
+        status: status(m.status, "status"),
+      };
+    case "down":
+      return {
+        kind: "down",
+        service: name(m.service, "service"),
+        id: name(m.id, "id"),
+        reason: text(m.reason, "reason", PresenceLimits.maxReason),
+      };
+    default:
+      return fail("kind", 'must be "up", "hb" or "down"');
+  }
+}
+
+function validate<T>(run: () => T): Validation<T> {
+  try {
+    return { ok: true, value: run() };
+  } catch (err) {
+    if (err instanceof Invalid) {
+      return { ok: false, error: new MeshError("BAD_REQUEST", `invalid presence: ${err.message}`) };
+    }
+    throw err;
+  }
+}
+
+/**
+ * Validates an untrusted instance record (from KV or the wire) for the mesh with `prefix`.
+ * Returns a clean copy holding only the contract's fields, or a `BAD_REQUEST` error; never throws.
+ */
+export function validateInstanceRecord(
+  value: unknown,
+  prefix: string = DEFAULT_PREFIX,
+): Validation<InstanceRecord> {
+  return validate(() => record(value, prefix));
+}
+
+/**
+ * Decodes and validates a presence message (JSON bytes or an already parsed value). Oversized,
+ * non-JSON or invalid input gives a `BAD_REQUEST` error; never throws.
+ */
+export function parsePresenceMessage(
+  data: Uint8Array | unknown,
+  prefix: string = DEFAULT_PREFIX,
+): Validation<PresenceMessage> {
+  let value = data;
+  if (data instanceof Uint8Array) {
+    if (data.length > PresenceLimits.maxMessageBytes) {
+      return { ok: false, error: new MeshError("BAD_REQUEST", "presence message is too large") };
+    }
+    try {
+      value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+    } catch {
+      return { ok: false, error: new MeshError("BAD_REQUEST", "presence message is not JSON") };
+    }
+  }
+  return validate(() => message(value, prefix));
+}
+
+/** KV key of an instance in the presence bucket: `<service>.<id>`. */
+export function presenceKey(service: string, id: string): string {
+  assertName(service, "service");
+  assertName(id, "instance id");
+  return `${service}.${id}`;
+}
+
+/** Takes a presence key apart, or `undefined` when it is not one. */
+export function parsePresenceKey(key: string): { service: string; id: string } | undefined {
+  const dot = key.indexOf(".");
+  const service = key.slice(0, dot);
+  const id = key.slice(dot + 1);
+  return dot > 0 && isValidName(service) && isValidName(id) ? { service, id } : undefined;
+}
+
+// KV bucket names cannot contain dots, so a dotted prefix maps them to underscores.
+function bucketBase(prefix: string): string {
+  assertPrefix(prefix);
+  return prefix.replaceAll(".", "_");
+}
+
+/** Name of the presence bucket: `<P>_presence`. */
+export function presenceBucket(prefix: string = DEFAULT_PREFIX): string {
+  return `${bucketBase(prefix)}_presence`;
+}
+
+/** Name of the registry bucket (leader lease, JWKS): `<P>_registry`. */
+export function registryBucket(prefix: string = DEFAULT_PREFIX): string {
+  return `${bucketBase(prefix)}_registry`;
+}

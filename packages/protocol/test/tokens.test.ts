@@ -1,0 +1,267 @@
+import { createPrivateKey, sign } from "node:crypto";
+import {
+  bearerToken,
+  createVerifier,
+  generateKeyPair,
+  issueToken,
+  type KeyAlgorithm,
+  MeshError,
+  type MeshKeyPair,
+  type TokenVerifier,
+} from "@natsmesh/protocol";
+import { SignJWT } from "jose";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+
+const b64 = (v: unknown) =>
+  Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+const now = () => Math.floor(Date.now() / 1000);
+
+async function reason(verifier: TokenVerifier, token: string): Promise<string> {
+  try {
+    await verifier.verify(token);
+  } catch (err) {
+    expect(err).toBeInstanceOf(MeshError);
+    expect((err as MeshError).code).toBe("UNAUTHENTICATED");
+    expect((err as MeshError).status).toBe(401);
+    return ((err as MeshError).data as { reason: string }).reason;
+  }
+  throw new Error("token was accepted");
+}
+
+let keys: MeshKeyPair;
+let other: MeshKeyPair;
+beforeAll(async () => {
+  keys = await generateKeyPair();
+  other = await generateKeyPair();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const base = { sub: "alice", scope: "billing.*", issuer: "https://issuer.test" };
+const verifierFor = (k: MeshKeyPair) =>
+  createVerifier({ jwks: k.jwks, issuer: "https://issuer.test" });
+
+describe("keys and issuing", () => {
+  it.each(["EdDSA", "ES256", "RS256"] as KeyAlgorithm[])(
+    "issues and verifies %s tokens",
+    async (alg) => {
+      const pair = await generateKeyPair({ alg });
+      expect(pair.privateJwk.kid).toBe(pair.kid);
+      expect(pair.publicJwk.d).toBeUndefined();
+      expect(pair.jwks.keys).toHaveLength(1);
+      const token = await issueToken({
+        key: pair.privateJwk,
+        ...base,
+        scope: ["billing.*", "announce:billing"],
+      });
+      const v = await verifierFor(pair).verify(token);
+      expect(v.claims.sub).toBe("alice");
+      expect(v.scopes).toEqual(["billing.*", "announce:billing"]);
+      expect(v.kid).toBe(pair.kid);
+      expect(typeof v.claims.jti).toBe("string");
+      expect(v.claims.aud).toBe("natsmesh");
+    },
+    20_000,
+  );
+
+  it("refuses to generate anything but EdDSA, ES256 and RS256", async () => {
+    await expect(generateKeyPair({ alg: "HS256" as KeyAlgorithm })).rejects.toThrow(TypeError);
+    await expect(generateKeyPair({ alg: "none" as KeyAlgorithm })).rejects.toThrow(TypeError);
+  });
+
+  it("refuses to sign with a public key", async () => {
+    await expect(issueToken({ key: keys.publicJwk, ...base })).rejects.toThrow(TypeError);
+  });
+
+  it("keeps custom claims", async () => {
+    const token = await issueToken({ key: keys.privateJwk, ...base, claims: { tenant: "t1" } });
+    expect((await verifierFor(keys).verify(token)).claims.tenant).toBe("t1");
+  });
+});
+
+describe("verification refuses", () => {
+  it("an expired token beyond the 30 s skew, and accepts one within it", async () => {
+    const old = await issueToken({ key: keys.privateJwk, ...base, ttl: -60 });
+    expect(await reason(verifierFor(keys), old)).toBe("expired");
+    const recent = await issueToken({ key: keys.privateJwk, ...base, ttl: -10 });
+    await expect(verifierFor(keys).verify(recent)).resolves.toBeDefined();
+  });
+
+  it("a token not valid yet beyond the skew, and accepts one within it", async () => {
+    const sign = (nbf: number) =>
+      new SignJWT({ scope: "x.y" })
+        .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+        .setSubject("a")
+        .setAudience("natsmesh")
+        .setIssuer(base.issuer)
+        .setNotBefore(nbf)
+        .setExpirationTime(now() + 3600)
+        .sign(keys.privateJwk);
+    expect(await reason(verifierFor(keys), await sign(now() + 120))).toBe("not_yet_valid");
+    await expect(verifierFor(keys).verify(await sign(now() + 10))).resolves.toBeDefined();
+  });
+
+  it("the wrong issuer and the wrong audience", async () => {
+    const t1 = await issueToken({ key: keys.privateJwk, ...base, issuer: "https://evil.test" });
+    expect(await reason(verifierFor(keys), t1)).toBe("issuer");
+    const t2 = await issueToken({ key: keys.privateJwk, ...base, audience: "other" });
+    expect(await reason(verifierFor(keys), t2)).toBe("audience");
+  });
+
+  it("an unknown kid", async () => {
+    const token = await issueToken({ key: other.privateJwk, ...base });
+    expect(await reason(verifierFor(keys), token)).toBe("unknown_kid");
+  });
+
+  it("a token signed by another key under a known kid", async () => {
+    const token = await issueToken({ key: other.privateJwk, ...base, kid: keys.kid });
+    expect(await reason(verifierFor(keys), token)).toBe("signature");
+  });
+
+  it("a tampered payload", async () => {
+    const token = await issueToken({ key: keys.privateJwk, ...base });
+    const [h, , s] = token.split(".");
+    const forged = `${h}.${b64({ sub: "root", scope: "*", aud: "natsmesh", iss: base.issuer, exp: now() + 60 })}.${s}`;
+    expect(await reason(verifierFor(keys), forged)).toBe("signature");
+  });
+
+  it('alg "none"', async () => {
+    const token = `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "root", scope: "*", aud: "natsmesh", exp: now() + 60 })}.`;
+    expect(["algorithm", "malformed"]).toContain(await reason(verifierFor(keys), token));
+  });
+
+  it("HS256 signed with the public key as the secret (algorithm confusion)", async () => {
+    const secret = new TextEncoder().encode(JSON.stringify(keys.publicJwk));
+    const token = await new SignJWT({ scope: "*" })
+      .setProtectedHeader({ alg: "HS256", kid: keys.kid })
+      .setSubject("root")
+      .setAudience("natsmesh")
+      .setIssuer(base.issuer)
+      .setExpirationTime(now() + 60)
+      .sign(secret);
+    expect(await reason(verifierFor(keys), token)).toBe("algorithm");
+  });
+
+  it("a token without exp or sub", async () => {
+    const noExp = await new SignJWT({ scope: "*" })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+      .setSubject("a")
+      .setAudience("natsmesh")
+      .setIssuer(base.issuer)
+      .sign(keys.privateJwk);
+    expect(await reason(verifierFor(keys), noExp)).toBe("claims");
+    const noSub = await new SignJWT({ scope: "*" })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+      .setAudience("natsmesh")
+      .setIssuer(base.issuer)
+      .setExpirationTime(now() + 60)
+      .sign(keys.privateJwk);
+    expect(await reason(verifierFor(keys), noSub)).toBe("claims");
+  });
+
+  it.each(["", "abc", "a.b.c", "...", "x".repeat(9000), "eyJ.eyJ.sig"])(
+    "garbage %#",
+    async (token) => {
+      expect(["missing", "malformed", "too_long"]).toContain(
+        await reason(verifierFor(keys), token),
+      );
+    },
+  );
+
+  it("a scope claim that is not a string", async () => {
+    const token = await new SignJWT({ scope: ["*"] })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+      .setSubject("a")
+      .setAudience("natsmesh")
+      .setIssuer(base.issuer)
+      .setExpirationTime(now() + 60)
+      .sign(keys.privateJwk);
+    expect(await reason(verifierFor(keys), token)).toBe("claims");
+  });
+});
+
+describe("interoperability", () => {
+  it("accepts a token signed without jose (node:crypto Ed25519)", async () => {
+    const header = b64({ alg: "EdDSA", typ: "JWT", kid: keys.kid });
+    const payload = b64({
+      sub: "bob",
+      scope: "a.b",
+      aud: "natsmesh",
+      iss: base.issuer,
+      exp: now() + 60,
+    });
+    const key = createPrivateKey({ key: keys.privateJwk as never, format: "jwk" });
+    const signature = sign(null, Buffer.from(`${header}.${payload}`), key).toString("base64url");
+    const v = await verifierFor(keys).verify(`${header}.${payload}.${signature}`);
+    expect(v.claims.sub).toBe("bob");
+  });
+});
+
+describe("shared secret", () => {
+  const secret = "s".repeat(32);
+
+  it("accepts HS256 only with an explicit secret", async () => {
+    const token = await issueToken({ secret, ...base });
+    await expect(
+      createVerifier({ secret, issuer: base.issuer }).verify(token),
+    ).resolves.toBeDefined();
+    expect(await reason(verifierFor(keys), token)).toBe("algorithm");
+  });
+
+  it("refuses unsafe options with TypeError", () => {
+    expect(() => createVerifier({ jwks: keys.jwks, algorithms: ["HS256"] })).toThrow(TypeError);
+    expect(() => createVerifier({ jwks: keys.jwks, algorithms: ["none" as never] })).toThrow(
+      TypeError,
+    );
+    expect(() => createVerifier({ secret: "short" })).toThrow(TypeError);
+    expect(() => createVerifier({})).toThrow(TypeError);
+    expect(() => createVerifier({ jwks: { keys: [keys.privateJwk] } })).toThrow(TypeError);
+  });
+});
+
+describe("verified-token cache", () => {
+  it("answers a verified token synchronously until it expires", async () => {
+    const v = verifierFor(keys);
+    const token = await issueToken({ key: keys.privateJwk, ...base, ttl: 60 });
+    expect(v.cached(token)).toBeUndefined();
+    const first = await v.verify(token);
+    expect(v.cached(token)).toBe(first);
+    expect(await v.verify(token)).toBe(first);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(((first.claims.exp as number) + 1) * 1000);
+    expect(v.cached(token)).toBeUndefined();
+    expect(v.size).toBe(0);
+  });
+
+  it("is bounded", async () => {
+    const v = createVerifier({ jwks: keys.jwks, issuer: base.issuer, cacheSize: 3 });
+    for (let i = 0; i < 5; i++)
+      await v.verify(await issueToken({ key: keys.privateJwk, ...base, sub: `u${i}` }));
+    expect(v.size).toBe(3);
+  });
+
+  it("drops tokens of a removed kid at once and refuses them afterwards", async () => {
+    const v = createVerifier({
+      jwks: { keys: [keys.publicJwk, other.publicJwk] },
+      issuer: base.issuer,
+    });
+    const t1 = await issueToken({ key: keys.privateJwk, ...base });
+    const t2 = await issueToken({ key: other.privateJwk, ...base });
+    await v.verify(t1);
+    await v.verify(t2);
+    v.setJwks({ keys: [other.publicJwk] });
+    expect(v.cached(t1)).toBeUndefined();
+    expect(v.cached(t2)).toBeDefined();
+    expect(await reason(v, t1)).toBe("unknown_kid");
+  });
+});
+
+describe("bearerToken", () => {
+  it("takes the token out of an Authorization value", () => {
+    expect(bearerToken("Bearer abc.def.ghi")).toBe("abc.def.ghi");
+    expect(bearerToken("bearer abc")).toBe("abc");
+    for (const bad of [undefined, "", "Bearer ", "Basic abc", "abc", "Bearer"])
+      expect(bearerToken(bad)).toBeUndefined();
+  });
+});
