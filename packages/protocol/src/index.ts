@@ -14,6 +14,12 @@ export {
   codecs,
 } from "./codec.js";
 export {
+  CONNECTION_DEFAULTS,
+  connectionOptions,
+  DEFAULT_SERVER,
+  parseServers,
+} from "./connection.js";
+export {
   type ErrorBody,
   errorFromReply,
   errorReply,

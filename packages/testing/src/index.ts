@@ -1,0 +1,14 @@
+/**
+ * Test helpers for natsmesh: real `nats-server` processes (or Testcontainers containers),
+ * single or clustered, with their own ports and JetStream stores, never left running.
+ *
+ * @module
+ */
+export type { NatsCluster, NatsClusterOptions } from "./cluster.js";
+export { DEFAULT_NATS_CLUSTER_SIZE, startNatsCluster } from "./cluster.js";
+export type { NatsTestingErrorCode } from "./errors.js";
+export { NATS_TESTING_ERROR_CODES, NatsTestingError } from "./errors.js";
+export type { NatsServer } from "./nats-server.js";
+export { startNatsServer } from "./nats-server.js";
+export type { NatsRuntime, NatsServerOptions } from "./options.js";
+export { DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";

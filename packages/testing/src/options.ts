@@ -1,0 +1,127 @@
+/** Where a test server runs. */
+export const NATS_RUNTIMES = ["auto", "process", "container"] as const;
+
+/** One of {@link NATS_RUNTIMES}. */
+export type NatsRuntime = (typeof NATS_RUNTIMES)[number];
+
+/** Options of `startNatsServer()`. */
+export interface NatsServerOptions {
+  /**
+   * `"process"` spawns `nats-server`; `"container"` starts `image` through Testcontainers;
+   * `"auto"` uses a container when a Docker engine is reachable, the environment variable
+   * `NATSMESH_TEST_DOCKER` is not `0` and no `binary` was given, and a process otherwise.
+   * @default "auto"
+   */
+  runtime?: NatsRuntime;
+  /** The `nats-server` executable (a name looked up on PATH, or a path). @default "nats-server" */
+  binary?: string;
+  /**
+   * Client port. 0 lets the server pick a free one; either way the port is kept across
+   * `restart()`.
+   * @default 0
+   */
+  port?: number;
+  /** Enable JetStream with a file store in a fresh temporary directory. @default true */
+  jetstream?: boolean;
+  /** The server's `max_payload` in bytes. @default undefined (the server's 1 MiB) */
+  maxPayload?: number;
+  /** Extra configuration file text (NATS conf syntax). Command-line flags win over it. @default undefined */
+  config?: string;
+  /** Extra command-line arguments for `nats-server`. @default [] */
+  args?: readonly string[];
+  /** Bound on every wait while starting: readiness, ports, first TCP connect. @default 10000 */
+  startTimeoutMs?: number;
+  /** How long `stop()` waits after SIGTERM before it sends SIGKILL. @default 10000 */
+  stopTimeoutMs?: number;
+  /** Container image for the container runtime. @default "nats:2.10" */
+  image?: string;
+}
+
+/** {@link NatsServerOptions} after defaults and validation. */
+export interface ResolvedNatsServerOptions {
+  readonly runtime: NatsRuntime;
+  readonly binary: string;
+  /** True when the caller chose the binary (which then implies the process runtime). */
+  readonly binaryGiven: boolean;
+  readonly port: number;
+  readonly jetstream: boolean;
+  readonly maxPayload: number | undefined;
+  readonly config: string | undefined;
+  readonly args: readonly string[];
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly image: string;
+}
+
+/** Defaults of {@link NatsServerOptions}. */
+export const DEFAULT_NATS_SERVER_OPTIONS = {
+  runtime: "auto",
+  binary: "nats-server",
+  port: 0,
+  jetstream: true,
+  args: [],
+  startTimeoutMs: 10_000,
+  stopTimeoutMs: 10_000,
+  image: "nats:2.10",
+} as const satisfies NatsServerOptions;
+
+/** Validates `options` and fills in defaults, into a new object. Throws `TypeError` on misuse. */
+export function resolveNatsServerOptions(
+  options: NatsServerOptions = {},
+): ResolvedNatsServerOptions {
+  const d = DEFAULT_NATS_SERVER_OPTIONS;
+  const runtime = options.runtime ?? d.runtime;
+  if (!NATS_RUNTIMES.includes(runtime)) {
+    throw new TypeError(
+      `runtime must be one of ${NATS_RUNTIMES.join(", ")}, got ${String(runtime)}`,
+    );
+  }
+  const binary = options.binary ?? d.binary;
+  if (typeof binary !== "string" || binary === "") {
+    throw new TypeError("binary must be a non-empty string");
+  }
+  const port = options.port ?? d.port;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new TypeError(`port must be an integer in 0..65535, got ${port}`);
+  }
+  const maxPayload = options.maxPayload;
+  if (maxPayload !== undefined && (!Number.isInteger(maxPayload) || maxPayload <= 0)) {
+    throw new TypeError(`maxPayload must be a positive integer, got ${maxPayload}`);
+  }
+  const args = options.args ?? d.args;
+  if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
+    throw new TypeError("args must be an array of strings");
+  }
+  return {
+    runtime,
+    binary,
+    binaryGiven: options.binary !== undefined,
+    port,
+    jetstream: options.jetstream ?? d.jetstream,
+    maxPayload,
+    config: options.config,
+    args: [...args],
+    startTimeoutMs: positive("startTimeoutMs", options.startTimeoutMs ?? d.startTimeoutMs),
+    stopTimeoutMs: positive("stopTimeoutMs", options.stopTimeoutMs ?? d.stopTimeoutMs),
+    image: options.image ?? d.image,
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * The configuration file text for `options`, or undefined when none is needed. `max_payload`
+ * has no command-line flag, so it always goes through a file.
+ */
+export function configText(options: ResolvedNatsServerOptions): string | undefined {
+  const lines: string[] = [];
+  if (options.config !== undefined) lines.push(options.config);
+  // Last, so the explicit option wins over the same key in the caller's text.
+  if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
+  return lines.length === 0 ? undefined : `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,167 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsTestingError } from "./errors.js";
+import { type NatsProcess, spawnNatsProcess } from "./nats-process.js";
+import type { NatsServer } from "./nats-server.js";
+import { configText, type ResolvedNatsServerOptions } from "./options.js";
+import { trackDir, untrackDir } from "./reaper.js";
+
+/** What a cluster adds to a single server. */
+export interface ProcessServerExtras {
+  /** Arguments appended after everything else (cluster, routes, names). */
+  args?: readonly string[];
+}
+
+/** Starts a local nats-server process; resolves once it accepts clients. */
+export async function startProcessServer(
+  options: ResolvedNatsServerOptions,
+  extras: ProcessServerExtras = {},
+): Promise<ProcessNatsServer> {
+  const root = await mkdtemp(join(tmpdir(), "natsmesh-nats-"));
+  trackDir(root);
+  const server = new ProcessNatsServer(options, root, extras.args ?? []);
+  try {
+    await server.init();
+    return server;
+  } catch (err) {
+    await server.dispose();
+    throw err;
+  }
+}
+
+/**
+ * One nats-server, as a sequence of processes that share ports and store. The first start
+ * passes `-1` for the ports the caller left open, learns them from the ports file, and every
+ * later start pins them, so clients reconnect to the same URL and the store is found again.
+ */
+export class ProcessNatsServer implements NatsServer {
+  readonly storeDir: string;
+  #options: ResolvedNatsServerOptions;
+  #root: string;
+  #portsDir: string;
+  #configFile: string;
+  #extraArgs: readonly string[];
+  #port: number;
+  #monitorPort = 0;
+  #process: NatsProcess | undefined;
+  #stopping: Promise<void> | undefined;
+  #restarting: Promise<void> | undefined;
+  #disposing: Promise<void> | undefined;
+
+  constructor(options: ResolvedNatsServerOptions, root: string, extraArgs: readonly string[]) {
+    this.#options = options;
+    this.#root = root;
+    this.storeDir = join(root, "store");
+    this.#portsDir = join(root, "run");
+    this.#configFile = join(root, "nats.conf");
+    this.#extraArgs = extraArgs;
+    this.#port = options.port;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.#port}`;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get monitorPort(): number {
+    return this.#monitorPort;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.#process?.pid : undefined;
+  }
+
+  get running(): boolean {
+    return this.#process !== undefined && !this.#process.hasExited;
+  }
+
+  /** Prepares the directories and starts the first process. */
+  async init(): Promise<void> {
+    await mkdir(this.storeDir, { recursive: true });
+    await mkdir(this.#portsDir, { recursive: true });
+    const text = configText(this.#options);
+    if (text !== undefined) await writeFile(this.#configFile, text);
+    await this.#launch();
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#halt("SIGTERM");
+    return this.#stopping;
+  }
+
+  kill(): Promise<void> {
+    return this.#halt("SIGKILL");
+  }
+
+  restart(): Promise<void> {
+    if (this.#disposing !== undefined) {
+      return Promise.reject(new NatsTestingError("DISPOSED", "restart() after dispose()"));
+    }
+    this.#restarting ??= (async () => {
+      try {
+        await this.stop();
+        this.#stopping = undefined;
+        await this.#launch();
+      } finally {
+        this.#restarting = undefined;
+      }
+    })();
+    return this.#restarting;
+  }
+
+  dispose(): Promise<void> {
+    this.#disposing ??= (async () => {
+      await this.#restarting?.catch(() => {});
+      try {
+        await this.stop();
+      } finally {
+        await rm(this.#root, { recursive: true, force: true });
+        untrackDir(this.#root);
+      }
+    })();
+    return this.#disposing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  async #launch(): Promise<void> {
+    const proc = spawnNatsProcess({
+      binary: this.#options.binary,
+      args: this.#args(),
+      portsDir: this.#portsDir,
+      startTimeoutMs: this.#options.startTimeoutMs,
+    });
+    this.#process = proc;
+    try {
+      const ports = await proc.ready;
+      this.#port = ports.client;
+      this.#monitorPort = ports.monitor ?? this.#monitorPort;
+    } catch (err) {
+      await proc.terminate("SIGKILL", 0);
+      throw err;
+    }
+  }
+
+  async #halt(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
+    await this.#process?.terminate(signal, this.#options.stopTimeoutMs);
+  }
+
+  #args(): string[] {
+    const o = this.#options;
+    const args: string[] = [];
+    // The config file comes first: flags given after it override the same settings.
+    if (configText(o) !== undefined) args.push("-c", this.#configFile);
+    args.push("-a", "127.0.0.1", "-p", String(this.#port || -1));
+    args.push("-m", String(this.#monitorPort || -1));
+    args.push("--ports_file_dir", this.#portsDir);
+    if (o.jetstream) args.push("-js", "-sd", this.storeDir);
+    args.push(...o.args, ...this.#extraArgs);
+    return args;
+  }
+}
