@@ -1,0 +1,187 @@
+import { hostname } from "node:os";
+import { type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import {
+  connectionOptions,
+  type InstanceRecord,
+  type InstanceStatus,
+  QUEUE_GROUP,
+  subjects,
+  validateInstanceRecord,
+} from "@natsmesh/protocol";
+import { Announcer } from "./announcer.js";
+import { Discovery } from "./discovery.js";
+import { Dispatcher } from "./dispatcher.js";
+import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
+
+/** What `agent.update()` may change; the record is re-announced. */
+export interface AgentUpdate {
+  weight?: number;
+  status?: InstanceStatus;
+  metadata?: Record<string, string>;
+}
+
+/** A running agent. */
+export interface Agent extends AsyncDisposable {
+  /** Instance id: a NUID, unique per start. */
+  readonly id: string;
+  /** The current presence record (a copy). */
+  readonly record: InstanceRecord;
+  /** The NATS connection the agent uses. */
+  readonly connection: NatsConnection;
+  /** Changes weight, status or metadata and re-announces the record. */
+  update(changes: AgentUpdate): Promise<void>;
+  /**
+   * Drains: announces `draining`, stops taking new calls, lets in-flight ones finish up to
+   * `drainTimeoutMs` (then aborts them with `UNAVAILABLE`), announces `down` and closes.
+   * Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+class AgentImpl implements Agent {
+  readonly #o: ResolvedAgentOptions;
+  readonly #nc: NatsConnection;
+  readonly #ownsConnection: boolean;
+  #record: InstanceRecord;
+  readonly #dispatcher: Dispatcher;
+  readonly #announcer: Announcer;
+  readonly #discovery: Discovery;
+  readonly #subs: Subscription[] = [];
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: ResolvedAgentOptions, nc: NatsConnection, ownsConnection: boolean) {
+    this.#o = o;
+    this.#nc = nc;
+    this.#ownsConnection = ownsConnection;
+    const id = nuid.next();
+    const s = subjects(o.prefix);
+    this.#record = {
+      v: 1,
+      id,
+      service: o.service,
+      version: o.version,
+      weight: o.weight,
+      status: "ready",
+      methods: [...o.methods.keys()],
+      subject: s.instanceBase(o.service, id),
+      host: hostname().slice(0, 255),
+      pid: process.pid,
+      ...(o.zone === undefined ? {} : { zone: o.zone }),
+      metadata: o.metadata,
+      startedAt: Date.now(),
+    };
+    const log = o.logger.child({ component: "agent", service: o.service, instance: id });
+    const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
+    this.#dispatcher = new Dispatcher(scope, {
+      connection: nc,
+      methods: o.methods,
+      concurrency: o.concurrency,
+    });
+    this.#announcer = new Announcer({
+      connection: nc,
+      subjects: s,
+      heartbeatMs: o.heartbeatMs,
+      record: () => this.#record,
+      inflight: () => this.#dispatcher.inflight.size,
+      token: () => undefined,
+      log,
+    });
+    this.#discovery = new Discovery({
+      connection: nc,
+      subjects: s,
+      record: () => this.#record,
+      stats: this.#dispatcher.stats,
+      description: o.description,
+      startedAt: new Date(this.#record.startedAt).toISOString(),
+      log,
+    });
+    const callback = this.#dispatcher.onMessage;
+    this.#subs.push(
+      nc.subscribe(s.serviceWildcard(o.service), { queue: QUEUE_GROUP, callback }),
+      nc.subscribe(s.instanceWildcard(o.service, id), { callback }),
+    );
+    this.#discovery.start();
+    this.#announcer.start();
+    this.#watchStatus(log);
+  }
+
+  async #watchStatus(log: ResolvedAgentOptions["logger"]): Promise<void> {
+    // After a reconnect the registry may have evicted us: announce again at once.
+    for await (const s of this.#nc.status()) {
+      if (s.type === "reconnect" && this.#stopping === undefined) {
+        log.info({ server: s.server }, "reconnected to NATS");
+        this.#announcer.up();
+      } else if (s.type === "disconnect") {
+        log.warn({ server: s.server }, "disconnected from NATS");
+      }
+    }
+  }
+
+  get id(): string {
+    return this.#record.id;
+  }
+
+  get record(): InstanceRecord {
+    return structuredClone(this.#record);
+  }
+
+  get connection(): NatsConnection {
+    return this.#nc;
+  }
+
+  async update(changes: AgentUpdate): Promise<void> {
+    if (this.#stopping !== undefined) throw new TypeError("the agent is stopping");
+    const next: InstanceRecord = {
+      ...this.#record,
+      ...(changes.weight === undefined ? {} : { weight: changes.weight }),
+      ...(changes.status === undefined ? {} : { status: changes.status }),
+      ...(changes.metadata === undefined ? {} : { metadata: { ...changes.metadata } }),
+    };
+    const checked = validateInstanceRecord(next, this.#o.prefix);
+    if (!checked.ok) throw new TypeError(checked.error.message);
+    this.#record = checked.value;
+    this.#announcer.up();
+    await this.#nc.flush();
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.#record = { ...this.#record, status: "draining" };
+    this.#announcer.up();
+    this.#dispatcher.stopAccepting();
+    // drain() lets messages already delivered to us be handled, then unsubscribes: new calls
+    // go to other instances (queue) or get "no responders" (direct), which callers retry.
+    await Promise.allSettled(this.#subs.map((sub) => sub.drain()));
+    await this.#dispatcher.drain(this.#o.drainTimeoutMs);
+    this.#discovery.stop();
+    this.#announcer.stop("stopped");
+    if (this.#ownsConnection) {
+      await this.#nc.drain().catch(() => this.#nc.close());
+    } else if (!this.#nc.isClosed()) {
+      await this.#nc.flush().catch(() => undefined);
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/**
+ * Starts an agent: connects (or uses `connection`), subscribes `P.svc.<service>.*` in queue
+ * group `q` and `P.inst.<service>.<id>.*`, answers NATS micro discovery and announces presence.
+ * Throws `TypeError` on invalid options before connecting.
+ */
+export async function startAgent(options: AgentOptions): Promise<Agent> {
+  const o = resolveAgentOptions(options);
+  const nc =
+    o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
+  const agent = new AgentImpl(o, nc, o.connection === undefined);
+  await nc.flush();
+  return agent;
+}

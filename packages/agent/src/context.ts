@@ -1,0 +1,164 @@
+import { Match, type Msg } from "@nats-io/nats-core";
+import {
+  type Codec,
+  childTraceparent,
+  Header,
+  type InstanceRecord,
+  type VerifiedToken,
+} from "@natsmesh/protocol";
+import type { Logger } from "pino";
+import type { NestedMesh, NestedRequestOptions } from "./options.js";
+
+/** Verified claims of the caller's token. */
+export type CallerClaims = VerifiedToken["claims"];
+
+/** What a handler gets besides its payload. */
+export interface RequestContext {
+  readonly service: string;
+  readonly method: string;
+  /** The caller's verified token claims; `undefined` when auth is off. */
+  readonly caller: CallerClaims | undefined;
+  /** Aborts when the deadline passes or the agent gives up on the call while stopping. */
+  readonly signal: AbortSignal;
+  /** Absolute deadline (Unix epoch ms) from `Mesh-Deadline`, if the caller sent one. */
+  readonly deadline: number | undefined;
+  /** Request headers (first value of each). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** `Mesh-Attempt`: 1 for the first attempt. */
+  readonly attempt: number;
+  /** The `traceparent` of this call (the caller's, or a new trace when it sent none). */
+  readonly traceparent: string;
+  /** The agent's current record. */
+  readonly instance: InstanceRecord;
+  /** Logger bound to service, instance and method. */
+  readonly log: Logger;
+  /** Nested calls that inherit this call's deadline, signal and trace; needs the `mesh` option. */
+  readonly mesh: NestedMesh;
+}
+
+/** Shared by every call of one agent. */
+export interface CallScope {
+  readonly service: string;
+  readonly log: Logger;
+  readonly mesh: NestedMesh | undefined;
+  record(): InstanceRecord;
+}
+
+/**
+ * One call in flight. It is the handler's context and the dispatcher's bookkeeping at once, so a
+ * call costs one object; the signal, logger and header record are made only when a handler asks.
+ */
+export class Call implements RequestContext {
+  readonly method: string;
+  readonly deadline: number | undefined;
+  readonly attempt: number;
+  readonly caller: CallerClaims | undefined;
+  /** Set once a reply has been sent, so a late handler result never answers twice. */
+  done = false;
+  readonly msg: Msg;
+  readonly codec: Codec;
+  readonly startedAt: number;
+  readonly #scope: CallScope;
+  #controller: AbortController | undefined;
+  #log: Logger | undefined;
+  #headers: Record<string, string> | undefined;
+  #traceparent: string | undefined;
+
+  constructor(
+    scope: CallScope,
+    msg: Msg,
+    method: string,
+    codec: Codec,
+    deadline: number | undefined,
+    attempt: number,
+    caller: CallerClaims | undefined,
+    startedAt: number,
+  ) {
+    this.#scope = scope;
+    this.msg = msg;
+    this.method = method;
+    this.codec = codec;
+    this.deadline = deadline;
+    this.attempt = attempt;
+    this.caller = caller;
+    this.startedAt = startedAt;
+  }
+
+  get service(): string {
+    return this.#scope.service;
+  }
+
+  get instance(): InstanceRecord {
+    return this.#scope.record();
+  }
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController();
+    if (this.deadline !== undefined && Date.now() >= this.deadline) this.abortForDeadline();
+    return this.#controller.signal;
+  }
+
+  /** True once a handler has asked for the signal: only those calls need deadline sweeps. */
+  get watched(): boolean {
+    return this.#controller !== undefined && !this.#controller.signal.aborted;
+  }
+
+  abort(reason: unknown): void {
+    this.#controller ??= new AbortController();
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  abortForDeadline(): void {
+    this.abort(new DOMException("the call's deadline has passed", "TimeoutError"));
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    if (this.#headers === undefined) {
+      const out: Record<string, string> = {};
+      const h = this.msg.headers;
+      if (h !== undefined) for (const [k, v] of h) if (v[0] !== undefined) out[k] = v[0];
+      this.#headers = Object.freeze(out);
+    }
+    return this.#headers;
+  }
+
+  get traceparent(): string {
+    this.#traceparent ??= this.#receivedTraceparent() ?? childTraceparent();
+    return this.#traceparent;
+  }
+
+  #receivedTraceparent(): string | undefined {
+    const h = this.msg.headers;
+    if (h === undefined) return undefined;
+    // Go's client canonicalises header names ("Traceparent"); accept any case.
+    return h.get(Header.TraceParent) || h.get(Header.TraceParent, Match.IgnoreCase) || undefined;
+  }
+
+  get log(): Logger {
+    this.#log ??= this.#scope.log.child({ method: this.method, traceparent: this.traceparent });
+    return this.#log;
+  }
+
+  get mesh(): NestedMesh {
+    const mesh = this.#scope.mesh;
+    if (mesh === undefined) {
+      throw new TypeError(
+        "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
+      );
+    }
+    return {
+      request: (service, method, payload, options: NestedRequestOptions = {}) => {
+        const deadline =
+          options.deadline === undefined || this.deadline === undefined
+            ? (options.deadline ?? this.deadline)
+            : Math.min(options.deadline, this.deadline);
+        return mesh.request(service, method, payload, {
+          ...options,
+          ...(deadline === undefined ? {} : { deadline }),
+          signal: options.signal ?? this.signal,
+          headers: { [Header.TraceParent]: this.traceparent, ...options.headers },
+        });
+      },
+    };
+  }
+}

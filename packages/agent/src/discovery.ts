@@ -1,0 +1,104 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { type InstanceRecord, QUEUE_GROUP, type Subjects } from "@natsmesh/protocol";
+import type { Logger } from "pino";
+import type { EndpointStats } from "./endpoint-stats.js";
+
+/** NATS micro (ADR-32) verbs. */
+const VERBS = ["PING", "INFO", "STATS"] as const;
+type Verb = (typeof VERBS)[number];
+
+export interface DiscoveryOptions {
+  connection: NatsConnection;
+  subjects: Subjects;
+  record: () => InstanceRecord;
+  stats: ReadonlyMap<string, EndpointStats>;
+  description: string;
+  startedAt: string;
+  log: Logger;
+}
+
+/**
+ * Answers `$SRV.PING|INFO|STATS` (and their `.<service>` and `.<service>.<id>` forms) with the
+ * `io.nats.micro.v1.*` documents, so `nats micro ls` and any ADR-32 client see the mesh.
+ */
+export class Discovery {
+  readonly #o: DiscoveryOptions;
+  readonly #subs: Subscription[] = [];
+
+  constructor(options: DiscoveryOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    const { service, id } = this.#o.record();
+    for (const verb of VERBS) {
+      for (const subject of [
+        `$SRV.${verb}`,
+        `$SRV.${verb}.${service}`,
+        `$SRV.${verb}.${service}.${id}`,
+      ]) {
+        this.#subs.push(
+          this.#o.connection.subscribe(subject, {
+            callback: (err, msg) => {
+              if (err === null) this.#answer(verb, msg);
+            },
+          }),
+        );
+      }
+    }
+  }
+
+  stop(): void {
+    for (const sub of this.#subs.splice(0)) sub.unsubscribe();
+  }
+
+  #answer(verb: Verb, msg: Msg): void {
+    try {
+      msg.respond(JSON.stringify(this.#document(verb)));
+    } catch (err) {
+      this.#o.log.warn({ err, verb }, "discovery reply could not be sent");
+    }
+  }
+
+  #document(verb: Verb): Record<string, unknown> {
+    const r = this.#o.record();
+    const base = { name: r.service, id: r.id, version: r.version, metadata: { ...r.metadata } };
+    switch (verb) {
+      case "PING":
+        return { type: "io.nats.micro.v1.ping_response", ...base };
+      case "INFO":
+        return {
+          type: "io.nats.micro.v1.info_response",
+          ...base,
+          description: this.#o.description,
+          endpoints: r.methods.map((method) => ({
+            name: method,
+            subject: this.#o.subjects.service(r.service, method),
+            queue_group: QUEUE_GROUP,
+            metadata: null,
+          })),
+        };
+      case "STATS":
+        return {
+          type: "io.nats.micro.v1.stats_response",
+          ...base,
+          started: this.#o.startedAt,
+          endpoints: r.methods.map((method) => {
+            const s = this.#o.stats.get(method);
+            const requests = s?.requests ?? 0;
+            return {
+              name: method,
+              subject: this.#o.subjects.service(r.service, method),
+              queue_group: QUEUE_GROUP,
+              num_requests: requests,
+              num_errors: s?.errors ?? 0,
+              last_error: s?.lastError ?? "",
+              processing_time: s?.processingNs ?? 0,
+              average_processing_time:
+                requests === 0 ? 0 : Math.round((s?.processingNs ?? 0) / requests),
+            };
+          }),
+        };
+    }
+  }
+}

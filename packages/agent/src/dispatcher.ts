@@ -1,0 +1,323 @@
+import {
+  type Msg,
+  type MsgHdrs,
+  MsgHdrsImpl,
+  type NatsConnection,
+  headers as natsHeaders,
+} from "@nats-io/nats-core";
+import {
+  type Codec,
+  ContentType,
+  checkPayloadSize,
+  codecForContentType,
+  codecs,
+  errorReply,
+  Header,
+  lastToken,
+  MeshError,
+  parseAttempt,
+  parseDeadline,
+} from "@natsmesh/protocol";
+import { Call, type CallScope } from "./context.js";
+import { EndpointStats } from "./endpoint-stats.js";
+import type { Handler } from "./options.js";
+
+/** How often calls whose handlers watch `ctx.signal` are checked against their deadlines. */
+const SWEEP_MS = 25;
+/** Sweeps with nothing in flight before the sweep timer stops. */
+const IDLE_SWEEPS = 40;
+
+// Success replies in MessagePack all carry the same header; encode it once, reuse it.
+const MSGPACK_REPLY_HEADERS = new MsgHdrsImpl();
+MSGPACK_REPLY_HEADERS.set(Header.ContentType, ContentType.msgpack);
+const MSGPACK_REPLY_HEADER_BYTES = MSGPACK_REPLY_HEADERS.encode().length;
+
+export interface DispatcherOptions {
+  connection: NatsConnection;
+  methods: ReadonlyMap<string, Handler>;
+  concurrency: number;
+}
+
+/**
+ * Turns request messages into handler calls and replies: checks method, codec, deadline and
+ * concurrency, runs the handler, encodes the reply in the request's codec and keeps per-method
+ * stats. Everything here runs per request, so it avoids timers, closures and repeated parsing.
+ */
+export class Dispatcher {
+  readonly inflight = new Set<Call>();
+  readonly stats = new Map<string, EndpointStats>();
+  readonly #scope: CallScope;
+  readonly #nc: NatsConnection;
+  readonly #methods: ReadonlyMap<string, Handler>;
+  readonly #concurrency: number;
+  #accepting = true;
+  #sweep: NodeJS.Timeout | undefined;
+  #idleSweeps = 0;
+  #idle: (() => void) | undefined;
+
+  constructor(scope: CallScope, options: DispatcherOptions) {
+    this.#scope = scope;
+    this.#nc = options.connection;
+    this.#methods = options.methods;
+    this.#concurrency = options.concurrency;
+    for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
+  }
+
+  /** Subscription callback for the service and instance subjects. */
+  readonly onMessage = (err: Error | null, msg: Msg): void => {
+    if (err !== null || msg.reply === undefined || msg.reply === "") return;
+    try {
+      this.#dispatch(msg);
+    } catch (thrown) {
+      // Nothing a peer sends may take the agent down; answer what can still be answered.
+      this.#scope.log.error({ err: thrown }, "request dispatch failed");
+      this.#replyError(msg, codecs.json, new MeshError("INTERNAL", "internal error"));
+    }
+  };
+
+  #dispatch(msg: Msg): void {
+    const startedAt = performance.now();
+    const method = lastToken(msg.subject);
+    const h = msg.headers;
+    const codec = codecForContentType(h?.get(Header.ContentType));
+    if (codec === undefined) {
+      this.#replyError(
+        msg,
+        codecs.json,
+        new MeshError(
+          "BAD_REQUEST",
+          "unsupported Content-Type: use application/json or application/msgpack",
+        ),
+      );
+      return;
+    }
+    const handler = this.#methods.get(method);
+    if (handler === undefined) {
+      this.#replyError(
+        msg,
+        codec,
+        new MeshError("NOT_FOUND", `service ${this.#scope.service} has no method ${method}`),
+      );
+      return;
+    }
+    const stats = this.stats.get(method)!;
+    if (!this.#accepting) {
+      this.#reject(
+        msg,
+        codec,
+        stats,
+        startedAt,
+        new MeshError("UNAVAILABLE", "instance is draining"),
+      );
+      return;
+    }
+    const deadline = h === undefined ? undefined : parseDeadline(h.get(Header.Deadline));
+    if (deadline instanceof MeshError) {
+      this.#reject(msg, codec, stats, startedAt, deadline);
+      return;
+    }
+    if (deadline !== undefined && Date.now() >= deadline) {
+      this.#reject(
+        msg,
+        codec,
+        stats,
+        startedAt,
+        new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed before it ran"),
+      );
+      return;
+    }
+    const attempt = h === undefined ? 1 : parseAttempt(h.get(Header.Attempt));
+    if (attempt instanceof MeshError) {
+      this.#reject(msg, codec, stats, startedAt, attempt);
+      return;
+    }
+    if (this.inflight.size >= this.#concurrency) {
+      this.#reject(
+        msg,
+        codec,
+        stats,
+        startedAt,
+        new MeshError("OVERLOADED", `instance is running its limit of ${this.#concurrency} calls`),
+      );
+      return;
+    }
+    let payload: unknown;
+    try {
+      payload = codec.decode(msg.data);
+    } catch (err) {
+      this.#reject(msg, codec, stats, startedAt, err as MeshError);
+      return;
+    }
+    this.#run(
+      new Call(this.#scope, msg, method, codec, deadline, attempt, undefined, startedAt),
+      handler,
+      payload,
+    );
+  }
+
+  #run(call: Call, handler: Handler, payload: unknown): void {
+    this.inflight.add(call);
+    this.#startSweep();
+    let result: unknown;
+    try {
+      result = handler(payload, call);
+    } catch (err) {
+      this.#fail(call, err);
+      return;
+    }
+    if (result instanceof Promise || typeof (result as PromiseLike<unknown>)?.then === "function") {
+      (result as PromiseLike<unknown>).then(
+        (value) => this.#succeed(call, value),
+        (err) => this.#fail(call, err),
+      );
+    } else {
+      this.#succeed(call, result);
+    }
+  }
+
+  #succeed(call: Call, value: unknown): void {
+    if (!this.#settle(call)) return;
+    let data: Uint8Array;
+    try {
+      data = call.codec.encode(value);
+    } catch (err) {
+      this.#scope.log.error({ err, method: call.method }, "handler result cannot be encoded");
+      this.#replyCallError(
+        call,
+        new MeshError("INTERNAL", "the handler's result cannot be encoded"),
+      );
+      return;
+    }
+    const replyHeaders = call.codec === codecs.msgpack ? MSGPACK_REPLY_HEADERS : undefined;
+    const tooLarge = checkPayloadSize(
+      data.length + (replyHeaders === undefined ? 0 : MSGPACK_REPLY_HEADER_BYTES),
+      this.#maxPayload(),
+    );
+    if (tooLarge !== undefined) {
+      this.#replyCallError(call, tooLarge);
+      return;
+    }
+    this.stats.get(call.method)!.record(call.startedAt, undefined);
+    this.#respond(call.msg, data, replyHeaders);
+  }
+
+  #fail(call: Call, err: unknown): void {
+    if (!this.#settle(call)) return;
+    if (err instanceof MeshError) {
+      this.#replyCallError(call, err);
+      return;
+    }
+    if (call.deadline !== undefined && Date.now() >= call.deadline) {
+      // Typically the handler gave up on ctx.signal: the deadline, not the handler, failed the call.
+      this.#replyCallError(
+        call,
+        new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed while it ran"),
+      );
+      return;
+    }
+    // The detail stays in the log; the caller learns only that the handler failed.
+    this.#scope.log.error({ err, method: call.method }, "handler threw");
+    this.#replyCallError(call, new MeshError("INTERNAL", "internal error"));
+  }
+
+  /** Marks a call answered; false when it already was (a late result after a forced drain). */
+  #settle(call: Call): boolean {
+    if (call.done) return false;
+    call.done = true;
+    this.inflight.delete(call);
+    if (this.inflight.size === 0) this.#idle?.();
+    return true;
+  }
+
+  #replyCallError(call: Call, err: MeshError): void {
+    this.stats.get(call.method)!.record(call.startedAt, err);
+    this.#replyError(call.msg, call.codec, err);
+  }
+
+  #reject(msg: Msg, codec: Codec, stats: EndpointStats, startedAt: number, err: MeshError): void {
+    stats.record(startedAt, err);
+    this.#replyError(msg, codec, err);
+  }
+
+  #replyError(msg: Msg, codec: Codec, err: MeshError): void {
+    const h = natsHeaders();
+    const body = errorReply(err, h);
+    if (codec === codecs.msgpack) h.set(Header.ContentType, ContentType.msgpack);
+    let data: Uint8Array;
+    try {
+      data = codec.encode(body);
+    } catch {
+      // `data` the handler attached may not encode; the code and message always do.
+      const { data: _dropped, ...plain } = body;
+      data = codec.encode(plain);
+    }
+    if (checkPayloadSize(data.length + 1024, this.#maxPayload()) !== undefined) {
+      const { data: _dropped, ...plain } = body;
+      data = codec.encode(plain);
+    }
+    this.#respond(msg, data, h);
+  }
+
+  #respond(msg: Msg, data: Uint8Array, h: MsgHdrs | undefined): void {
+    try {
+      msg.respond(data, h === undefined ? undefined : { headers: h });
+    } catch (err) {
+      // A closed connection or an oversized reply; the caller's deadline takes over.
+      this.#scope.log.warn({ err, subject: msg.subject }, "reply could not be sent");
+    }
+  }
+
+  #maxPayload(): number {
+    return this.#nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  #startSweep(): void {
+    this.#idleSweeps = 0;
+    if (this.#sweep !== undefined) return;
+    this.#sweep = setInterval(() => this.#sweepDeadlines(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  #sweepDeadlines(): void {
+    if (this.inflight.size === 0) {
+      if (++this.#idleSweeps >= IDLE_SWEEPS) {
+        clearInterval(this.#sweep);
+        this.#sweep = undefined;
+      }
+      return;
+    }
+    const now = Date.now();
+    for (const call of this.inflight) {
+      if (call.watched && call.deadline !== undefined && now >= call.deadline)
+        call.abortForDeadline();
+    }
+  }
+
+  /** New calls are answered `UNAVAILABLE` from now on. */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /**
+   * Waits for in-flight calls up to `timeoutMs`; then aborts the rest and answers them
+   * `UNAVAILABLE`. Resolves once nothing is in flight.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.inflight.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      clearTimeout(timer);
+      this.#idle = undefined;
+    }
+    const unavailable = new MeshError("UNAVAILABLE", "instance stopped before the call finished");
+    for (const call of [...this.inflight]) {
+      call.abort(unavailable);
+      if (this.#settle(call)) this.#replyCallError(call, unavailable);
+    }
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+}

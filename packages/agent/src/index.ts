@@ -1,0 +1,17 @@
+/**
+ * The natsmesh agent: hosts one service's methods on NATS, announces its presence, answers
+ * NATS micro discovery and drains on stop.
+ *
+ * @module
+ */
+
+export { MeshError } from "@natsmesh/protocol";
+export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
+export type { CallerClaims, RequestContext } from "./context.js";
+export {
+  AGENT_DEFAULTS,
+  type AgentOptions,
+  type Handler,
+  type NestedMesh,
+  type NestedRequestOptions,
+} from "./options.js";

@@ -1,0 +1,176 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  assertName,
+  assertPrefix,
+  DEFAULT_PREFIX,
+  DEFAULT_WEIGHT,
+  isValidName,
+  PresenceLimits,
+  validateInstanceRecord,
+} from "@natsmesh/protocol";
+import { type Logger, pino } from "pino";
+import type { RequestContext } from "./context.js";
+
+/** A method of a service: gets the decoded payload, returns the reply value. */
+// biome-ignore lint/suspicious/noExplicitAny: handlers declare their own payload type; `unknown` would refuse them.
+export type Handler = (payload: any, ctx: RequestContext) => unknown;
+
+/** The part of an SDK mesh that handlers use for nested calls (`ctx.mesh`). */
+export interface NestedMesh {
+  request<T = unknown>(
+    service: string,
+    method: string,
+    payload?: unknown,
+    options?: NestedRequestOptions,
+  ): Promise<T>;
+}
+
+/** What `ctx.mesh.request()` passes on so nested calls inherit the caller's deadline and trace. */
+export interface NestedRequestOptions {
+  deadline?: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+  [option: string]: unknown;
+}
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  /**
+   * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
+   * @default "nats://127.0.0.1:4222"
+   */
+  servers?: string | string[];
+  /** An existing connection to use; the agent then leaves it open on `stop()`. */
+  connection?: NatsConnection;
+  /** Service name: `[A-Za-z0-9_-]{1,64}`. */
+  service: string;
+  /** @default "0.0.0" */
+  version?: string;
+  /**
+   * Share of traffic for weighted strategies, 0–10000; 0 takes no new weighted traffic.
+   * @default 100
+   */
+  weight?: number;
+  /** The methods, by name: `{ say: async (payload, ctx) => payload }`. */
+  methods: Record<string, Handler>;
+  /**
+   * Most handlers running at once; a call beyond it is answered `OVERLOADED` at once.
+   * @default 256
+   */
+  concurrency?: number;
+  /** @default 1000 */
+  heartbeatMs?: number;
+  /**
+   * How long `stop()` lets in-flight handlers finish before aborting them.
+   * @default 10000
+   */
+  drainTimeoutMs?: number;
+  /** @default "mesh" */
+  prefix?: string;
+  /** Zone the instance runs in, for zone-preferring clients. */
+  zone?: string;
+  metadata?: Record<string, string>;
+  /** Text for NATS micro `$SRV.INFO`. */
+  description?: string;
+  /** An SDK mesh for nested calls from handlers, exposed as `ctx.mesh`. */
+  mesh?: NestedMesh;
+  /** @default silent */
+  logger?: Logger;
+}
+
+/** {@link AgentOptions} with every default applied and every value checked. */
+export interface ResolvedAgentOptions {
+  servers: string | string[] | undefined;
+  connection: NatsConnection | undefined;
+  service: string;
+  version: string;
+  weight: number;
+  methods: ReadonlyMap<string, Handler>;
+  concurrency: number;
+  heartbeatMs: number;
+  drainTimeoutMs: number;
+  prefix: string;
+  zone: string | undefined;
+  metadata: Record<string, string>;
+  description: string;
+  mesh: NestedMesh | undefined;
+  logger: Logger;
+}
+
+export const AGENT_DEFAULTS = {
+  version: "0.0.0",
+  weight: DEFAULT_WEIGHT,
+  concurrency: 256,
+  heartbeatMs: 1000,
+  drainTimeoutMs: 10_000,
+  prefix: DEFAULT_PREFIX,
+} as const satisfies Partial<AgentOptions>;
+
+function positiveInt(value: number, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new TypeError(`${what} must be an integer from 1 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates `options`. */
+export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
+  if (options === null || typeof options !== "object")
+    throw new TypeError("startAgent needs options");
+  const o = { ...AGENT_DEFAULTS, ...options };
+  assertName(o.service, "service");
+  assertPrefix(o.prefix);
+  if (o.zone !== undefined && !isValidName(o.zone))
+    throw new TypeError("zone must be a valid name");
+  if (o.methods === null || typeof o.methods !== "object")
+    throw new TypeError("methods must be an object");
+  const methods = new Map<string, Handler>();
+  for (const [name, handler] of Object.entries(o.methods)) {
+    assertName(name, "method");
+    if (typeof handler !== "function") throw new TypeError(`method ${name} must be a function`);
+    methods.set(name, handler);
+  }
+  if (methods.size === 0) throw new TypeError("an agent needs at least one method");
+  if (methods.size > PresenceLimits.maxMethods) {
+    throw new TypeError(`an agent may host at most ${PresenceLimits.maxMethods} methods`);
+  }
+  const resolved: ResolvedAgentOptions = {
+    servers: o.servers,
+    connection: o.connection,
+    service: o.service,
+    version: o.version,
+    weight: o.weight,
+    methods,
+    concurrency: positiveInt(o.concurrency, "concurrency"),
+    heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
+    drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),
+    prefix: o.prefix,
+    zone: o.zone,
+    metadata: { ...o.metadata },
+    description: o.description ?? "",
+    mesh: o.mesh,
+    logger: o.logger ?? pino({ level: "silent" }),
+  };
+  // The record must validate as other parties will validate it; check it with the same code.
+  const probe = validateInstanceRecord(
+    {
+      v: 1,
+      id: "probe",
+      service: resolved.service,
+      version: resolved.version,
+      weight: resolved.weight,
+      status: "ready",
+      methods: [...methods.keys()],
+      subject: `${resolved.prefix}.inst.${resolved.service}.probe`,
+      host: "probe",
+      pid: 0,
+      metadata: resolved.metadata,
+      startedAt: 0,
+      ...(resolved.zone === undefined ? {} : { zone: resolved.zone }),
+    },
+    resolved.prefix,
+  );
+  if (!probe.ok)
+    throw new TypeError(probe.error.message.replace("invalid presence: instance.", "option "));
+  return resolved;
+}

@@ -1,0 +1,108 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Svcm } from "@nats-io/services";
+import { connect } from "@nats-io/transport-node";
+import { type Agent, startAgent } from "@natsmesh/agent";
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+let server: NatsServer;
+let nc: NatsConnection;
+let agent: Agent;
+const prefix = `disc${process.pid}`;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  agent = await startAgent({
+    servers: server.url,
+    prefix,
+    service: "calc",
+    version: "1.4.0",
+    description: "adds numbers",
+    metadata: { team: "math" },
+    methods: {
+      add: async ([a, b]: [number, number]) => {
+        await new Promise((r) => setTimeout(r, 5));
+        return a + b;
+      },
+      fail: () => {
+        throw new Error("boom");
+      },
+    },
+  });
+});
+afterAll(async () => {
+  await agent?.stop();
+  await nc?.close();
+  await server?.stop();
+});
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const v of it) out.push(v);
+  return out;
+}
+
+describe("NATS micro discovery", () => {
+  it("is seen by the @nats-io/services client", async () => {
+    const client = new Svcm(nc).client({ maxWait: 1000, strategy: "timer" });
+    const pings = await collect(await client.ping("calc"));
+    expect(pings).toHaveLength(1);
+    expect(pings[0]).toMatchObject({
+      name: "calc",
+      id: agent.id,
+      version: "1.4.0",
+      metadata: { team: "math" },
+    });
+
+    const infos = await collect(await client.info("calc", agent.id));
+    expect(infos[0]).toMatchObject({
+      type: "io.nats.micro.v1.info_response",
+      description: "adds numbers",
+      endpoints: [
+        { name: "add", subject: `${prefix}.svc.calc.add`, queue_group: "q" },
+        { name: "fail", subject: `${prefix}.svc.calc.fail`, queue_group: "q" },
+      ],
+    });
+  });
+
+  it("counts requests, errors and processing time in nanoseconds", async () => {
+    for (let i = 0; i < 3; i++) {
+      const msg = await nc.request(`${prefix}.svc.calc.add`, JSON.stringify([i, 1]), {
+        timeout: 5000,
+      });
+      expect(msg.json()).toBe(i + 1);
+    }
+    await nc.request(`${prefix}.svc.calc.fail`, "", { timeout: 5000 });
+    const stats = await collect(
+      await new Svcm(nc).client({ maxWait: 1000, strategy: "timer" }).stats("calc"),
+    );
+    const add = stats[0]?.endpoints?.find((e) => e.name === "add");
+    const fail = stats[0]?.endpoints?.find((e) => e.name === "fail");
+    expect(add?.num_requests).toBe(3);
+    expect(add?.num_errors).toBe(0);
+    // Each call awaited 5 ms inside the handler: the time spans the async work.
+    expect(add?.processing_time).toBeGreaterThanOrEqual(3 * 4_000_000);
+    expect(add?.average_processing_time).toBeGreaterThanOrEqual(4_000_000);
+    expect(fail?.num_errors).toBe(1);
+    expect(fail?.last_error).toContain("INTERNAL");
+    expect(stats[0]?.started).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it.each(["$SRV.PING", "$SRV.PING.calc", "$SRV.INFO.calc", "$SRV.STATS.calc"])(
+    "answers a raw request on %s",
+    async (subject) => {
+      const msg = await nc.request(subject, "", { timeout: 2000 });
+      const doc = msg.json<{ type: string; name: string; id: string }>();
+      expect(doc.type).toMatch(/^io\.nats\.micro\.v1\.(ping|info|stats)_response$/);
+      expect(doc.name).toBe("calc");
+      expect(doc.id).toBe(agent.id);
+    },
+  );
+
+  it("answers on its own id subject and not on another id", async () => {
+    const mine = await nc.request(`$SRV.PING.calc.${agent.id}`, "", { timeout: 2000 });
+    expect(mine.json<{ id: string }>().id).toBe(agent.id);
+    await expect(nc.request("$SRV.PING.calc.OTHER", "", { timeout: 500 })).rejects.toThrow();
+  });
+});
