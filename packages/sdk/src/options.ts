@@ -1,0 +1,127 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { assertPrefix, type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import { type Logger, pino } from "pino";
+
+/** Options of {@link connectMesh}. */
+export interface MeshOptions {
+  /**
+   * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
+   * @default "nats://127.0.0.1:4222"
+   */
+  servers?: string | string[];
+  /** An existing connection; the mesh then leaves it open on `close()`. */
+  connection?: NatsConnection;
+  /** @default "mesh" */
+  prefix?: string;
+  /**
+   * Default time a call may take, attempts and retries included.
+   * @default 5000
+   */
+  timeoutMs?: number;
+  /** @default "msgpack" */
+  codec?: CodecName;
+  /**
+   * Default retries of calls that never ran (`UNAVAILABLE`, `OVERLOADED`) and, for idempotent
+   * calls, of timed-out attempts.
+   * @default 2
+   */
+  retries?: number;
+  /**
+   * How long `close()` lets pending calls finish before rejecting them with `UNAVAILABLE`.
+   * @default 5000
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Inbox prefix for replies; set it when NATS permissions restrict `_INBOX.>`. Only used for
+   * a connection the mesh opens itself (a given connection keeps its own).
+   * @default "_INBOX"
+   */
+  inboxPrefix?: string;
+  /** @default silent */
+  logger?: Logger;
+}
+
+/** Balancing strategy of a call. */
+export type Balance = "queue";
+
+/** Options of one `mesh.request()`. */
+export interface RequestOptions {
+  /** Time the call may take, all attempts included. @default the mesh's `timeoutMs` */
+  timeout?: number;
+  /** Absolute deadline (Unix epoch ms); the earlier of this and `timeout` applies. */
+  deadline?: number;
+  /** Aborting rejects the call at once with the signal's reason. */
+  signal?: AbortSignal;
+  /** Extra request headers; a `traceparent` here makes the call part of that trace. */
+  headers?: Record<string, string>;
+  /** @default the mesh's codec */
+  codec?: CodecName;
+  /** The call may run more than once: timed-out attempts are retried with the same idempotency key. */
+  idempotent?: boolean;
+  /** `Mesh-Idempotency-Key` of an idempotent call. @default a new NUID per call */
+  idempotencyKey?: string;
+  /** @default the mesh's `retries` */
+  retries?: number;
+  /** Time one attempt of an idempotent call may take. @default timeout / (retries + 1) */
+  attemptTimeout?: number;
+  /** @default "queue" */
+  balance?: Balance;
+}
+
+export const MESH_DEFAULTS = {
+  prefix: DEFAULT_PREFIX,
+  timeoutMs: 5000,
+  codec: "msgpack",
+  retries: 2,
+  closeTimeoutMs: 5000,
+  inboxPrefix: "_INBOX",
+} as const satisfies Partial<MeshOptions>;
+
+/** {@link MeshOptions} with every default applied and every value checked. */
+export interface ResolvedMeshOptions {
+  servers: string | string[] | undefined;
+  connection: NatsConnection | undefined;
+  prefix: string;
+  timeoutMs: number;
+  codec: CodecName;
+  retries: number;
+  closeTimeoutMs: number;
+  inboxPrefix: string;
+  logger: Logger;
+}
+
+/** Throws `TypeError` unless `value` is an integer within [min, max]. */
+export function checkInt(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Throws `TypeError` unless `codec` names a codec. */
+export function checkCodec(codec: unknown): CodecName {
+  if (typeof codec !== "string" || !Object.hasOwn(codecs, codec)) {
+    throw new TypeError(`codec must be "msgpack" or "json", got ${String(codec)}`);
+  }
+  return codec as CodecName;
+}
+
+/** Resolves and checks mesh options; throws `TypeError` on anything invalid. Never mutates `options`. */
+export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptions {
+  const o = { ...MESH_DEFAULTS, ...options };
+  assertPrefix(o.prefix);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(o.inboxPrefix)) {
+    throw new TypeError(`inboxPrefix must be a subject without wildcards, got ${o.inboxPrefix}`);
+  }
+  return {
+    servers: o.servers,
+    connection: o.connection,
+    prefix: o.prefix,
+    timeoutMs: checkInt(o.timeoutMs, "timeoutMs", 1, 3_600_000),
+    codec: checkCodec(o.codec),
+    retries: checkInt(o.retries, "retries", 0, 100),
+    closeTimeoutMs: checkInt(o.closeTimeoutMs, "closeTimeoutMs", 0, 3_600_000),
+    inboxPrefix: o.inboxPrefix,
+    logger: o.logger ?? pino({ level: "silent" }),
+  };
+}
