@@ -1,3 +1,4 @@
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, MeshError, type RequestContext, startAgent } from "@natsmesh/agent";
 import { Header, isMeshError, parseTraceparent } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
@@ -132,6 +133,39 @@ describe("request/reply through the SDK", () => {
     expect(parseTraceparent(ctx.traceparent)?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
     expect(ctx.traceparent).not.toBe(parent);
     expect(ctx.headers["X-Tenant"]).toBe("t1");
+  });
+
+  it("continues a trace sent as Go's canonical Traceparent and keeps mesh headers its own", async () => {
+    const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const h = natsHeaders();
+    h.set("Traceparent", parent);
+    const subject = `${prefix}.svc.echo.context`;
+    const reply = await agents[0]!.connection.request(subject, "null", {
+      headers: h,
+      timeout: 5000,
+    });
+    const ctx = reply.json<{ traceparent: string }>();
+    expect(parseTraceparent(ctx.traceparent)?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    const mine = await mesh.request<{ deadline: number; attempt: number }>(
+      "echo",
+      "context",
+      null,
+      {
+        headers: { "Mesh-Deadline": "1", "mesh-attempt": "9" },
+        timeout: 3000,
+      },
+    );
+    expect(mine.deadline).toBeGreaterThan(Date.now());
+    expect(mine.attempt).toBe(1);
+  });
+
+  it("refuses header names and values that would corrupt the header block", async () => {
+    await expect(mesh.request("echo", "say", 1, { headers: { "Bad Name": "x" } })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(
+      mesh.request("echo", "say", 1, { headers: { "X-A": "a\r\nInjected: 1" } }),
+    ).rejects.toThrow(TypeError);
   });
 
   it("lets nested calls inherit the deadline and the trace", async () => {

@@ -3,6 +3,7 @@ import {
   type Codec,
   childTraceparent,
   Header,
+  type HeaderBlock,
   type InstanceRecord,
   type VerifiedToken,
 } from "@natsmesh/protocol";
@@ -56,6 +57,7 @@ export class Call implements RequestContext {
   /** Set once a reply has been sent, so a late handler result never answers twice. */
   done = false;
   readonly msg: Msg;
+  readonly #block: HeaderBlock | undefined;
   readonly codec: Codec;
   readonly startedAt: number;
   readonly #scope: CallScope;
@@ -67,6 +69,7 @@ export class Call implements RequestContext {
   constructor(
     scope: CallScope,
     msg: Msg,
+    block: HeaderBlock | undefined,
     method: string,
     codec: Codec,
     deadline: number | undefined,
@@ -76,6 +79,7 @@ export class Call implements RequestContext {
   ) {
     this.#scope = scope;
     this.msg = msg;
+    this.#block = block;
     this.method = method;
     this.codec = codec;
     this.deadline = deadline;
@@ -128,6 +132,7 @@ export class Call implements RequestContext {
   }
 
   #receivedTraceparent(): string | undefined {
+    if (this.#block !== undefined) return this.#block.get(Header.TraceParent);
     const h = this.msg.headers;
     if (h === undefined) return undefined;
     // Go's client canonicalises header names ("Traceparent"); accept any case.

@@ -1,7 +1,6 @@
 import {
   type Msg,
   type MsgHdrs,
-  MsgHdrsImpl,
   type NatsConnection,
   headers as natsHeaders,
 } from "@nats-io/nats-core";
@@ -13,10 +12,13 @@ import {
   codecs,
   errorReply,
   Header,
+  HeaderBlock,
   lastToken,
   MeshError,
+  MSGPACK_REPLY_HEADER,
   parseAttempt,
   parseDeadline,
+  rawHeaderBlock,
 } from "@natsmesh/protocol";
 import { Call, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";
@@ -27,10 +29,27 @@ const SWEEP_MS = 25;
 /** Sweeps with nothing in flight before the sweep timer stops. */
 const IDLE_SWEEPS = 40;
 
-// Success replies in MessagePack all carry the same header; encode it once, reuse it.
-const MSGPACK_REPLY_HEADERS = new MsgHdrsImpl();
-MSGPACK_REPLY_HEADERS.set(Header.ContentType, ContentType.msgpack);
-const MSGPACK_REPLY_HEADER_BYTES = MSGPACK_REPLY_HEADERS.encode().length;
+// Success replies in MessagePack all carry the same header block, encoded once. nats.js'
+// publish() asks headers only for encode(); a MsgHdrs would re-render the text on every reply.
+const MSGPACK_REPLY_HEADERS = { encode: () => MSGPACK_REPLY_HEADER } as unknown as MsgHdrs;
+
+const CONTENT_TYPE = Header.ContentType.toLowerCase();
+const DEADLINE = Header.Deadline.toLowerCase();
+const ATTEMPT = Header.Attempt.toLowerCase();
+
+/** The request headers the dispatcher needs, read without building nats.js' header map. */
+function requestFields(
+  msg: Msg,
+): [HeaderBlock | undefined, string | undefined, string | undefined, string | undefined] {
+  const raw = rawHeaderBlock(msg);
+  if (raw === undefined) return [undefined, undefined, undefined, undefined];
+  if (raw === null) {
+    const h = msg.headers;
+    return [undefined, h?.get(Header.ContentType), h?.get(Header.Deadline), h?.get(Header.Attempt)];
+  }
+  const block = new HeaderBlock(raw);
+  return [block, block.get(CONTENT_TYPE), block.get(DEADLINE), block.get(ATTEMPT)];
+}
 
 export interface DispatcherOptions {
   connection: NatsConnection;
@@ -78,8 +97,8 @@ export class Dispatcher {
   #dispatch(msg: Msg): void {
     const startedAt = performance.now();
     const method = lastToken(msg.subject);
-    const h = msg.headers;
-    const codec = codecForContentType(h?.get(Header.ContentType));
+    const [block, contentType, deadlineText, attemptText] = requestFields(msg);
+    const codec = codecForContentType(contentType);
     if (codec === undefined) {
       this.#replyError(
         msg,
@@ -111,7 +130,7 @@ export class Dispatcher {
       );
       return;
     }
-    const deadline = h === undefined ? undefined : parseDeadline(h.get(Header.Deadline));
+    const deadline = parseDeadline(deadlineText);
     if (deadline instanceof MeshError) {
       this.#reject(msg, codec, stats, startedAt, deadline);
       return;
@@ -126,7 +145,7 @@ export class Dispatcher {
       );
       return;
     }
-    const attempt = h === undefined ? 1 : parseAttempt(h.get(Header.Attempt));
+    const attempt = parseAttempt(attemptText);
     if (attempt instanceof MeshError) {
       this.#reject(msg, codec, stats, startedAt, attempt);
       return;
@@ -149,7 +168,7 @@ export class Dispatcher {
       return;
     }
     this.#run(
-      new Call(this.#scope, msg, method, codec, deadline, attempt, undefined, startedAt),
+      new Call(this.#scope, msg, block, method, codec, deadline, attempt, undefined, startedAt),
       handler,
       payload,
     );
@@ -190,7 +209,7 @@ export class Dispatcher {
     }
     const replyHeaders = call.codec === codecs.msgpack ? MSGPACK_REPLY_HEADERS : undefined;
     const tooLarge = checkPayloadSize(
-      data.length + (replyHeaders === undefined ? 0 : MSGPACK_REPLY_HEADER_BYTES),
+      data.length + (replyHeaders === undefined ? 0 : MSGPACK_REPLY_HEADER.length),
       this.#maxPayload(),
     );
     if (tooLarge !== undefined) {

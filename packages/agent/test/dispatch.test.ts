@@ -125,6 +125,15 @@ describe("agent dispatch", () => {
     },
   );
 
+  it("reads headers whatever their case, as Go's canonical names arrive", async () => {
+    const expired = await raw("say", "1", { "MESH-DEADLINE": String(Date.now() - 1) });
+    expect(expired.headers?.get(Header.MeshError)).toBe("DEADLINE_EXCEEDED");
+    const msgpack = await raw("say", codecs.msgpack.encode("m"), {
+      "content-type": "application/msgpack",
+    });
+    expect(codecs.msgpack.decode(msgpack.data)).toBe("m");
+  });
+
   it("answers Mesh-Attempt 0 with BAD_REQUEST", async () => {
     const msg = await raw("say", "1", { [Header.Attempt]: "0" });
     expect(msg.headers?.get(Header.MeshError)).toBe("BAD_REQUEST");

@@ -61,6 +61,7 @@ export {
   type Validation,
   validateInstanceRecord,
 } from "./presence.js";
+export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
 export {
   DEFAULT_PREFIX,
   lastToken,

@@ -22,8 +22,8 @@ export function parseTraceparent(value: string | undefined): TraceParent | undef
   return { traceId: m[1]!, parentId: m[2]!, flags: m[3]! };
 }
 
-// Random ids come from a pooled buffer: one crypto call per 512 ids instead of one per request.
-const POOL_SPANS = 512;
+// Random ids come from a pooled buffer: one crypto call per 8192 ids instead of one per request.
+const POOL_SPANS = 8192;
 let pool = Buffer.alloc(0);
 let offset = 0;
 

@@ -1,10 +1,4 @@
-import {
-  InvalidArgumentError,
-  type Msg,
-  type NatsConnection,
-  headers as natsHeaders,
-  nuid,
-} from "@nats-io/nats-core";
+import { InvalidArgumentError, type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import {
   type Codec,
   checkPayloadSize,
@@ -13,12 +7,16 @@ import {
   errorFromReply,
   Header,
   MeshError,
+  MSGPACK_REPLY_HEADER,
+  rawHeaderBlock,
   type Subjects,
+  sameBytes,
   toMeshError,
 } from "@natsmesh/protocol";
 import type { Link } from "./link.js";
 import { checkCodec, checkInt, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { ReplyMux } from "./reply-mux.js";
+import { renderUserHeaders, requestHeaders } from "./request-headers.js";
 
 /** What every call of one mesh shares. */
 export interface CallScope {
@@ -38,33 +36,40 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * Reads a reply: "no responders" (a 503 status with no body) is `UNAVAILABLE`; error headers
- * give the sender's error; anything else is the decoded value.
- */
-function readReply(msg: Msg, codec: Codec): unknown {
-  const h = msg.headers;
-  if (h !== undefined) {
-    if (msg.data.length === 0 && h.code === 503) {
-      throw new MeshError("UNAVAILABLE", "no instance is listening (no responders)", {
-        data: { noResponders: true },
-      });
-    }
-    let body: unknown;
-    try {
-      body = codec.decode(msg.data);
-    } catch {
-      body = undefined;
-    }
-    const err = errorFromReply(h, body);
-    if (err !== undefined) throw err;
-    return body === undefined && msg.data.length > 0 ? codec.decode(msg.data) : body;
-  }
+function decodeReply(msg: Msg, codec: Codec): unknown {
   try {
     return codec.decode(msg.data);
   } catch (err) {
     throw new MeshError("INTERNAL", "the reply did not decode", { cause: err });
   }
+}
+
+/**
+ * Reads a reply: "no responders" (a 503 status with no body) is `UNAVAILABLE`; error headers
+ * give the sender's error; anything else is the decoded value.
+ */
+function readReply(msg: Msg, codec: Codec): unknown {
+  // The common case, an agent's success reply, is recognised by its exact header bytes.
+  const raw = rawHeaderBlock(msg);
+  if (raw === undefined || (raw !== null && sameBytes(raw, MSGPACK_REPLY_HEADER))) {
+    return decodeReply(msg, codec);
+  }
+  const h = msg.headers;
+  if (h === undefined) return decodeReply(msg, codec);
+  if (msg.data.length === 0 && h.code === 503) {
+    throw new MeshError("UNAVAILABLE", "no instance is listening (no responders)", {
+      data: { noResponders: true },
+    });
+  }
+  let body: unknown;
+  try {
+    body = codec.decode(msg.data);
+  } catch {
+    body = undefined;
+  }
+  const err = errorFromReply(h, body);
+  if (err !== undefined) throw err;
+  return decodeReply(msg, codec);
 }
 
 /** Runs one logical call: attempts, retries, deadline, cancellation. */
@@ -100,18 +105,21 @@ export async function call(
     : Number.POSITIVE_INFINITY;
   const user = options.headers;
   const traceparent = childTraceparent(user?.[Header.TraceParent]);
+  const userLines = renderUserHeaders(user);
   const idempotencyKey = idempotent ? (options.idempotencyKey ?? nuid.next()) : undefined;
 
   for (let attempt = 1; ; attempt++) {
     if (!scope.link.up) await scope.link.waitUp(deadline, signal);
     const attemptDeadline = Math.min(deadline, Date.now() + attemptTimeout);
-    const h = natsHeaders();
-    if (user !== undefined) for (const k in user) h.set(k, user[k]!);
-    h.set(Header.ContentType, codec.contentType);
-    h.set(Header.Deadline, String(attemptDeadline));
-    h.set(Header.Attempt, String(attempt));
-    h.set(Header.TraceParent, traceparent);
-    if (idempotencyKey !== undefined) h.set(Header.IdempotencyKey, idempotencyKey);
+    const h = requestHeaders(
+      codec,
+      attemptDeadline,
+      attempt,
+      traceparent,
+      idempotencyKey,
+      undefined,
+      userLines,
+    );
     let err: MeshError;
     try {
       const msg = await scope.mux.request(subject, data, h, attemptDeadline, signal);

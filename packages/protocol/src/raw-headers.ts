@@ -1,0 +1,70 @@
+import type { Msg } from "@nats-io/nats-core";
+
+// nats.js keeps a message's bytes and header length on fields its types do not declare.
+interface MsgInternals {
+  _msg?: { hdr?: number };
+  _rdata?: Uint8Array;
+}
+
+/**
+ * The raw header block of a received message (`NATS/1.0…\r\n\r\n`), without parsing it;
+ * `undefined` when the message has no headers. Returns `null` when this nats.js version does
+ * not expose its message internals: callers then use `msg.headers`, which is correct but slower.
+ */
+export function rawHeaderBlock(msg: Msg): Uint8Array | undefined | null {
+  const m = msg as unknown as MsgInternals;
+  const hdr = m._msg?.hdr;
+  if (typeof hdr !== "number" || !(m._rdata instanceof Uint8Array)) return null;
+  return hdr > -1 ? m._rdata.subarray(0, hdr) : undefined;
+}
+
+/**
+ * Case-insensitive lookups in a header block without building nats.js' header map: the hot
+ * paths need three or four values, and a full parse per message was a measurable share of a
+ * call's cost. Values are the first occurrence, trimmed.
+ */
+export class HeaderBlock {
+  readonly #text: string;
+  readonly #lower: string;
+
+  constructor(block: Uint8Array) {
+    // latin1 maps every byte to one UTF-16 unit, so offsets in the lower-cased copy match.
+    this.#text = Buffer.from(block.buffer, block.byteOffset, block.byteLength).toString("latin1");
+    this.#lower = this.#text.toLowerCase();
+  }
+
+  /** The status code of the first line (`NATS/1.0 503`), or 0 when there is none. */
+  get status(): number {
+    const eol = this.#text.indexOf("\r\n");
+    const first = this.#text.slice(0, eol === -1 ? undefined : eol);
+    const code = Number.parseInt(first.slice(9, 12), 10);
+    return first.length >= 12 && Number.isInteger(code) ? code : 0;
+  }
+
+  /** The first value of `name` (give it lower-case), or `undefined`. */
+  get(lowerName: string): string | undefined {
+    const key = `\r\n${lowerName}:`;
+    const at = this.#lower.indexOf(key);
+    if (at === -1) return undefined;
+    const start = at + key.length;
+    const end = this.#text.indexOf("\r\n", start);
+    const raw = this.#text.slice(start, end === -1 ? undefined : end).trim();
+    // Header values travel as UTF-8; only non-ASCII values need the slower decode.
+    return /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw;
+  }
+}
+
+/**
+ * The header block of a successful MessagePack reply. Agents send exactly these bytes; the SDK
+ * recognises them by comparison and skips parsing. Any other block is parsed in full.
+ */
+export const MSGPACK_REPLY_HEADER: Uint8Array = new TextEncoder().encode(
+  "NATS/1.0\r\nContent-Type: application/msgpack\r\n\r\n",
+);
+
+/** True when two byte ranges are equal. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
