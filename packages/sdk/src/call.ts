@@ -6,6 +6,7 @@ import {
   codecs,
   errorFromReply,
   Header,
+  type InstanceRecord,
   MeshError,
   MSGPACK_REPLY_HEADER,
   rawHeaderBlock,
@@ -13,8 +14,15 @@ import {
   sameBytes,
   toMeshError,
 } from "@natsmesh/protocol";
+import {
+  type Balancer,
+  checkBalance,
+  checkVersionFilter,
+  type InstanceFilter,
+} from "./balancer.js";
 import type { Link } from "./link.js";
 import { checkCodec, checkInt, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
+import type { PresenceCache } from "./presence-cache.js";
 import type { ReplyMux } from "./reply-mux.js";
 import { renderUserHeaders, requestHeaders } from "./request-headers.js";
 
@@ -25,6 +33,9 @@ export interface CallScope {
   readonly link: Link;
   readonly subjects: Subjects;
   readonly options: ResolvedMeshOptions;
+  /** Presence view; `undefined` when the mesh runs with `presence: false`. */
+  readonly presence: PresenceCache | undefined;
+  readonly balancer: Balancer;
 }
 
 /** Backoff before retrying a call that never ran: 5–25 ms, growing with the attempt. */
@@ -72,7 +83,7 @@ function readReply(msg: Msg, codec: Codec): unknown {
   return decodeReply(msg, codec);
 }
 
-/** Runs one logical call: attempts, retries, deadline, cancellation. */
+/** Runs one logical call: target choice, attempts, retries, failover, deadline, cancellation. */
 export async function call(
   scope: CallScope,
   service: string,
@@ -81,7 +92,7 @@ export async function call(
   options: RequestOptions = {},
 ): Promise<unknown> {
   const defaults = scope.options;
-  const subject = scope.subjects.service(service, method);
+  const queueSubject = scope.subjects.service(service, method);
   const codec = codecs[options.codec === undefined ? defaults.codec : checkCodec(options.codec)];
   const timeout =
     options.timeout === undefined
@@ -89,12 +100,13 @@ export async function call(
       : checkInt(options.timeout, "timeout", 1, 3_600_000);
   const retries =
     options.retries === undefined ? defaults.retries : checkInt(options.retries, "retries", 0, 100);
+  const strategy = options.balance === undefined ? defaults.balance : checkBalance(options.balance);
+  const filter = instanceFilter(options);
   const { signal, idempotent = false } = options;
   signal?.throwIfAborted();
 
   const data = codec.encode(payload);
-  const maxPayload = scope.nc.info?.max_payload ?? 0;
-  const tooLarge = checkPayloadSize(data.length, maxPayload);
+  const tooLarge = checkPayloadSize(data.length, scope.nc.info?.max_payload ?? 0);
   if (tooLarge !== undefined) throw tooLarge;
 
   const start = Date.now();
@@ -107,9 +119,19 @@ export async function call(
   const traceparent = childTraceparent(user?.[Header.TraceParent]);
   const userLines = renderUserHeaders(user);
   const idempotencyKey = idempotent ? (options.idempotencyKey ?? nuid.next()) : undefined;
+  const { presence, balancer } = scope;
+  let tried: Set<string> | undefined;
+  let retried = 0;
 
   for (let attempt = 1; ; attempt++) {
     if (!scope.link.up) await scope.link.waitUp(deadline, signal);
+    let target: InstanceRecord | undefined;
+    if (strategy !== "queue" && presence !== undefined) {
+      if (!presence.ready) await presence.whenReady();
+      target = balancer.pick(strategy, service, method, presence.live(service), filter, tried);
+    }
+    const subject =
+      target === undefined ? queueSubject : scope.subjects.instance(service, target.id, method);
     const attemptDeadline = Math.min(deadline, Date.now() + attemptTimeout);
     const h = requestHeaders(
       codec,
@@ -120,11 +142,15 @@ export async function call(
       undefined,
       userLines,
     );
+    const sent = performance.now();
+    if (target !== undefined) balancer.started(target.id);
     let err: MeshError;
     try {
       const msg = await scope.mux.request(subject, data, h, attemptDeadline, signal);
+      if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
       return readReply(msg, codec);
     } catch (thrown) {
+      if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
       if (signal?.aborted) throw signal.reason;
       if (thrown instanceof InvalidArgumentError) {
         throw new MeshError(
@@ -136,14 +162,32 @@ export async function call(
       err = toMeshError(thrown);
     }
     const remaining = deadline - Date.now();
-    const retryable =
-      err.retryable || (idempotent && err.code === "DEADLINE_EXCEEDED" && remaining > 0);
-    if (!retryable || attempt > retries || remaining <= 0) throw err;
+    if (remaining <= 0) throw err;
+    if (target !== undefined) {
+      tried ??= new Set();
+      tried.add(target.id);
+      // The instance is gone but presence does not know yet: the call never ran, so it moves
+      // to another instance at once, whatever `retries` says (each instance is tried once).
+      if ((err.data as { noResponders?: boolean } | undefined)?.noResponders === true) {
+        presence?.markDown(service, target.id);
+        continue;
+      }
+    }
+    const retryable = err.retryable || (idempotent && err.code === "DEADLINE_EXCEEDED");
+    if (!retryable || ++retried > retries) throw err;
     if (err.code !== "DEADLINE_EXCEEDED") {
-      const pause = backoffMs(attempt);
+      const pause = backoffMs(retried);
       if (pause >= remaining) throw err;
       await sleep(pause);
       signal?.throwIfAborted();
     }
   }
+}
+
+function instanceFilter(options: RequestOptions): InstanceFilter {
+  const filter: InstanceFilter = {};
+  if (options.version !== undefined) filter.version = checkVersionFilter(options.version);
+  if (options.zone !== undefined) filter.zone = options.zone;
+  if (options.metadata !== undefined) filter.metadata = options.metadata;
+  return filter;
 }

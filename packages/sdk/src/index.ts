@@ -1,10 +1,19 @@
 /**
  * The natsmesh SDK: request/reply calls to mesh services with balancing, retries, deadlines
- * and cancellation, over one multiplexed reply subscription per connection.
+ * and cancellation over one multiplexed reply subscription per connection, and a presence view
+ * fed by the registry's KV bucket.
  *
  * @module
  */
 
-export { generateKeyPair, issueToken, MeshError, type MeshErrorCode } from "@natsmesh/protocol";
-export { connectMesh, type Mesh } from "./mesh.js";
-export { type Balance, MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
+export {
+  generateKeyPair,
+  type InstanceRecord,
+  issueToken,
+  MeshError,
+  type MeshErrorCode,
+} from "@natsmesh/protocol";
+export { Balance, type InstanceFilter } from "./balancer.js";
+export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
+export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
+export type { PresenceEvent } from "./presence-cache.js";

@@ -1,6 +1,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectionOptions, MeshError, subjects } from "@natsmesh/protocol";
+import {
+  assertName,
+  connectionOptions,
+  type InstanceRecord,
+  MeshError,
+  subjects,
+} from "@natsmesh/protocol";
+import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
 import { Link } from "./link.js";
 import {
@@ -9,7 +16,17 @@ import {
   type ResolvedMeshOptions,
   resolveMeshOptions,
 } from "./options.js";
+import { PresenceCache, type PresenceEvent } from "./presence-cache.js";
 import { ReplyMux } from "./reply-mux.js";
+
+/** Options of `mesh.watch()`. */
+export interface WatchOptions {
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+}
+
+/** Most events a `watch()` iterator buffers for a reader that falls behind. */
+const WATCH_BUFFER = 100_000;
 
 /** A client of the mesh. */
 export interface Mesh extends AsyncDisposable {
@@ -25,6 +42,14 @@ export interface Mesh extends AsyncDisposable {
     payload?: unknown,
     options?: RequestOptions,
   ): Promise<T>;
+  /** The instances of `service` (or of every service) in the presence view. */
+  instances(service?: string): InstanceRecord[];
+  /**
+   * Presence changes of `service` (or of every service): first an `up` for each instance
+   * already known, then `up`, `update` and `down` as they happen. Ends when the mesh closes,
+   * the signal aborts or the loop breaks.
+   */
+  watch(service?: string, options?: WatchOptions): AsyncIterable<PresenceEvent>;
   /**
    * Lets pending calls finish up to `closeTimeoutMs`, rejects the rest with `UNAVAILABLE` and
    * closes the connection if the mesh opened it. Idempotent: every call returns the same promise.
@@ -35,16 +60,24 @@ export interface Mesh extends AsyncDisposable {
 class MeshImpl implements Mesh {
   readonly #scope: CallScope;
   readonly #ownsConnection: boolean;
+  readonly #watchers = new Set<() => void>();
   #closing: Promise<void> | undefined;
 
   constructor(o: ResolvedMeshOptions, nc: NatsConnection, ownsConnection: boolean) {
     const log = o.logger.child({ component: "sdk" });
+    const presence = o.presence ? new PresenceCache(nc, o.prefix, log) : undefined;
+    const balancer = new Balancer();
+    presence?.subscribe((event) => {
+      if (event.type === "down") balancer.forget(event.instance.id);
+    });
     this.#scope = {
       nc,
       mux: new ReplyMux(nc, o.connection === undefined ? o.inboxPrefix : inboxPrefixOf(nc)),
       link: new Link(nc, log),
       subjects: subjects(o.prefix),
       options: o,
+      presence,
+      balancer,
     };
     this.#ownsConnection = ownsConnection;
   }
@@ -65,15 +98,77 @@ class MeshImpl implements Mesh {
     return call(this.#scope, service, method, payload, options) as Promise<T>;
   }
 
+  instances(service?: string): InstanceRecord[] {
+    if (service !== undefined) assertName(service, "service");
+    return this.#presence().instances(service);
+  }
+
+  watch(service?: string, options: WatchOptions = {}): AsyncIterable<PresenceEvent> {
+    if (service !== undefined) assertName(service, "service");
+    const presence = this.#presence();
+    return this.#watch(presence, service, options.signal);
+  }
+
+  async *#watch(
+    presence: PresenceCache,
+    service: string | undefined,
+    signal: AbortSignal | undefined,
+  ) {
+    const queue: PresenceEvent[] = [];
+    let wake: (() => void) | undefined;
+    let overflow = false;
+    const notify = () => wake?.();
+    // Subscribing and copying the current view happen in one synchronous step: nothing is missed.
+    const unsubscribe = presence.subscribe((event) => {
+      if (service !== undefined && event.instance.service !== service) return;
+      if (queue.length >= WATCH_BUFFER) overflow = true;
+      else queue.push(event);
+      notify();
+    });
+    for (const instance of presence.instances(service)) queue.push({ type: "up", instance });
+    this.#watchers.add(notify);
+    signal?.addEventListener("abort", notify, { once: true });
+    try {
+      while (this.#closing === undefined && signal?.aborted !== true) {
+        if (overflow)
+          throw new MeshError(
+            "UNAVAILABLE",
+            `watch() reader fell more than ${WATCH_BUFFER} events behind`,
+          );
+        const event = queue.shift();
+        if (event !== undefined) {
+          yield event;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    } finally {
+      unsubscribe();
+      this.#watchers.delete(notify);
+      signal?.removeEventListener("abort", notify);
+    }
+  }
+
+  #presence(): PresenceCache {
+    const { presence } = this.#scope;
+    if (presence === undefined) throw new TypeError("this mesh was connected with presence: false");
+    return presence;
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
   }
 
   async #close(): Promise<void> {
-    const { mux, nc, options } = this.#scope;
+    for (const wake of this.#watchers) wake();
+    const { mux, nc, options, presence } = this.#scope;
     await mux.idle(options.closeTimeoutMs);
     mux.close(new MeshError("UNAVAILABLE", "the mesh client closed before the reply came"));
+    presence?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());
   }
 

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { assertPrefix, type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
+import { type Balance, checkBalance } from "./balancer.js";
 
 /** Options of {@link connectMesh}. */
 export interface MeshOptions {
@@ -37,12 +38,20 @@ export interface MeshOptions {
    * @default "_INBOX"
    */
   inboxPrefix?: string;
+  /**
+   * Default balancing strategy of calls.
+   * @default "queue"
+   */
+  balance?: Balance;
+  /**
+   * Keep a presence view (a KV watch of `<P>_presence`) for `instances()`, `watch()` and the
+   * strategies other than `queue`. Off, every call uses the queue subject.
+   * @default true
+   */
+  presence?: boolean;
   /** @default silent */
   logger?: Logger;
 }
-
-/** Balancing strategy of a call. */
-export type Balance = "queue";
 
 /** Options of one `mesh.request()`. */
 export interface RequestOptions {
@@ -64,8 +73,14 @@ export interface RequestOptions {
   retries?: number;
   /** Time one attempt of an idempotent call may take. @default timeout / (retries + 1) */
   attemptTimeout?: number;
-  /** @default "queue" */
+  /** @default the mesh's `balance` ("queue") */
   balance?: Balance;
+  /** Only instances of this version or semver range (`^1`); needs a presence strategy. */
+  version?: string;
+  /** Prefer instances of this zone; others take the call when the zone has none. */
+  zone?: string;
+  /** Only instances whose metadata has all these entries. */
+  metadata?: Record<string, string>;
 }
 
 export const MESH_DEFAULTS = {
@@ -75,6 +90,8 @@ export const MESH_DEFAULTS = {
   retries: 2,
   closeTimeoutMs: 5000,
   inboxPrefix: "_INBOX",
+  balance: "queue",
+  presence: true,
 } as const satisfies Partial<MeshOptions>;
 
 /** {@link MeshOptions} with every default applied and every value checked. */
@@ -87,6 +104,8 @@ export interface ResolvedMeshOptions {
   retries: number;
   closeTimeoutMs: number;
   inboxPrefix: string;
+  balance: Balance;
+  presence: boolean;
   logger: Logger;
 }
 
@@ -95,6 +114,12 @@ export function checkInt(value: unknown, what: string, min: number, max: number)
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
+  return value;
+}
+
+function checkBoolean(value: unknown, what: string): boolean {
+  if (typeof value !== "boolean")
+    throw new TypeError(`${what} must be a boolean, got ${String(value)}`);
   return value;
 }
 
@@ -122,6 +147,8 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     retries: checkInt(o.retries, "retries", 0, 100),
     closeTimeoutMs: checkInt(o.closeTimeoutMs, "closeTimeoutMs", 0, 3_600_000),
     inboxPrefix: o.inboxPrefix,
+    balance: checkBalance(o.balance),
+    presence: checkBoolean(o.presence, "presence"),
     logger: o.logger ?? pino({ level: "silent" }),
   };
 }
