@@ -7,9 +7,13 @@ import {
   type InstanceStatus,
   QUEUE_GROUP,
   subjects,
+  type TokenProvider,
+  tokenProvider,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
+import type { Logger } from "pino";
 import { Announcer } from "./announcer.js";
+import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
@@ -50,11 +54,21 @@ class AgentImpl implements Agent {
   readonly #subs: Subscription[] = [];
   #stopping: Promise<void> | undefined;
 
-  constructor(o: ResolvedAgentOptions, nc: NatsConnection, ownsConnection: boolean) {
+  readonly #auth: AgentAuth | undefined;
+  readonly #token: TokenProvider | undefined;
+
+  constructor(
+    o: ResolvedAgentOptions,
+    nc: NatsConnection,
+    ownsConnection: boolean,
+    auth: AgentAuth | undefined,
+    id: string,
+    log: Logger,
+  ) {
     this.#o = o;
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
-    const id = nuid.next();
+    this.#auth = auth;
     const s = subjects(o.prefix);
     this.#record = {
       v: 1,
@@ -71,12 +85,18 @@ class AgentImpl implements Agent {
       metadata: o.metadata,
       startedAt: Date.now(),
     };
-    const log = o.logger.child({ component: "agent", service: o.service, instance: id });
+    this.#token =
+      o.token === undefined
+        ? undefined
+        : tokenProvider(o.token, (err) =>
+            log.error({ err }, "the agent's token could not be fetched"),
+          );
     const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
       methods: o.methods,
       concurrency: o.concurrency,
+      auth,
     });
     this.#announcer = new Announcer({
       connection: nc,
@@ -84,7 +104,7 @@ class AgentImpl implements Agent {
       heartbeatMs: o.heartbeatMs,
       record: () => this.#record,
       inflight: () => this.#dispatcher.inflight.size,
-      token: () => undefined,
+      token: () => this.#token?.current(),
       log,
     });
     this.#discovery = new Discovery({
@@ -93,6 +113,7 @@ class AgentImpl implements Agent {
       record: () => this.#record,
       stats: this.#dispatcher.stats,
       description: o.description,
+      namesOnly: auth !== undefined,
       startedAt: new Date(this.#record.startedAt).toISOString(),
       log,
     });
@@ -101,7 +122,7 @@ class AgentImpl implements Agent {
       nc.subscribe(s.serviceWildcard(o.service), { queue: QUEUE_GROUP, callback }),
       nc.subscribe(s.instanceWildcard(o.service, id), { callback }),
     );
-    this.#discovery.start();
+    if (o.auth?.discovery !== "closed") this.#discovery.start();
     this.#announcer.start();
     this.#watchStatus(log);
   }
@@ -160,6 +181,8 @@ class AgentImpl implements Agent {
     await this.#dispatcher.drain(this.#o.drainTimeoutMs);
     this.#discovery.stop();
     this.#announcer.stop("stopped");
+    this.#auth?.stop();
+    this.#token?.stop();
     if (this.#ownsConnection) {
       await this.#nc.drain().catch(() => this.#nc.close());
     } else if (!this.#nc.isClosed()) {
@@ -181,7 +204,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const o = resolveAgentOptions(options);
   const nc =
     o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
-  const agent = new AgentImpl(o, nc, o.connection === undefined);
+  const id = nuid.next();
+  const log = o.logger.child({ component: "agent", service: o.service, instance: id });
+  let auth: AgentAuth | undefined;
+  try {
+    auth = o.auth === undefined ? undefined : await AgentAuth.start(o.auth, nc, o.prefix, log);
+  } catch (err) {
+    if (o.connection === undefined) await nc.close();
+    throw err;
+  }
+  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, id, log);
   await nc.flush();
   return agent;
 }

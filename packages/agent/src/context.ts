@@ -53,7 +53,8 @@ export class Call implements RequestContext {
   readonly method: string;
   readonly deadline: number | undefined;
   readonly attempt: number;
-  readonly caller: CallerClaims | undefined;
+  /** Set by the dispatcher once the caller's token is verified. */
+  caller: CallerClaims | undefined = undefined;
   /** Set once a reply has been sent, so a late handler result never answers twice. */
   done = false;
   readonly msg: Msg;
@@ -74,7 +75,6 @@ export class Call implements RequestContext {
     codec: Codec,
     deadline: number | undefined,
     attempt: number,
-    caller: CallerClaims | undefined,
     startedAt: number,
   ) {
     this.#scope = scope;
@@ -84,7 +84,6 @@ export class Call implements RequestContext {
     this.codec = codec;
     this.deadline = deadline;
     this.attempt = attempt;
-    this.caller = caller;
     this.startedAt = startedAt;
   }
 

@@ -13,6 +13,8 @@ export interface DiscoveryOptions {
   record: () => InstanceRecord;
   stats: ReadonlyMap<string, EndpointStats>;
   description: string;
+  /** With auth on: answer PING and INFO with names only, and not STATS. */
+  namesOnly: boolean;
   startedAt: string;
   log: Logger;
 }
@@ -31,7 +33,7 @@ export class Discovery {
 
   start(): void {
     const { service, id } = this.#o.record();
-    for (const verb of VERBS) {
+    for (const verb of this.#o.namesOnly ? VERBS.filter((v) => v !== "STATS") : VERBS) {
       for (const subject of [
         `$SRV.${verb}`,
         `$SRV.${verb}.${service}`,
@@ -62,7 +64,8 @@ export class Discovery {
 
   #document(verb: Verb): Record<string, unknown> {
     const r = this.#o.record();
-    const base = { name: r.service, id: r.id, version: r.version, metadata: { ...r.metadata } };
+    const metadata = this.#o.namesOnly ? {} : { ...r.metadata };
+    const base = { name: r.service, id: r.id, version: r.version, metadata };
     switch (verb) {
       case "PING":
         return { type: "io.nats.micro.v1.ping_response", ...base };
@@ -70,7 +73,7 @@ export class Discovery {
         return {
           type: "io.nats.micro.v1.info_response",
           ...base,
-          description: this.#o.description,
+          description: this.#o.namesOnly ? "" : this.#o.description,
           endpoints: r.methods.map((method) => ({
             name: method,
             subject: this.#o.subjects.service(r.service, method),

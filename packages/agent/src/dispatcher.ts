@@ -19,10 +19,13 @@ import {
   parseAttempt,
   parseDeadline,
   rawHeaderBlock,
+  toMeshError,
+  type VerifiedToken,
 } from "@natsmesh/protocol";
+import type { AgentAuth } from "./auth.js";
 import { Call, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";
-import type { Handler } from "./options.js";
+import type { Handler, ResolvedMethod } from "./options.js";
 
 /** How often calls whose handlers watch `ctx.signal` are checked against their deadlines. */
 const SWEEP_MS = 25;
@@ -37,24 +40,53 @@ const CONTENT_TYPE = Header.ContentType.toLowerCase();
 const DEADLINE = Header.Deadline.toLowerCase();
 const ATTEMPT = Header.Attempt.toLowerCase();
 
+const AUTHORIZATION = Header.Authorization.toLowerCase();
+
+interface RequestFields {
+  block: HeaderBlock | undefined;
+  contentType: string | undefined;
+  deadline: string | undefined;
+  attempt: string | undefined;
+  authorization: string | undefined;
+}
+
+const NO_FIELDS: RequestFields = {
+  block: undefined,
+  contentType: undefined,
+  deadline: undefined,
+  attempt: undefined,
+  authorization: undefined,
+};
+
 /** The request headers the dispatcher needs, read without building nats.js' header map. */
-function requestFields(
-  msg: Msg,
-): [HeaderBlock | undefined, string | undefined, string | undefined, string | undefined] {
+function requestFields(msg: Msg): RequestFields {
   const raw = rawHeaderBlock(msg);
-  if (raw === undefined) return [undefined, undefined, undefined, undefined];
+  if (raw === undefined) return NO_FIELDS;
   if (raw === null) {
     const h = msg.headers;
-    return [undefined, h?.get(Header.ContentType), h?.get(Header.Deadline), h?.get(Header.Attempt)];
+    return {
+      block: undefined,
+      contentType: h?.get(Header.ContentType) || undefined,
+      deadline: h?.get(Header.Deadline) || undefined,
+      attempt: h?.get(Header.Attempt) || undefined,
+      authorization: h?.get(Header.Authorization) || undefined,
+    };
   }
   const block = new HeaderBlock(raw);
-  return [block, block.get(CONTENT_TYPE), block.get(DEADLINE), block.get(ATTEMPT)];
+  return {
+    block,
+    contentType: block.get(CONTENT_TYPE),
+    deadline: block.get(DEADLINE),
+    attempt: block.get(ATTEMPT),
+    authorization: block.get(AUTHORIZATION),
+  };
 }
 
 export interface DispatcherOptions {
   connection: NatsConnection;
-  methods: ReadonlyMap<string, Handler>;
+  methods: ReadonlyMap<string, ResolvedMethod>;
   concurrency: number;
+  auth: AgentAuth | undefined;
 }
 
 /**
@@ -67,8 +99,9 @@ export class Dispatcher {
   readonly stats = new Map<string, EndpointStats>();
   readonly #scope: CallScope;
   readonly #nc: NatsConnection;
-  readonly #methods: ReadonlyMap<string, Handler>;
+  readonly #methods: ReadonlyMap<string, ResolvedMethod>;
   readonly #concurrency: number;
+  readonly #auth: AgentAuth | undefined;
   #accepting = true;
   #sweep: NodeJS.Timeout | undefined;
   #idleSweeps = 0;
@@ -79,6 +112,7 @@ export class Dispatcher {
     this.#nc = options.connection;
     this.#methods = options.methods;
     this.#concurrency = options.concurrency;
+    this.#auth = options.auth;
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
   }
 
@@ -97,81 +131,107 @@ export class Dispatcher {
   #dispatch(msg: Msg): void {
     const startedAt = performance.now();
     const method = lastToken(msg.subject);
-    const [block, contentType, deadlineText, attemptText] = requestFields(msg);
-    const codec = codecForContentType(contentType);
+    const fields = requestFields(msg);
+    const codec = codecForContentType(fields.contentType);
     if (codec === undefined) {
-      this.#replyError(
-        msg,
-        codecs.json,
-        new MeshError(
-          "BAD_REQUEST",
-          "unsupported Content-Type: use application/json or application/msgpack",
-        ),
+      const err = new MeshError(
+        "BAD_REQUEST",
+        "unsupported Content-Type: use application/json or application/msgpack",
       );
+      this.#replyError(msg, codecs.json, err);
       return;
     }
-    const handler = this.#methods.get(method);
-    if (handler === undefined) {
-      this.#replyError(
-        msg,
-        codec,
-        new MeshError("NOT_FOUND", `service ${this.#scope.service} has no method ${method}`),
+    const entry = this.#methods.get(method);
+    if (entry === undefined) {
+      const err = new MeshError(
+        "NOT_FOUND",
+        `service ${this.#scope.service} has no method ${method}`,
       );
+      this.#replyError(msg, codec, err);
       return;
     }
     const stats = this.stats.get(method)!;
-    if (!this.#accepting) {
+    const deadline = parseDeadline(fields.deadline);
+    const attempt = parseAttempt(fields.attempt);
+    if (deadline instanceof MeshError || attempt instanceof MeshError) {
       this.#reject(
         msg,
         codec,
         stats,
         startedAt,
-        new MeshError("UNAVAILABLE", "instance is draining"),
+        deadline instanceof MeshError ? deadline : (attempt as MeshError),
       );
       return;
     }
-    const deadline = parseDeadline(deadlineText);
-    if (deadline instanceof MeshError) {
-      this.#reject(msg, codec, stats, startedAt, deadline);
+    const call = new Call(
+      this.#scope,
+      msg,
+      fields.block,
+      method,
+      codec,
+      deadline,
+      attempt,
+      startedAt,
+    );
+    const auth = this.#auth;
+    if (auth === undefined) {
+      this.#admit(call, entry);
       return;
     }
-    if (deadline !== undefined && Date.now() >= deadline) {
-      this.#reject(
-        msg,
-        codec,
-        stats,
-        startedAt,
+    const checked = auth.check(fields.authorization, entry.scope);
+    if (checked instanceof Promise) {
+      checked.then(
+        (result) => this.#authorized(call, entry, result),
+        (err) => this.#refuse(call, toMeshError(err)),
+      );
+    } else {
+      this.#authorized(call, entry, checked);
+    }
+  }
+
+  #authorized(call: Call, entry: ResolvedMethod, result: VerifiedToken | MeshError): void {
+    if (result instanceof MeshError) {
+      this.#refuse(call, result);
+      return;
+    }
+    call.caller = result.claims;
+    this.#admit(call, entry);
+  }
+
+  /** Last checks before a handler runs: still accepting, deadline, concurrency, payload. */
+  #admit(call: Call, entry: ResolvedMethod): void {
+    if (!this.#accepting) {
+      this.#refuse(call, new MeshError("UNAVAILABLE", "instance is draining"));
+      return;
+    }
+    if (call.deadline !== undefined && Date.now() >= call.deadline) {
+      this.#refuse(
+        call,
         new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed before it ran"),
       );
       return;
     }
-    const attempt = parseAttempt(attemptText);
-    if (attempt instanceof MeshError) {
-      this.#reject(msg, codec, stats, startedAt, attempt);
-      return;
-    }
     if (this.inflight.size >= this.#concurrency) {
-      this.#reject(
-        msg,
-        codec,
-        stats,
-        startedAt,
+      this.#refuse(
+        call,
         new MeshError("OVERLOADED", `instance is running its limit of ${this.#concurrency} calls`),
       );
       return;
     }
     let payload: unknown;
     try {
-      payload = codec.decode(msg.data);
+      payload = call.codec.decode(call.msg.data);
     } catch (err) {
-      this.#reject(msg, codec, stats, startedAt, err as MeshError);
+      this.#refuse(call, toMeshError(err));
       return;
     }
-    this.#run(
-      new Call(this.#scope, msg, block, method, codec, deadline, attempt, undefined, startedAt),
-      handler,
-      payload,
-    );
+    this.#run(call, entry.handler, payload);
+  }
+
+  /** Answers a call that never reached its handler. */
+  #refuse(call: Call, err: MeshError): void {
+    call.done = true;
+    this.#replyCallError(call, err);
   }
 
   #run(call: Call, handler: Handler, payload: unknown): void {

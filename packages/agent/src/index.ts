@@ -7,11 +7,13 @@
 
 export { MeshError } from "@natsmesh/protocol";
 export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
+export type { AgentAuthOptions } from "./auth.js";
 export type { CallerClaims, RequestContext } from "./context.js";
 export {
   AGENT_DEFAULTS,
   type AgentOptions,
   type Handler,
+  type MethodDefinition,
   type NestedMesh,
   type NestedRequestOptions,
 } from "./options.js";

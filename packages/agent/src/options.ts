@@ -6,14 +6,33 @@ import {
   DEFAULT_WEIGHT,
   isValidName,
   PresenceLimits,
+  type TokenSource,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
+import type { AgentAuthOptions } from "./auth.js";
 import type { RequestContext } from "./context.js";
 
 /** A method of a service: gets the decoded payload, returns the reply value. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers declare their own payload type; `unknown` would refuse them.
 export type Handler = (payload: any, ctx: RequestContext) => unknown;
+
+/** A method with options: `{ handler, scope: "billing.write" }`. */
+export interface MethodDefinition {
+  handler: Handler;
+  /**
+   * Scope a caller's token must allow, as `<a>.<b>`, instead of `<service>.<method>`.
+   * Only checked when auth is on.
+   */
+  scope?: string;
+}
+
+/** A method as the dispatcher runs it. */
+export interface ResolvedMethod {
+  handler: Handler;
+  /** The `[service, method]` pair a token's scope must allow. */
+  scope: readonly [string, string];
+}
 
 /** The part of an SDK mesh that handlers use for nested calls (`ctx.mesh`). */
 export interface NestedMesh {
@@ -51,8 +70,12 @@ export interface AgentOptions {
    * @default 100
    */
   weight?: number;
-  /** The methods, by name: `{ say: async (payload, ctx) => payload }`. */
-  methods: Record<string, Handler>;
+  /** The methods, by name: `{ say: async (payload, ctx) => payload }` or `{ say: { handler, scope } }`. */
+  methods: Record<string, Handler | MethodDefinition>;
+  /** Token checking: every call then needs `Authorization: Bearer <jwt>`. Omitted: no auth. */
+  auth?: AgentAuthOptions;
+  /** The agent's own token, sent on its presence messages (needs `announce:<service>`). */
+  token?: TokenSource;
   /**
    * Most handlers running at once; a call beyond it is answered `OVERLOADED` at once.
    * @default 256
@@ -85,7 +108,9 @@ export interface ResolvedAgentOptions {
   service: string;
   version: string;
   weight: number;
-  methods: ReadonlyMap<string, Handler>;
+  methods: ReadonlyMap<string, ResolvedMethod>;
+  auth: AgentAuthOptions | undefined;
+  token: TokenSource | undefined;
   concurrency: number;
   heartbeatMs: number;
   drainTimeoutMs: number;
@@ -113,6 +138,32 @@ function positiveInt(value: number, what: string, max = Number.MAX_SAFE_INTEGER)
   return value;
 }
 
+function resolveMethod(service: string, name: string, definition: unknown): ResolvedMethod {
+  if (typeof definition === "function")
+    return { handler: definition as Handler, scope: [service, name] };
+  const d = definition as MethodDefinition | null;
+  if (d === null || typeof d !== "object" || typeof d.handler !== "function") {
+    throw new TypeError(`method ${name} must be a function or { handler, scope? }`);
+  }
+  if (d.scope === undefined) return { handler: d.handler, scope: [service, name] };
+  const parts = typeof d.scope === "string" ? d.scope.split(".") : [];
+  if (parts.length !== 2 || !parts.every(isValidName)) {
+    throw new TypeError(
+      `method ${name}: scope must look like "billing.write", got ${String(d.scope)}`,
+    );
+  }
+  return { handler: d.handler, scope: [parts[0]!, parts[1]!] };
+}
+
+function resolveAuth(auth: AgentAuthOptions | undefined): AgentAuthOptions | undefined {
+  if (auth === undefined) return undefined;
+  if (auth === null || typeof auth !== "object") throw new TypeError("auth must be an object");
+  if (auth.discovery !== undefined && auth.discovery !== "open" && auth.discovery !== "closed") {
+    throw new TypeError('auth.discovery must be "open" or "closed"');
+  }
+  return { ...auth };
+}
+
 /** Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates `options`. */
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options === null || typeof options !== "object")
@@ -124,11 +175,10 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     throw new TypeError("zone must be a valid name");
   if (o.methods === null || typeof o.methods !== "object")
     throw new TypeError("methods must be an object");
-  const methods = new Map<string, Handler>();
-  for (const [name, handler] of Object.entries(o.methods)) {
+  const methods = new Map<string, ResolvedMethod>();
+  for (const [name, definition] of Object.entries(o.methods)) {
     assertName(name, "method");
-    if (typeof handler !== "function") throw new TypeError(`method ${name} must be a function`);
-    methods.set(name, handler);
+    methods.set(name, resolveMethod(o.service, name, definition));
   }
   if (methods.size === 0) throw new TypeError("an agent needs at least one method");
   if (methods.size > PresenceLimits.maxMethods) {
@@ -141,6 +191,8 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     version: o.version,
     weight: o.weight,
     methods,
+    auth: resolveAuth(o.auth),
+    token: o.token,
     concurrency: positiveInt(o.concurrency, "concurrency"),
     heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),

@@ -74,6 +74,13 @@ export {
 export { DEFAULT_AUDIENCE, KeyAlgorithm, TokenAlgorithm } from "./tokens/algorithms.js";
 export { type IssueTokenOptions, issueToken } from "./tokens/issue.js";
 export {
+  JWKS_KEY,
+  type JwksSource,
+  type KeySource,
+  type KeySourceOptions,
+  startKeySource,
+} from "./tokens/key-source.js";
+export {
   assertJwks,
   type GenerateKeyPairOptions,
   generateKeyPair,
@@ -81,6 +88,7 @@ export {
   type MeshKeyPair,
 } from "./tokens/keys.js";
 export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
+export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
 export {
   bearerToken,
   createVerifier,

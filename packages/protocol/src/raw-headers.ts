@@ -50,7 +50,7 @@ export class HeaderBlock {
     const end = this.#text.indexOf("\r\n", start);
     const raw = this.#text.slice(start, end === -1 ? undefined : end).trim();
     // Header values travel as UTF-8; only non-ASCII values need the slower decode.
-    return /[^\x00-\x7f]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw;
+    return /[\u0080-\u00ff]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   rawHeaderBlock,
   type Subjects,
   sameBytes,
+  type TokenProvider,
   toMeshError,
 } from "@natsmesh/protocol";
 import {
@@ -20,6 +21,7 @@ import {
   checkVersionFilter,
   type InstanceFilter,
 } from "./balancer.js";
+import type { CallTracker } from "./call-tracker.js";
 import type { Link } from "./link.js";
 import { checkCodec, checkInt, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { PresenceCache } from "./presence-cache.js";
@@ -36,6 +38,9 @@ export interface CallScope {
   /** Presence view; `undefined` when the mesh runs with `presence: false`. */
   readonly presence: PresenceCache | undefined;
   readonly balancer: Balancer;
+  /** The mesh's token, when it has one. */
+  readonly token: TokenProvider | undefined;
+  readonly calls: CallTracker;
 }
 
 /** Backoff before retrying a call that never ran: 5–25 ms, growing with the attempt. */
@@ -91,97 +96,129 @@ export async function call(
   payload: unknown,
   options: RequestOptions = {},
 ): Promise<unknown> {
-  const defaults = scope.options;
-  const queueSubject = scope.subjects.service(service, method);
-  const codec = codecs[options.codec === undefined ? defaults.codec : checkCodec(options.codec)];
-  const timeout =
-    options.timeout === undefined
-      ? defaults.timeoutMs
-      : checkInt(options.timeout, "timeout", 1, 3_600_000);
-  const retries =
-    options.retries === undefined ? defaults.retries : checkInt(options.retries, "retries", 0, 100);
-  const strategy = options.balance === undefined ? defaults.balance : checkBalance(options.balance);
-  const filter = instanceFilter(options);
-  const { signal, idempotent = false } = options;
-  signal?.throwIfAborted();
+  scope.calls.begin();
+  try {
+    const defaults = scope.options;
+    const queueSubject = scope.subjects.service(service, method);
+    const codec = codecs[options.codec === undefined ? defaults.codec : checkCodec(options.codec)];
+    const timeout =
+      options.timeout === undefined
+        ? defaults.timeoutMs
+        : checkInt(options.timeout, "timeout", 1, 3_600_000);
+    const retries =
+      options.retries === undefined
+        ? defaults.retries
+        : checkInt(options.retries, "retries", 0, 100);
+    const strategy =
+      options.balance === undefined ? defaults.balance : checkBalance(options.balance);
+    const filter = instanceFilter(options);
+    const { signal, idempotent = false } = options;
+    signal?.throwIfAborted();
 
-  const data = codec.encode(payload);
-  const tooLarge = checkPayloadSize(data.length, scope.nc.info?.max_payload ?? 0);
-  if (tooLarge !== undefined) throw tooLarge;
+    const data = codec.encode(payload);
+    const tooLarge = checkPayloadSize(data.length, scope.nc.info?.max_payload ?? 0);
+    if (tooLarge !== undefined) throw tooLarge;
 
-  const start = Date.now();
-  const deadline =
-    options.deadline === undefined ? start + timeout : Math.min(options.deadline, start + timeout);
-  const attemptTimeout = idempotent
-    ? (options.attemptTimeout ?? Math.max(1, Math.ceil((deadline - start) / (retries + 1))))
-    : Number.POSITIVE_INFINITY;
-  const user = options.headers;
-  const traceparent = childTraceparent(user?.[Header.TraceParent]);
-  const userLines = renderUserHeaders(user);
-  const idempotencyKey = idempotent ? (options.idempotencyKey ?? nuid.next()) : undefined;
-  const { presence, balancer } = scope;
-  let tried: Set<string> | undefined;
-  let retried = 0;
+    const start = Date.now();
+    const deadline =
+      options.deadline === undefined
+        ? start + timeout
+        : Math.min(options.deadline, start + timeout);
+    const attemptTimeout = idempotent
+      ? (options.attemptTimeout ?? Math.max(1, Math.ceil((deadline - start) / (retries + 1))))
+      : Number.POSITIVE_INFINITY;
+    const user = options.headers;
+    const traceparent = childTraceparent(user?.[Header.TraceParent]);
+    const userLines = renderUserHeaders(user);
+    const idempotencyKey = idempotent ? (options.idempotencyKey ?? nuid.next()) : undefined;
+    const auth = bearer(scope, options.token);
+    const authorization = typeof auth === "object" ? await auth : auth;
+    const { presence, balancer } = scope;
+    let tried: Set<string> | undefined;
+    let retried = 0;
 
-  for (let attempt = 1; ; attempt++) {
-    if (!scope.link.up) await scope.link.waitUp(deadline, signal);
-    let target: InstanceRecord | undefined;
-    if (strategy !== "queue" && presence !== undefined) {
-      if (!presence.ready) await presence.whenReady();
-      target = balancer.pick(strategy, service, method, presence.live(service), filter, tried);
-    }
-    const subject =
-      target === undefined ? queueSubject : scope.subjects.instance(service, target.id, method);
-    const attemptDeadline = Math.min(deadline, Date.now() + attemptTimeout);
-    const h = requestHeaders(
-      codec,
-      attemptDeadline,
-      attempt,
-      traceparent,
-      idempotencyKey,
-      undefined,
-      userLines,
-    );
-    const sent = performance.now();
-    if (target !== undefined) balancer.started(target.id);
-    let err: MeshError;
-    try {
-      const msg = await scope.mux.request(subject, data, h, attemptDeadline, signal);
-      if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
-      return readReply(msg, codec);
-    } catch (thrown) {
-      if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
-      if (signal?.aborted) throw signal.reason;
-      if (thrown instanceof InvalidArgumentError) {
-        throw new MeshError(
-          "PAYLOAD_TOO_LARGE",
-          "payload and headers exceed the server's max_payload",
-          { cause: thrown },
-        );
+    for (let attempt = 1; ; attempt++) {
+      if (!scope.link.up) await scope.link.waitUp(deadline, signal);
+      let target: InstanceRecord | undefined;
+      if (strategy !== "queue" && presence !== undefined) {
+        if (!presence.ready) await presence.whenReady();
+        target = balancer.pick(strategy, service, method, presence.live(service), filter, tried);
       }
-      err = toMeshError(thrown);
-    }
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) throw err;
-    if (target !== undefined) {
-      tried ??= new Set();
-      tried.add(target.id);
-      // The instance is gone but presence does not know yet: the call never ran, so it moves
-      // to another instance at once, whatever `retries` says (each instance is tried once).
-      if ((err.data as { noResponders?: boolean } | undefined)?.noResponders === true) {
-        presence?.markDown(service, target.id);
-        continue;
+      const subject =
+        target === undefined ? queueSubject : scope.subjects.instance(service, target.id, method);
+      const attemptDeadline = Math.min(deadline, Date.now() + attemptTimeout);
+      const h = requestHeaders(
+        codec,
+        attemptDeadline,
+        attempt,
+        traceparent,
+        idempotencyKey,
+        authorization,
+        userLines,
+      );
+      const sent = performance.now();
+      if (target !== undefined) balancer.started(target.id);
+      let err: MeshError;
+      try {
+        const msg = await scope.mux.request(subject, data, h, attemptDeadline, signal);
+        if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
+        return readReply(msg, codec);
+      } catch (thrown) {
+        if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
+        if (signal?.aborted) throw signal.reason;
+        if (thrown instanceof InvalidArgumentError) {
+          throw new MeshError(
+            "PAYLOAD_TOO_LARGE",
+            "payload and headers exceed the server's max_payload",
+            { cause: thrown },
+          );
+        }
+        err = toMeshError(thrown);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw err;
+      if (target !== undefined) {
+        tried ??= new Set();
+        tried.add(target.id);
+        // The instance is gone but presence does not know yet: the call never ran, so it moves
+        // to another instance at once, whatever `retries` says (each instance is tried once).
+        if ((err.data as { noResponders?: boolean } | undefined)?.noResponders === true) {
+          presence?.markDown(service, target.id);
+          continue;
+        }
+      }
+      const retryable = err.retryable || (idempotent && err.code === "DEADLINE_EXCEEDED");
+      if (!retryable || ++retried > retries) throw err;
+      if (err.code !== "DEADLINE_EXCEEDED") {
+        const pause = backoffMs(retried);
+        if (pause >= remaining) throw err;
+        await sleep(pause);
+        signal?.throwIfAborted();
       }
     }
-    const retryable = err.retryable || (idempotent && err.code === "DEADLINE_EXCEEDED");
-    if (!retryable || ++retried > retries) throw err;
-    if (err.code !== "DEADLINE_EXCEEDED") {
-      const pause = backoffMs(retried);
-      if (pause >= remaining) throw err;
-      await sleep(pause);
-      signal?.throwIfAborted();
-    }
+  } finally {
+    scope.calls.end();
   }
+}
+
+/** The `Authorization` value of a call: its own token, else the mesh's (fetched if need be). */
+function bearer(scope: CallScope, own: string | undefined): string | undefined | Promise<string> {
+  if (own !== undefined) {
+    if (typeof own !== "string" || own.length === 0 || /[\r\n]/.test(own)) {
+      throw new TypeError("token must be a non-empty string without CR/LF");
+    }
+    return `Bearer ${own}`;
+  }
+  const provider = scope.token;
+  if (provider === undefined) return undefined;
+  const current = provider.current();
+  if (current !== undefined) return `Bearer ${current}`;
+  return provider.get().then(
+    (token) => `Bearer ${token}`,
+    (err: unknown) => {
+      throw new MeshError("UNAUTHENTICATED", "the mesh's token function failed", { cause: err });
+    },
+  );
 }
 
 function instanceFilter(options: RequestOptions): InstanceFilter {

@@ -6,9 +6,11 @@ import {
   type InstanceRecord,
   MeshError,
   subjects,
+  tokenProvider,
 } from "@natsmesh/protocol";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
+import { CallTracker } from "./call-tracker.js";
 import { Link } from "./link.js";
 import {
   type MeshOptions,
@@ -78,6 +80,13 @@ class MeshImpl implements Mesh {
       options: o,
       presence,
       balancer,
+      calls: new CallTracker(),
+      token:
+        o.token === undefined
+          ? undefined
+          : tokenProvider(o.token, (err) =>
+              log.error({ err }, "the mesh's token could not be fetched"),
+            ),
     };
     this.#ownsConnection = ownsConnection;
   }
@@ -165,10 +174,11 @@ class MeshImpl implements Mesh {
 
   async #close(): Promise<void> {
     for (const wake of this.#watchers) wake();
-    const { mux, nc, options, presence } = this.#scope;
-    await mux.idle(options.closeTimeoutMs);
+    const { calls, mux, nc, options, presence } = this.#scope;
+    await calls.idle(options.closeTimeoutMs);
     mux.close(new MeshError("UNAVAILABLE", "the mesh client closed before the reply came"));
     presence?.stop();
+    this.#scope.token?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());
   }
 

@@ -1,5 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { assertPrefix, type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import {
+  assertPrefix,
+  type CodecName,
+  codecs,
+  DEFAULT_PREFIX,
+  type TokenSource,
+} from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
 
@@ -49,6 +55,11 @@ export interface MeshOptions {
    * @default true
    */
   presence?: boolean;
+  /**
+   * The caller's token, sent as `Authorization: Bearer <jwt>`: a string, or a function (sync or
+   * async) called again before the token expires.
+   */
+  token?: TokenSource;
   /** @default silent */
   logger?: Logger;
 }
@@ -81,6 +92,8 @@ export interface RequestOptions {
   zone?: string;
   /** Only instances whose metadata has all these entries. */
   metadata?: Record<string, string>;
+  /** A token for this call only, instead of the mesh's. */
+  token?: string;
 }
 
 export const MESH_DEFAULTS = {
@@ -106,6 +119,7 @@ export interface ResolvedMeshOptions {
   inboxPrefix: string;
   balance: Balance;
   presence: boolean;
+  token: TokenSource | undefined;
   logger: Logger;
 }
 
@@ -115,6 +129,16 @@ export function checkInt(value: unknown, what: string, min: number, max: number)
     throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
   }
   return value;
+}
+
+function checkToken(token: unknown): TokenSource | undefined {
+  if (token === undefined || typeof token === "function") return token as TokenSource | undefined;
+  if (typeof token !== "string" || token.length === 0 || /[\r\n]/.test(token)) {
+    throw new TypeError(
+      "token must be a non-empty string without CR/LF, or a function returning one",
+    );
+  }
+  return token;
 }
 
 function checkBoolean(value: unknown, what: string): boolean {
@@ -149,6 +173,7 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     inboxPrefix: o.inboxPrefix,
     balance: checkBalance(o.balance),
     presence: checkBoolean(o.presence, "presence"),
+    token: checkToken(o.token),
     logger: o.logger ?? pino({ level: "silent" }),
   };
 }

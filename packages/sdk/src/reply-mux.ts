@@ -33,7 +33,6 @@ export class ReplyMux {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #idleTicks = 0;
-  #onIdle: (() => void) | undefined;
 
   constructor(nc: NatsConnection, inboxPrefix: string) {
     this.#nc = nc;
@@ -98,7 +97,6 @@ export class ReplyMux {
     this.#pending.delete(token);
     if (pending.onAbort !== undefined)
       pending.signal!.removeEventListener("abort", pending.onAbort);
-    if (this.#pending.size === 0) this.#onIdle?.();
     return pending;
   }
 
@@ -126,18 +124,6 @@ export class ReplyMux {
   #stopTimer(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;
-  }
-
-  /** Resolves when nothing is pending, or after `timeoutMs`. */
-  async idle(timeoutMs: number): Promise<void> {
-    if (this.#pending.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#onIdle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
-    this.#onIdle = undefined;
   }
 
   /** Rejects every pending call with `err` and stops listening. */

@@ -1,0 +1,359 @@
+import { createPrivateKey, sign } from "node:crypto";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
+import {
+  generateKeyPair,
+  Header,
+  isMeshError,
+  issueToken,
+  JWKS_KEY,
+  type MeshKeyPair,
+  registryBucket,
+} from "@natsmesh/protocol";
+import { connectMesh, type Mesh } from "@natsmesh/sdk";
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ISSUER = "https://auth.test";
+let server: NatsServer;
+let nc: NatsConnection;
+let keys: MeshKeyPair;
+let other: MeshKeyPair;
+let agent: Agent;
+let mesh: Mesh;
+const prefix = `auth${process.pid}`;
+let seq = 0;
+const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+const now = () => Math.floor(Date.now() / 1000);
+
+function token(scope: string, extra: Partial<Parameters<typeof issueToken>[0]> = {}) {
+  return issueToken({ key: keys.privateJwk, sub: "alice", scope, issuer: ISSUER, ...extra });
+}
+
+async function failure(p: Promise<unknown>): Promise<{ code: string; reason?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (!isMeshError(err)) throw err;
+    return { code: err.code, reason: (err.data as { reason?: string } | undefined)?.reason };
+  }
+  throw new Error("call succeeded");
+}
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  keys = await generateKeyPair();
+  other = await generateKeyPair({ alg: "ES256" });
+  agent = await startAgent({
+    servers: server.url,
+    prefix,
+    service: "billing",
+    auth: { jwks: keys.jwks, issuer: ISSUER },
+    methods: {
+      charge: (_p: unknown, ctx: RequestContext) => ({
+        sub: ctx.caller?.sub,
+        scope: ctx.caller?.scope,
+        tenant: ctx.caller?.tenant,
+        jti: ctx.caller?.jti,
+      }),
+      audit: { handler: () => "audited", scope: "billing.write" },
+    },
+  });
+  mesh = await connectMesh({ servers: server.url, prefix });
+});
+afterAll(async () => {
+  await mesh?.close();
+  await agent?.stop();
+  await nc?.close();
+  await server?.dispose();
+});
+
+describe("calls with tokens", () => {
+  it("accepts a valid token and hands the verified claims to the handler", async () => {
+    const t = await token("billing.*", { claims: { tenant: "t1" } });
+    const out = await mesh.request<Record<string, unknown>>("billing", "charge", null, {
+      token: t,
+    });
+    expect(out).toMatchObject({ sub: "alice", scope: "billing.*", tenant: "t1" });
+    expect(typeof out.jti).toBe("string");
+  });
+
+  it("uses the mesh's token function and a per-call token over it", async () => {
+    let calls = 0;
+    const viaFn = await connectMesh({
+      servers: server.url,
+      prefix,
+      token: async () => {
+        calls++;
+        return token("billing.charge", { sub: "fn" });
+      },
+    });
+    expect((await viaFn.request<{ sub: string }>("billing", "charge")).sub).toBe("fn");
+    expect(
+      (
+        await viaFn.request<{ sub: string }>("billing", "charge", null, {
+          token: await token("*", { sub: "own" }),
+        })
+      ).sub,
+    ).toBe("own");
+    expect(calls).toBe(1);
+    await viaFn.close();
+  });
+
+  it("refuses a call without a token with UNAUTHENTICATED, also for a plain NATS client", async () => {
+    expect(await failure(mesh.request("billing", "charge"))).toEqual({
+      code: "UNAUTHENTICATED",
+      reason: "missing",
+    });
+    const reply = await nc.request(`${prefix}.svc.billing.charge`, "{}", { timeout: 5000 });
+    expect(reply.headers?.get(Header.ServiceErrorCode)).toBe("401");
+    expect(reply.headers?.get(Header.MeshError)).toBe("UNAUTHENTICATED");
+    const h = natsHeaders();
+    h.set(Header.Authorization, "Basic YWxpY2U6c2VjcmV0");
+    const basic = await nc.request(`${prefix}.svc.billing.charge`, "{}", {
+      timeout: 5000,
+      headers: h,
+    });
+    expect(basic.headers?.get(Header.MeshError)).toBe("UNAUTHENTICATED");
+  });
+
+  it.each([
+    ["malformed", async () => "not.a.jwt"],
+    ["too_long", async () => "x".repeat(9000)],
+    ["expired", () => token("*", { ttl: -60 })],
+    ["issuer", () => token("*", { issuer: "https://evil.test" })],
+    ["audience", () => token("*", { audience: "other" })],
+    [
+      "unknown_kid",
+      () => issueToken({ key: other.privateJwk, sub: "a", scope: "*", issuer: ISSUER }),
+    ],
+    [
+      "signature",
+      async () => {
+        const [h, , sig] = (await token("billing.charge")).split(".");
+        return `${h}.${b64({ sub: "root", scope: "*", aud: "natsmesh", iss: ISSUER, exp: now() + 60 })}.${sig}`;
+      },
+    ],
+    [
+      "algorithm",
+      async () =>
+        `${b64({ alg: "none" })}.${b64({ sub: "root", scope: "*", aud: "natsmesh", iss: ISSUER, exp: now() + 60 })}.`,
+    ],
+    [
+      "algorithm",
+      () =>
+        new SignJWT({ scope: "*" })
+          .setProtectedHeader({ alg: "HS256", kid: keys.kid })
+          .setSubject("root")
+          .setAudience("natsmesh")
+          .setIssuer(ISSUER)
+          .setExpirationTime(now() + 60)
+          .sign(new TextEncoder().encode(JSON.stringify(keys.publicJwk))),
+    ],
+    [
+      "not_yet_valid",
+      () =>
+        new SignJWT({ scope: "*" })
+          .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+          .setSubject("a")
+          .setAudience("natsmesh")
+          .setIssuer(ISSUER)
+          .setNotBefore(now() + 120)
+          .setExpirationTime(now() + 600)
+          .sign(keys.privateJwk),
+    ],
+  ])("refuses a token failing on %s with UNAUTHENTICATED", async (reason, make) => {
+    const t = await make();
+    const result = await failure(mesh.request("billing", "charge", null, { token: t }));
+    expect(result.code).toBe("UNAUTHENTICATED");
+    if (reason === "algorithm") expect(["algorithm", "malformed"]).toContain(result.reason);
+    else expect(result.reason).toBe(reason);
+  });
+
+  it("accepts clock skew within 30 s", async () => {
+    const t = await token("*", { ttl: -10 });
+    await expect(mesh.request("billing", "charge", null, { token: t })).resolves.toBeDefined();
+  });
+
+  it("answers FORBIDDEN when no scope pattern matches, and honours a method's own scope", async () => {
+    expect(
+      await failure(
+        mesh.request("billing", "charge", null, { token: await token("shipping.* *.read") }),
+      ),
+    ).toEqual({
+      code: "FORBIDDEN",
+      reason: undefined,
+    });
+    expect(
+      await failure(
+        mesh.request("billing", "audit", null, { token: await token("billing.audit") }),
+      ),
+    ).toMatchObject({ code: "FORBIDDEN" });
+    expect(
+      await mesh.request("billing", "audit", null, { token: await token("billing.write") }),
+    ).toBe("audited");
+    expect(await mesh.request("billing", "audit", null, { token: await token("*.write") })).toBe(
+      "audited",
+    );
+  });
+
+  it("accepts a token minted by another JWT implementation", async () => {
+    const header = b64({ alg: "EdDSA", typ: "JWT", kid: keys.kid });
+    const payload = b64({
+      sub: "bob",
+      scope: "billing.charge",
+      aud: "natsmesh",
+      iss: ISSUER,
+      exp: now() + 60,
+    });
+    const key = createPrivateKey({ key: keys.privateJwk as never, format: "jwk" });
+    const signature = sign(null, Buffer.from(`${header}.${payload}`), key).toString("base64url");
+    const out = await mesh.request<{ sub: string }>("billing", "charge", null, {
+      token: `${header}.${payload}.${signature}`,
+    });
+    expect(out.sub).toBe("bob");
+  });
+
+  it("refuses invalid auth options with TypeError", async () => {
+    await expect(
+      startAgent({ connection: nc, service: "x", methods: { a: () => 1 }, auth: {} }),
+    ).rejects.toThrow(TypeError);
+    await expect(
+      startAgent({
+        connection: nc,
+        service: "x",
+        methods: { a: () => 1 },
+        auth: { jwks: "/nonexistent/jwks.json" },
+      }),
+    ).rejects.toThrow(TypeError);
+    await expect(
+      startAgent({
+        connection: nc,
+        service: "x",
+        methods: { a: { handler: () => 1, scope: "no-dot" } },
+      }),
+    ).rejects.toThrow(TypeError);
+  });
+});
+
+describe("discovery with auth", () => {
+  it("answers PING and INFO with names only and not STATS; closed answers nothing", async () => {
+    const ping = await nc.request(`$SRV.PING.billing.${agent.id}`, "", { timeout: 2000 });
+    expect(ping.json()).toMatchObject({ name: "billing", id: agent.id, metadata: {} });
+    await expect(
+      nc.request(`$SRV.STATS.billing.${agent.id}`, "", { timeout: 300 }),
+    ).rejects.toThrow();
+    await using closed = await startAgent({
+      connection: nc,
+      prefix,
+      service: "hidden",
+      auth: { jwks: keys.jwks, discovery: "closed" },
+      methods: { a: () => 1 },
+    });
+    await expect(
+      nc.request(`$SRV.PING.hidden.${closed.id}`, "", { timeout: 300 }),
+    ).rejects.toThrow();
+  });
+});
+
+describe("key rotation without restarts", () => {
+  it("follows a JWKS file: new keys work and a removed kid is refused within 2 s", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "natsmesh-jwks-"));
+    const file = join(dir, "jwks.json");
+    writeFileSync(file, JSON.stringify(keys.jwks));
+    const p = `${prefix}f${seq++}`;
+    await using a = await startAgent({
+      connection: nc,
+      prefix: p,
+      service: "rot",
+      auth: { jwks: file },
+      methods: { m: () => "ok" },
+    });
+    await using m = await connectMesh({ connection: nc, prefix: p });
+    const oldToken = await issueToken({ key: keys.privateJwk, sub: "a", scope: "*" });
+    const newToken = await issueToken({ key: other.privateJwk, sub: "a", scope: "*" });
+    expect(await m.request("rot", "m", null, { token: oldToken })).toBe("ok");
+    // An atomic replace, as deployment tools do it.
+    writeFileSync(`${file}.tmp`, JSON.stringify(other.jwks));
+    renameSync(`${file}.tmp`, file);
+    await expect
+      .poll(() => m.request("rot", "m", null, { token: newToken }).catch(() => "refused"), {
+        timeout: 2000,
+      })
+      .toBe("ok");
+    expect((await failure(m.request("rot", "m", null, { token: oldToken }))).reason).toBe(
+      "unknown_kid",
+    );
+    expect(a.id).toBeDefined();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("follows the jwks key of the registry bucket", async () => {
+    const p = `${prefix}k${seq++}`;
+    await using a = await startAgent({
+      connection: nc,
+      prefix: p,
+      service: "rot",
+      auth: { jwks: "kv" },
+      methods: { m: () => "ok" },
+    });
+    await using m = await connectMesh({ connection: nc, prefix: p });
+    const t1 = await issueToken({ key: keys.privateJwk, sub: "a", scope: "*" });
+    const t2 = await issueToken({ key: other.privateJwk, sub: "a", scope: "*" });
+    expect((await failure(m.request("rot", "m", null, { token: t1 }))).code).toBe(
+      "UNAUTHENTICATED",
+    );
+    const kv = await new Kvm(nc).create(registryBucket(p), { history: 1 });
+    await kv.put(JWKS_KEY, JSON.stringify(keys.jwks));
+    await expect
+      .poll(() => m.request("rot", "m", null, { token: t1 }).catch(() => "refused"), {
+        timeout: 2000,
+      })
+      .toBe("ok");
+    await kv.put(JWKS_KEY, JSON.stringify(other.jwks));
+    await expect
+      .poll(() => m.request("rot", "m", null, { token: t2 }).catch(() => "refused"), {
+        timeout: 2000,
+      })
+      .toBe("ok");
+    expect((await failure(m.request("rot", "m", null, { token: t1 }))).reason).toBe("unknown_kid");
+    // A value that is not a key set is refused; the current keys stay.
+    await kv.put(JWKS_KEY, "{not json");
+    await kv.put(JWKS_KEY, JSON.stringify({ keys: [keys.privateJwk] }));
+    expect(await m.request("rot", "m", null, { token: t2 })).toBe("ok");
+    expect(a.id).toBeDefined();
+  });
+});
+
+describe("the agent's own token", () => {
+  it("is sent on its presence messages", async () => {
+    const p = `${prefix}t${seq++}`;
+    const own = await issueToken({ key: keys.privateJwk, sub: "agent", scope: "announce:rot" });
+    const seen: string[] = [];
+    const sub = nc.subscribe(`${p}.presence.*.*`, {
+      callback: (_e, msg) => {
+        seen.push(msg.headers?.get(Header.Authorization) ?? "");
+      },
+    });
+    await nc.flush();
+    await using a = await startAgent({
+      connection: nc,
+      prefix: p,
+      service: "rot",
+      token: own,
+      heartbeatMs: 50,
+      methods: { m: () => 1 },
+    });
+    await expect.poll(() => seen.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(seen)).toEqual(new Set([`Bearer ${own}`]));
+    expect(a.id).toBeDefined();
+    sub.unsubscribe();
+  });
+});
