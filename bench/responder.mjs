@@ -17,11 +17,24 @@ const agent = await startAgent({
   concurrency: 4096,
   methods: { echo: (payload) => payload },
 });
+// With BENCH_JWKS set, a second agent checks tokens: the auth benchmark compares the two.
+const authed =
+  process.env.BENCH_JWKS === undefined
+    ? undefined
+    : await startAgent({
+        connection: nc,
+        prefix,
+        service: "benchauth",
+        concurrency: 4096,
+        auth: { jwks: process.env.BENCH_JWKS },
+        methods: { echo: (payload) => payload },
+      });
 await nc.flush();
 process.send?.("ready");
 process.on("message", async (m) => {
   if (m === "stop") {
     await agent.stop();
+    await authed?.stop();
     await nc.close();
     process.exit(0);
   }

@@ -2,6 +2,7 @@
 // by `tsc -b` (npm run bench builds first). Every benchmark bounds itself in count and time.
 const benches = {
   request: () => import("./request.mjs"),
+  auth: () => import("./auth.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,3 +1,4 @@
+import { isAscii } from "node:buffer";
 import type { Msg } from "@nats-io/nats-core";
 
 // nats.js keeps a message's bytes and header length on fields its types do not declare.
@@ -26,8 +27,10 @@ export function rawHeaderBlock(msg: Msg): Uint8Array | undefined | null {
 export class HeaderBlock {
   readonly #text: string;
   readonly #lower: string;
+  readonly #ascii: boolean;
 
   constructor(block: Uint8Array) {
+    this.#ascii = isAscii(block);
     // latin1 maps every byte to one UTF-16 unit, so offsets in the lower-cased copy match.
     this.#text = Buffer.from(block.buffer, block.byteOffset, block.byteLength).toString("latin1");
     this.#lower = this.#text.toLowerCase();
@@ -50,7 +53,7 @@ export class HeaderBlock {
     const end = this.#text.indexOf("\r\n", start);
     const raw = this.#text.slice(start, end === -1 ? undefined : end).trim();
     // Header values travel as UTF-8; only non-ASCII values need the slower decode.
-    return /[\u0080-\u00ff]/.test(raw) ? Buffer.from(raw, "latin1").toString("utf8") : raw;
+    return this.#ascii ? raw : Buffer.from(raw, "latin1").toString("utf8");
   }
 }
 

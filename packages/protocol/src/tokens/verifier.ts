@@ -103,6 +103,7 @@ class Verifier implements TokenVerifier {
   readonly #audience: string | string[];
   #keys: KeyGetter | undefined;
   #kidKeys = new Map<string, string>();
+  #last: [string, Entry] | undefined;
 
   constructor(options: TokenVerifierOptions) {
     const { jwks, secret } = options;
@@ -137,10 +138,17 @@ class Verifier implements TokenVerifier {
   }
 
   cached(token: string): VerifiedToken | undefined {
-    const entry = this.#cache.get(token);
+    // Most calls on a connection carry the same token as the one before: comparing two strings
+    // is cheaper than hashing a fresh one for the map.
+    const last = this.#last;
+    const entry = last !== undefined && last[0] === token ? last[1] : this.#cache.get(token);
     if (entry === undefined) return undefined;
-    if (Date.now() < entry.expiresAt) return entry.token;
+    if (Date.now() < entry.expiresAt) {
+      if (last?.[0] !== token) this.#last = [token, entry];
+      return entry.token;
+    }
     this.#cache.delete(token);
+    this.#last = undefined;
     return undefined;
   }
 
@@ -203,6 +211,7 @@ class Verifier implements TokenVerifier {
       if (kid === undefined || next.get(kid) !== this.#kidKeys.get(kid)) this.#cache.delete(token);
     }
     this.#kidKeys = next;
+    this.#last = undefined;
     this.#keys = createLocalJWKSet(jwks) as KeyGetter;
   }
 
@@ -222,6 +231,7 @@ class Verifier implements TokenVerifier {
       // Oldest first: Map keeps insertion order, so this is FIFO eviction in O(1).
       const oldest = this.#cache.keys().next().value;
       if (oldest !== undefined) this.#cache.delete(oldest);
+      this.#last = undefined;
     }
     this.#cache.set(token, entry);
   }
