@@ -1,0 +1,32 @@
+import { type InstanceRecord, validateInstanceRecord } from "@natsmesh/protocol";
+
+/**
+ * The JSON the registry writes for a record, and compares to decide whether an `up` changed
+ * anything. The validated record already has a fixed field order; only metadata keys keep the
+ * sender's order, so they are sorted: `{a,b}` and `{b,a}` are the same record.
+ */
+export function canonicalRecord(record: InstanceRecord): string {
+  const sorted = Object.entries(record.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify({ ...record, metadata: Object.fromEntries(sorted) });
+}
+
+/**
+ * Canonical JSON of a KV value stored under `key`, or `undefined` when it is not a valid record
+ * of that very instance (garbage written by hand, another prefix): such a value never equals a
+ * live record, so it is overwritten or deleted.
+ */
+export function canonicalStored(
+  key: string,
+  value: Uint8Array,
+  prefix: string,
+): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(value));
+  } catch {
+    return undefined;
+  }
+  const checked = validateInstanceRecord(parsed, prefix);
+  if (!checked.ok || key !== `${checked.value.service}.${checked.value.id}`) return undefined;
+  return canonicalRecord(checked.value);
+}

@@ -1,0 +1,125 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { InstanceRecord } from "@natsmesh/protocol";
+import type { Logger } from "pino";
+import { withTimeout } from "./delay.js";
+import { METRICS_CONTENT_TYPE } from "./metrics.js";
+
+/** What the HTTP endpoint reads from the registry on each request. */
+export interface HttpApiSource {
+  connected(): boolean;
+  isLeader(): boolean;
+  services(): Record<string, InstanceRecord[]>;
+  metrics(): string;
+}
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string;
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+const CLOSE_TIMEOUT_MS = 2000;
+
+function json(status: number, value: unknown): Reply {
+  return { status, type: JSON_TYPE, body: JSON.stringify(value) };
+}
+
+const ROUTES = new Map<string, (source: HttpApiSource) => Reply>([
+  [
+    "/healthz",
+    (s) =>
+      s.connected()
+        ? json(200, { status: "ok", leader: s.isLeader() })
+        : json(503, { status: "disconnected", leader: false }),
+  ],
+  ["/v1/services", (s) => json(200, { services: s.services() })],
+  ["/metrics", (s) => ({ status: 200, type: METRICS_CONTENT_TYPE, body: s.metrics() })],
+]);
+
+/**
+ * The registry's HTTP endpoint (node:http): `GET /healthz`, `GET /v1/services`,
+ * `GET /metrics`. Read-only and served from memory, so it stays cheap to scrape.
+ */
+export class HttpApi {
+  readonly #server: Server;
+  readonly #log: Logger;
+  #closing: Promise<void> | undefined;
+
+  private constructor(server: Server, log: Logger) {
+    this.#server = server;
+    this.#log = log;
+  }
+
+  /** Starts listening; rejects when the port cannot be bound. */
+  static async listen(
+    host: string,
+    port: number,
+    source: HttpApiSource,
+    log: Logger,
+  ): Promise<HttpApi> {
+    const server = createServer((req, res) => respond(source, req, res, log));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => log.error({ err }, "http server error"));
+    const api = new HttpApi(server, log);
+    log.info({ host, port: api.port }, "http endpoint listening");
+    return api;
+  }
+
+  /** The bound port (the real one when 0 was asked for). */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening and closes open connections. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // Keep-alive connections of scrapers would otherwise hold close() open.
+    this.#server.closeAllConnections();
+    await withTimeout(closed, CLOSE_TIMEOUT_MS, "closing the http endpoint").catch((err) =>
+      this.#log.warn({ err }, "http endpoint did not close in time"),
+    );
+  }
+}
+
+function respond(
+  source: HttpApiSource,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: Logger,
+): void {
+  let reply: Reply;
+  const path = (req.url ?? "/").split("?")[0]!;
+  const route = ROUTES.get(path);
+  if (route === undefined) {
+    reply = json(404, { error: "not found" });
+  } else if (req.method !== "GET" && req.method !== "HEAD") {
+    reply = json(405, { error: "method not allowed" });
+    res.setHeader("Allow", "GET, HEAD");
+  } else {
+    try {
+      reply = route(source);
+    } catch (err) {
+      log.error({ err, path }, "http request failed");
+      reply = json(500, { error: "internal error" });
+    }
+  }
+  res.writeHead(reply.status, {
+    "Content-Type": reply.type,
+    "Content-Length": Buffer.byteLength(reply.body),
+    "Cache-Control": "no-store",
+  });
+  res.end(req.method === "HEAD" ? undefined : reply.body);
+}

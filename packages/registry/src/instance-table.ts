@@ -1,0 +1,144 @@
+import type { InstanceRecord, InstanceStatus } from "@natsmesh/protocol";
+import { canonicalRecord } from "./canonical-record.js";
+
+/** One live instance as the registry knows it. */
+export interface InstanceEntry {
+  readonly record: InstanceRecord;
+  /** {@link canonicalRecord} of `record`: what belongs in KV. */
+  readonly json: string;
+  /** Monotonic time (`performance.now()`) of the last `up` or `hb`. */
+  lastSeen: number;
+  /** Status and in-flight count from the last heartbeat. */
+  status: InstanceStatus;
+  inflight: number;
+}
+
+/** Pauses between syncs asked for one instance heard only through heartbeats. */
+export const SYNC_BACKOFF = { firstMs: 1000, maxMs: 60_000 } as const;
+
+interface HeardOnly {
+  lastSeen: number;
+  /** Syncs asked for it so far, and when the next one may be. */
+  asks: number;
+  askAt: number;
+}
+
+/** What an `up` did to the table. */
+export type UpResult = "new" | "changed" | "same";
+
+/**
+ * The in-memory set of live instances, keyed `<service>.<id>`. Every registry keeps one,
+ * leader or not, so a new leader already knows the live set.
+ */
+export class InstanceTable {
+  readonly #entries = new Map<string, InstanceEntry>();
+  // Instances heard only through heartbeats (their `up` was missed): a sync is on its way, and
+  // until their record arrives their KV key must not be pruned as stale.
+  readonly #heardOnly = new Map<string, HeardOnly>();
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): InstanceEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  keys(): IterableIterator<string> {
+    return this.#entries.keys();
+  }
+
+  values(): IterableIterator<InstanceEntry> {
+    return this.#entries.values();
+  }
+
+  up(key: string, record: InstanceRecord, now: number): UpResult {
+    this.#heardOnly.delete(key);
+    const json = canonicalRecord(record);
+    const old = this.#entries.get(key);
+    if (old !== undefined && old.json === json) {
+      old.lastSeen = now;
+      return "same";
+    }
+    this.#entries.set(key, { record, json, lastSeen: now, status: record.status, inflight: 0 });
+    return old === undefined ? "new" : "changed";
+  }
+
+  /** Refreshes a known instance; returns `false` for one the table has no record of. */
+  heartbeat(key: string, status: InstanceStatus, inflight: number, now: number): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) {
+      const heard = this.#heardOnly.get(key);
+      if (heard === undefined) this.#heardOnly.set(key, { lastSeen: now, asks: 0, askAt: now });
+      else heard.lastSeen = now;
+      return false;
+    }
+    entry.lastSeen = now;
+    entry.status = status;
+    entry.inflight = inflight;
+    return true;
+  }
+
+  /** Forgets an instance; returns whether it was known. */
+  remove(key: string): boolean {
+    this.#heardOnly.delete(key);
+    return this.#entries.delete(key);
+  }
+
+  /** Whether an instance without a record has sent a heartbeat lately. */
+  heardOnly(key: string): boolean {
+    return this.#heardOnly.has(key);
+  }
+
+  /**
+   * Whether to ask for a sync on behalf of an instance heard only through heartbeats. The
+   * first time yes; then with a doubling pause up to {@link SYNC_BACKOFF.maxMs}, because an
+   * agent whose `up` never validates would otherwise make the whole mesh re-announce every
+   * second, forever.
+   */
+  shouldAsk(key: string, now: number): boolean {
+    const heard = this.#heardOnly.get(key);
+    if (heard === undefined || now < heard.askAt) return false;
+    const pause = SYNC_BACKOFF.firstMs * 2 ** heard.asks;
+    heard.asks++;
+    heard.askAt = now + Math.min(pause, SYNC_BACKOFF.maxMs);
+    return true;
+  }
+
+  /** Removes and returns the keys of instances silent since `now - timeoutMs`. */
+  sweep(now: number, timeoutMs: number): string[] {
+    const evicted: string[] = [];
+    for (const [key, entry] of this.#entries) {
+      if (now - entry.lastSeen > timeoutMs) {
+        this.#entries.delete(key);
+        evicted.push(key);
+      }
+    }
+    for (const [key, heard] of this.#heardOnly) {
+      if (now - heard.lastSeen > timeoutMs) this.#heardOnly.delete(key);
+    }
+    return evicted;
+  }
+
+  /**
+   * Counts every instance as just seen. After a disconnect the registry heard nothing for a
+   * while through no fault of the instances; they get a full timeout to announce again.
+   */
+  touchAll(now: number): void {
+    for (const entry of this.#entries.values()) entry.lastSeen = now;
+    for (const heard of this.#heardOnly.values()) heard.lastSeen = now;
+  }
+
+  /** Copies of the records, grouped by service, services and ids in order. */
+  byService(): Record<string, InstanceRecord[]> {
+    // A Map, then fromEntries: a service may be named `__proto__`, a plain object would choke.
+    const groups = new Map<string, InstanceRecord[]>();
+    for (const key of [...this.#entries.keys()].sort()) {
+      const { record } = this.#entries.get(key)!;
+      const list = groups.get(record.service) ?? [];
+      list.push(structuredClone(record));
+      groups.set(record.service, list);
+    }
+    return Object.fromEntries(groups);
+  }
+}

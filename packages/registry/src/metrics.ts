@@ -1,0 +1,50 @@
+import type { RegistryStats } from "./stats.js";
+
+/** Content type of the Prometheus text exposition format. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** What one scrape reports. */
+export interface MetricsInput {
+  stats: RegistryStats;
+  /** Live instances per service. */
+  services: ReadonlyMap<string, number>;
+  leader: boolean;
+}
+
+const COUNTERS = [
+  ["announcements_total", "announcements", "Valid up messages received."],
+  ["heartbeats_total", "heartbeats", "Valid heartbeat messages received."],
+  ["downs_total", "downs", "Valid down messages received."],
+  ["evictions_total", "evictions", "Instances evicted for missing heartbeats."],
+  ["invalid_messages_total", "invalid", "Presence messages dropped as invalid."],
+  ["kv_writes_total", "kvWrites", "Presence KV puts and deletes by this registry."],
+  ["kv_errors_total", "kvErrors", "Presence KV writes that failed and were retried."],
+  ["syncs_total", "syncs", "Presence sync requests published."],
+] as const satisfies readonly (readonly [string, keyof RegistryStats, string])[];
+
+// Label values are service names ([A-Za-z0-9_-]), but escaping keeps the format valid anyway.
+function label(value: string): string {
+  return value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+/** Renders the registry's metrics in the Prometheus text format (version 0.0.4). */
+export function renderMetrics({ stats, services, leader }: MetricsInput): string {
+  const p = "natsmesh_registry_";
+  const lines = [
+    `# HELP ${p}instances Live instances known to this registry, by service.`,
+    `# TYPE ${p}instances gauge`,
+  ];
+  for (const [service, count] of [...services].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    lines.push(`${p}instances{service="${label(service)}"} ${count}`);
+  }
+  for (const [name, field, help] of COUNTERS) {
+    lines.push(`# HELP ${p}${name} ${help}`, `# TYPE ${p}${name} counter`);
+    lines.push(`${p}${name} ${stats[field]}`);
+  }
+  lines.push(
+    `# HELP ${p}leader Whether this registry holds the leader lease (1) or not (0).`,
+    `# TYPE ${p}leader gauge`,
+    `${p}leader ${leader ? 1 : 0}`,
+  );
+  return `${lines.join("\n")}\n`;
+}

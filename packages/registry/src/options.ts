@@ -1,0 +1,132 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { assertPrefix, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import { type Logger, pino } from "pino";
+
+/** The optional HTTP endpoint: `/healthz`, `/v1/services`, `/metrics`. */
+export interface RegistryHttpOptions {
+  /** Port to listen on; 0 picks a free one (see `registry.httpPort`). */
+  port: number;
+  /**
+   * Address to bind. Loopback by default, so the endpoint is not exposed by accident.
+   * @default "127.0.0.1"
+   */
+  host?: string;
+}
+
+/** Options of {@link startRegistry}. */
+export interface RegistryOptions {
+  /**
+   * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
+   * @default "nats://127.0.0.1:4222"
+   */
+  servers?: string | string[];
+  /** An existing connection to use; the registry then leaves it open on `stop()`. */
+  connection?: NatsConnection;
+  /** @default "mesh" */
+  prefix?: string;
+  /**
+   * An instance with no `up` or `hb` for this long is evicted (3 × the agents' default
+   * heartbeat of 1000 ms).
+   * @default 3000
+   */
+  heartbeatTimeoutMs?: number;
+  /**
+   * Lease time of the leader key: the leader renews it every `leaseMs / 3`, and a follower
+   * takes it over once it has not changed for `leaseMs`.
+   * @default 5000
+   */
+  leaseMs?: number;
+  /**
+   * Replicas of the `<P>_presence` and `<P>_registry` buckets when the registry creates them
+   * (1–5; 3 on a 3-node cluster survives the loss of a node).
+   * @default 1
+   */
+  replicas?: number;
+  /** Serve health, the instance list and Prometheus metrics over HTTP. @default undefined (off) */
+  http?: RegistryHttpOptions;
+  /** @default silent */
+  logger?: Logger;
+  /**
+   * Reserved for token checks on announcements (`announce:<service>`), not implemented yet.
+   * Any value throws `TypeError`, so a registry never runs open while its operator believes
+   * it checks tokens.
+   */
+  auth?: unknown;
+}
+
+/** {@link RegistryOptions} with every default applied and every value checked. */
+export interface ResolvedRegistryOptions {
+  readonly servers: string | string[] | undefined;
+  readonly connection: NatsConnection | undefined;
+  readonly prefix: string;
+  readonly heartbeatTimeoutMs: number;
+  readonly leaseMs: number;
+  readonly replicas: number;
+  readonly http: Readonly<Required<RegistryHttpOptions>> | undefined;
+  readonly logger: Logger;
+}
+
+/** Defaults of {@link RegistryOptions}. */
+export const REGISTRY_DEFAULTS = {
+  prefix: DEFAULT_PREFIX,
+  heartbeatTimeoutMs: 3000,
+  leaseMs: 5000,
+  replicas: 1,
+  httpHost: "127.0.0.1",
+} as const;
+
+/** Bounds of the numeric options; a lease below 300 ms leaves no room for a renewal round trip. */
+export const REGISTRY_LIMITS = {
+  minHeartbeatTimeoutMs: 30,
+  minLeaseMs: 300,
+  maxMs: 3_600_000,
+  maxReplicas: 5,
+} as const;
+
+function int(value: unknown, what: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOptions["http"] {
+  if (http === undefined) return undefined;
+  if (http === null || typeof http !== "object") throw new TypeError("http must be an object");
+  const host = http.host ?? REGISTRY_DEFAULTS.httpHost;
+  if (typeof host !== "string" || host === "") {
+    throw new TypeError("http.host must be a non-empty string");
+  }
+  return { port: int(http.port, "http.port", 0, 65_535), host };
+}
+
+/**
+ * Resolves and checks registry options into a new object; throws `TypeError` on anything
+ * invalid, before any connection is made. Never mutates `options`.
+ */
+export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedRegistryOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("startRegistry options must be an object");
+  }
+  if (options.auth !== undefined) {
+    throw new TypeError("auth is not supported by the registry yet; omit it");
+  }
+  const prefix = options.prefix ?? REGISTRY_DEFAULTS.prefix;
+  assertPrefix(prefix);
+  const L = REGISTRY_LIMITS;
+  return {
+    servers: options.servers,
+    connection: options.connection,
+    prefix,
+    heartbeatTimeoutMs: int(
+      options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,
+      "heartbeatTimeoutMs",
+      L.minHeartbeatTimeoutMs,
+      L.maxMs,
+    ),
+    leaseMs: int(options.leaseMs ?? REGISTRY_DEFAULTS.leaseMs, "leaseMs", L.minLeaseMs, L.maxMs),
+    replicas: int(options.replicas ?? REGISTRY_DEFAULTS.replicas, "replicas", 1, L.maxReplicas),
+    http: resolveHttp(options.http),
+    logger: options.logger ?? pino({ level: "silent" }),
+  };
+}

@@ -1,0 +1,293 @@
+import { type NatsConnection, nuid } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { connectionOptions, type InstanceRecord, subjects } from "@natsmesh/protocol";
+import type { Logger } from "pino";
+import { openBuckets, type RegistryBuckets } from "./buckets.js";
+import { withTimeout } from "./delay.js";
+import { HttpApi, type HttpApiSource } from "./http-api.js";
+import { InstanceTable } from "./instance-table.js";
+import { KvMirror } from "./kv-mirror.js";
+import { LeaderLease, leaseStepMs } from "./leader-lease.js";
+import { renderMetrics } from "./metrics.js";
+import {
+  type RegistryOptions,
+  type ResolvedRegistryOptions,
+  resolveRegistryOptions,
+} from "./options.js";
+import { PresenceTracker } from "./presence-tracker.js";
+import { Reconciler } from "./reconciler.js";
+import { Counters, type RegistryStats } from "./stats.js";
+import { SyncPublisher } from "./sync-publisher.js";
+
+/** Bound on waiting for presence writes in flight, and on draining the connection, in stop(). */
+const STOP_TIMEOUT_MS = 2000;
+/** Bound on the first read of the presence bucket in startRegistry(). */
+const START_TIMEOUT_MS = 10_000;
+
+/** A running registry. */
+export interface Registry extends AsyncDisposable {
+  /** Registry id: a NUID, new per start; the `id` in the `leader` key while it leads. */
+  readonly id: string;
+  /** Whether this registry holds the leader lease, and so is the one writing presence. */
+  readonly isLeader: boolean;
+  /** Counters since start (a snapshot). */
+  readonly stats: RegistryStats;
+  /** The bound HTTP port (the real one when `http.port` was 0); undefined without `http`. */
+  readonly httpPort: number | undefined;
+  /** The NATS connection the registry uses. */
+  readonly connection: NatsConnection;
+  /** Copies of the records of every live instance, from memory. */
+  instances(): InstanceRecord[];
+  /**
+   * Stops listening, finishes presence writes in flight, releases the lease (so a follower
+   * takes over at once), closes the HTTP endpoint and, if it opened it, the connection.
+   * Idempotent: every call returns the same promise.
+   */
+  stop(): Promise<void>;
+}
+
+class RegistryImpl implements Registry {
+  readonly id = nuid.next();
+  readonly #o: ResolvedRegistryOptions;
+  readonly #nc: NatsConnection;
+  readonly #ownsConnection: boolean;
+  readonly #log: Logger;
+  readonly #table = new InstanceTable();
+  readonly #counters = new Counters();
+  readonly #tracker: PresenceTracker;
+  readonly #mirror: KvMirror;
+  readonly #lease: LeaderLease;
+  readonly #sync: SyncPublisher;
+  readonly #reconciler: Reconciler;
+  readonly #sweepMs: number;
+  #http: HttpApi | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #lastSweep = 0;
+  #status: { stop?: () => void } | undefined;
+  #connected = true;
+  #leading: Promise<void> = Promise.resolve();
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: ResolvedRegistryOptions, nc: NatsConnection, owns: boolean, b: RegistryBuckets) {
+    this.#o = o;
+    this.#nc = nc;
+    this.#ownsConnection = owns;
+    this.#log = o.logger.child({ component: "registry", registry: this.id, prefix: o.prefix });
+    this.#sweepMs = Math.max(10, Math.floor(o.heartbeatTimeoutMs / 3));
+    const s = subjects(o.prefix);
+    const log = this.#log;
+    const counters = this.#counters;
+    this.#sync = new SyncPublisher({ connection: nc, subject: s.presenceSync(), counters, log });
+    this.#lease = new LeaderLease({
+      kv: b.registry,
+      id: this.id,
+      leaseMs: o.leaseMs,
+      log,
+      onChange: (leader) => this.#onLeadership(leader),
+    });
+    this.#mirror = new KvMirror({
+      kv: b.presence,
+      prefix: o.prefix,
+      table: this.#table,
+      counters,
+      log,
+      canWrite: () => this.#lease.isLeader,
+    });
+    this.#reconciler = new Reconciler({
+      mirror: this.#mirror,
+      sync: this.#sync,
+      table: this.#table,
+      heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+      retryMs: this.#sweepMs,
+      log,
+    });
+    this.#tracker = new PresenceTracker({
+      connection: nc,
+      subjects: s,
+      table: this.#table,
+      counters,
+      log,
+      changed: (key) => this.#mirror.mark(key),
+      unknown: () => this.#sync.request(),
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.#lease.isLeader;
+  }
+
+  get stats(): RegistryStats {
+    return this.#counters.snapshot(this.#table.size);
+  }
+
+  get httpPort(): number | undefined {
+    return this.#http?.port;
+  }
+
+  get connection(): NatsConnection {
+    return this.#nc;
+  }
+
+  instances(): InstanceRecord[] {
+    return Array.from(this.#table.values(), (e) => structuredClone(e.record));
+  }
+
+  async start(): Promise<void> {
+    // Listening comes first, so the live set is known before this registry can lead.
+    this.#tracker.start();
+    await this.#nc.flush();
+    void this.#watchStatus();
+    this.#lastSweep = performance.now();
+    this.#sweepTimer = setInterval(() => this.#sweep(), this.#sweepMs);
+    this.#sweepTimer.unref();
+    await this.#lease.start();
+    // A registry that leads from the start writes from the start: wait until it knows the bucket.
+    if (this.isLeader) {
+      await withTimeout(this.#leading, START_TIMEOUT_MS, "reading the presence bucket").catch(
+        (err) => this.#log.warn({ err }, "presence bucket not read yet; continuing"),
+      );
+    }
+    const http = this.#o.http;
+    if (http !== undefined) {
+      this.#http = await HttpApi.listen(http.host, http.port, this.#httpSource(), this.#log);
+    }
+    this.#log.info({ leader: this.isLeader }, "registry started");
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #stop(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    this.#tracker.stop();
+    this.#reconciler.abort();
+    this.#status?.stop?.();
+    // Writes in flight finish while the lease is still ours, so none lands after a successor's.
+    await withTimeout(this.#mirror.whenIdle(), STOP_TIMEOUT_MS, "presence writes").catch(
+      () => undefined,
+    );
+    await this.#lease.stop();
+    await this.#http?.close();
+    if (this.#ownsConnection && !this.#nc.isClosed()) {
+      await withTimeout(this.#nc.drain(), STOP_TIMEOUT_MS, "draining").catch(() =>
+        this.#nc.close(),
+      );
+    }
+    this.#log.info("registry stopped");
+  }
+
+  #onLeadership(leader: boolean): void {
+    if (leader) {
+      this.#counters.leaderTerms++;
+      this.#log.info("took the lead");
+      this.#leading = this.#reconciler.start();
+      return;
+    }
+    this.#reconciler.abort();
+    this.#mirror.reset();
+    this.#log.info("stepped down");
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    const late = now - this.#lastSweep - this.#sweepMs;
+    this.#lastSweep = now;
+    if (late > this.#o.heartbeatTimeoutMs / 2) {
+      // This process stalled: heartbeats may be waiting unread in the socket, and timers run
+      // before I/O. Silence that is our own fault evicts nobody.
+      this.#log.warn({ lateMs: Math.round(late) }, "sweep ran late; not evicting this round");
+      this.#table.touchAll(now);
+    } else if (this.#connected) {
+      for (const key of this.#table.sweep(now, this.#o.heartbeatTimeoutMs)) {
+        this.#counters.evictions++;
+        this.#log.info({ key }, "instance evicted: no heartbeat");
+        this.#mirror.mark(key);
+      }
+    }
+    this.#mirror.retry();
+    this.#mirror.compactIfDue();
+  }
+
+  async #watchStatus(): Promise<void> {
+    void this.#nc.closed().then(() => {
+      this.#connected = false;
+    });
+    const status = this.#nc.status();
+    this.#status = status as { stop?: () => void };
+    try {
+      for await (const s of status) {
+        if (s.type === "disconnect") {
+          // While disconnected we hear nobody, so nobody is evicted for it.
+          this.#connected = false;
+          this.#log.warn({ server: s.server }, "disconnected from NATS");
+        } else if (s.type === "reconnect") {
+          void this.#onReconnect(s.server);
+        }
+      }
+    } catch (err) {
+      this.#log.debug({ err }, "status stream ended");
+    }
+  }
+
+  async #onReconnect(server: string): Promise<void> {
+    this.#connected = true;
+    this.#log.info({ server }, "reconnected to NATS");
+    this.#table.touchAll(performance.now());
+    const runs = this.#reconciler.runs;
+    await this.#lease.reconnected();
+    // Messages and writes may have been lost while disconnected: reconcile, unless taking the
+    // lead just now already started a run.
+    if (this.#lease.isLeader && this.#reconciler.runs === runs && this.#stopping === undefined) {
+      void this.#reconciler.start();
+    }
+  }
+
+  #httpSource(): HttpApiSource {
+    return {
+      connected: () => this.#connected && !this.#nc.isClosed(),
+      isLeader: () => this.isLeader,
+      services: () => this.#table.byService(),
+      metrics: () => {
+        const services = new Map<string, number>();
+        for (const e of this.#table.values()) {
+          services.set(e.record.service, (services.get(e.record.service) ?? 0) + 1);
+        }
+        return renderMetrics({ stats: this.stats, services, leader: this.isLeader });
+      },
+    };
+  }
+}
+
+/**
+ * Starts a registry: connects (or uses `connection`), creates the `<P>_presence` and
+ * `<P>_registry` buckets when missing, listens to `P.presence.*.*`, contends for the leader
+ * lease and, with `http`, serves `/healthz`, `/v1/services` and `/metrics`. Throws `TypeError`
+ * on invalid options before connecting, and `MeshError` `UNAVAILABLE` when the buckets cannot
+ * be opened.
+ */
+export async function startRegistry(options?: RegistryOptions): Promise<Registry> {
+  const o = resolveRegistryOptions(options);
+  const nc = o.connection ?? (await connect(connectionOptions(o.servers, "natsmesh-registry")));
+  const owns = o.connection === undefined;
+  let buckets: RegistryBuckets;
+  try {
+    buckets = await openBuckets(nc, o.prefix, o.replicas, leaseStepMs(o.leaseMs));
+  } catch (err) {
+    if (owns) await nc.close().catch(() => undefined);
+    throw err;
+  }
+  const registry = new RegistryImpl(o, nc, owns, buckets);
+  try {
+    await registry.start();
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
+  return registry;
+}

@@ -1,0 +1,139 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { startAgent } from "@natsmesh/agent";
+import { startRegistry } from "@natsmesh/registry";
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uniquePrefix } from "./helpers.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+/** Parses Prometheus text into `name{labels}` → value, checking every sample has HELP and TYPE. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  const helped = new Set<string>();
+  for (const line of text.trimEnd().split("\n")) {
+    const meta = /^# (HELP|TYPE) (\S+) (.+)$/.exec(line);
+    if (meta) {
+      (meta[1] === "HELP" ? helped : typed).add(meta[2]!);
+      if (meta[1] === "TYPE") expect(["counter", "gauge"]).toContain(meta[3]);
+      continue;
+    }
+    const sample = /^([a-z_]+)(\{[^}]*\})? (\d+(?:\.\d+)?)$/.exec(line);
+    expect(sample, line).not.toBeNull();
+    expect(typed.has(sample![1]!) && helped.has(sample![1]!), line).toBe(true);
+    samples.set(`${sample![1]}${sample![2] ?? ""}`, Number(sample![3]));
+  }
+  return samples;
+}
+
+describe("http endpoint", () => {
+  it("serves /healthz, /v1/services and /metrics, and refuses the rest", async () => {
+    const prefix = uniquePrefix("h");
+    await using registry = await startRegistry({
+      servers: server.url,
+      prefix,
+      leaseMs: 1000,
+      http: { port: 0 },
+    });
+    const base = `http://127.0.0.1:${registry.httpPort}`;
+    expect(registry.httpPort).toBeGreaterThan(0);
+    const agents = await Promise.all(
+      ["a", "a", "b"].map((service) =>
+        startAgent({ connection: nc, prefix, service, heartbeatMs: 100, methods: { m: () => 1 } }),
+      ),
+    );
+    await expect.poll(() => registry.instances().length).toBe(3);
+    nc.publish(`${prefix}.presence.a.X`, "garbage");
+    await expect.poll(() => registry.stats.invalid).toBe(1);
+
+    const health = await fetch(`${base}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok", leader: true });
+
+    const services = await fetch(`${base}/v1/services`);
+    expect(services.headers.get("content-type")).toMatch(/^application\/json/);
+    const body = (await services.json()) as { services: Record<string, { id: string }[]> };
+    expect(Object.keys(body.services).sort()).toEqual(["a", "b"]);
+    expect(body.services.a!.map((r) => r.id).sort()).toEqual(
+      agents
+        .slice(0, 2)
+        .map((a) => a.id)
+        .sort(),
+    );
+    expect(body.services.b).toEqual([agents[2]!.record]);
+
+    const metrics = await fetch(`${base}/metrics?x=1`);
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const m = parseMetrics(await metrics.text());
+    expect(m.get('natsmesh_registry_instances{service="a"}')).toBe(2);
+    expect(m.get('natsmesh_registry_instances{service="b"}')).toBe(1);
+    expect(m.get("natsmesh_registry_announcements_total")).toBeGreaterThanOrEqual(3);
+    expect(m.get("natsmesh_registry_heartbeats_total")).toBeGreaterThanOrEqual(0);
+    expect(m.get("natsmesh_registry_evictions_total")).toBe(0);
+    expect(m.get("natsmesh_registry_invalid_messages_total")).toBe(1);
+    expect(m.get("natsmesh_registry_kv_writes_total")).toBe(3);
+    expect(m.get("natsmesh_registry_leader")).toBe(1);
+
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+    expect((await fetch(`${base}/`)).status).toBe(404);
+    const post = await fetch(`${base}/healthz`, { method: "POST" });
+    expect(post.status).toBe(405);
+    expect(post.headers.get("allow")).toBe("GET, HEAD");
+    expect((await fetch(`${base}/metrics`, { method: "HEAD" })).status).toBe(200);
+
+    await Promise.all(agents.map((a) => a.stop()));
+    await registry.stop();
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+
+  it("fails to start when the port is taken, releasing everything it took", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const prefix = uniquePrefix("h");
+    try {
+      const err = await startRegistry({ servers: server.url, prefix, http: { port } }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "EADDRINUSE" });
+      // Its lease was released on the way out: the next registry leads at once.
+      await using next = await startRegistry({ servers: server.url, prefix, leaseMs: 60_000 });
+      expect(next.isLeader).toBe(true);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it("answers 503 on /healthz while NATS is unreachable", async () => {
+    const own = await startNatsServer();
+    try {
+      await using registry = await startRegistry({
+        servers: own.url,
+        prefix: uniquePrefix("h"),
+        leaseMs: 1000,
+        http: { port: 0 },
+      });
+      const health = () => fetch(`http://127.0.0.1:${registry.httpPort}/healthz`);
+      await own.stop();
+      await expect.poll(async () => (await health()).status, { timeout: 10_000 }).toBe(503);
+      expect(await (await health()).json()).toEqual({ status: "disconnected", leader: false });
+    } finally {
+      await own.dispose();
+    }
+  });
+});

@@ -1,0 +1,115 @@
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { startAgent } from "@natsmesh/agent";
+import { isMeshError, presenceBucket } from "@natsmesh/protocol";
+import { type RegistryOptions, startRegistry } from "@natsmesh/registry";
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uniquePrefix } from "./helpers.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+describe("registry lifecycle", () => {
+  it("stops idempotently and leaves a given connection open", async () => {
+    const registry = await startRegistry({ connection: nc, prefix: uniquePrefix("f") });
+    expect(registry.connection).toBe(nc);
+    expect(registry.httpPort).toBeUndefined();
+    const first = registry.stop();
+    expect(registry.stop()).toBe(first);
+    expect(registry[Symbol.asyncDispose]()).toBe(first);
+    await first;
+    expect(registry.isLeader).toBe(false);
+    expect(nc.isClosed()).toBe(false);
+    await nc.flush();
+  });
+
+  it("closes the connection it opened", async () => {
+    const registry = await startRegistry({ servers: server.url, prefix: uniquePrefix("f") });
+    await registry.stop();
+    expect(registry.connection.isClosed()).toBe(true);
+  });
+
+  it.each<[string, RegistryOptions]>([
+    ["prefix", { prefix: "a b" }],
+    ["heartbeatTimeoutMs", { heartbeatTimeoutMs: 0 }],
+    ["heartbeatTimeoutMs", { heartbeatTimeoutMs: 1.5 }],
+    ["leaseMs", { leaseMs: 10 }],
+    ["replicas", { replicas: 7 }],
+    ["http.port", { http: { port: 70_000 } }],
+    ["http.host", { http: { port: 0, host: "" } }],
+    ["auth", { auth: { jwks: {} } }],
+  ])("refuses a bad %s with a TypeError before connecting", async (_, options) => {
+    // An unreachable server: only a check made before connecting can answer TypeError.
+    await expect(startRegistry({ servers: "nats://127.0.0.1:1", ...options })).rejects.toThrow(
+      TypeError,
+    );
+  });
+
+  it("fails with UNAVAILABLE when JetStream is off", async () => {
+    await using plain = await startNatsServer({ jetstream: false });
+    const own = await connect({ servers: plain.url });
+    try {
+      const err = await startRegistry({ connection: own }).catch((e: unknown) => e);
+      expect(isMeshError(err, "UNAVAILABLE")).toBe(true);
+      expect(own.isClosed()).toBe(false);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("recovers from a nats-server restart without evicting live instances", async () => {
+    await using own = await startNatsServer();
+    const prefix = uniquePrefix("f");
+    await using registry = await startRegistry({
+      servers: own.url,
+      prefix,
+      heartbeatTimeoutMs: 600,
+      leaseMs: 1000,
+    });
+    await using agent = await startAgent({
+      servers: own.url,
+      prefix,
+      service: "echo",
+      heartbeatMs: 100,
+      methods: { say: (p) => p },
+    });
+    await expect.poll(() => registry.stats.kvPuts).toBe(1);
+    const syncs = registry.stats.syncs;
+    await own.restart();
+    // After the reconnect the leader reconciles again, which starts with a sync.
+    await expect
+      .poll(() => registry.isLeader && registry.stats.syncs > syncs, { timeout: 10_000 })
+      .toBe(true);
+    const check = await connect({ servers: own.url });
+    try {
+      const kv = await new Kvm(check).open(presenceBucket(prefix));
+      await using later = await startAgent({
+        connection: check,
+        prefix,
+        service: "later",
+        heartbeatMs: 100,
+        methods: { m: () => 1 },
+      });
+      await expect
+        .poll(() => kv.get(`later.${later.id}`).then((e) => e?.operation), { timeout: 5000 })
+        .toBe("PUT");
+      await expect
+        .poll(() => kv.get(`echo.${agent.id}`).then((e) => e?.json()), { timeout: 5000 })
+        .toEqual(agent.record);
+      expect(registry.stats.evictions).toBe(0);
+    } finally {
+      await check.close();
+    }
+  });
+});
