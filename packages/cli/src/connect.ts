@@ -1,0 +1,91 @@
+import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { connectionOptions } from "@natsmesh/protocol";
+import { type CliError, failure } from "./errors.js";
+import type { GlobalOptions } from "./global-options.js";
+
+/** How long the first connect may take before the CLI says NATS is unreachable. */
+export const CONNECT_TIMEOUT_MS = 3_000;
+
+/** How a command uses its connection. */
+export const ConnectMode = {
+  /** One-shot (`ls`): no reconnects; a lost server fails the command. */
+  once: "once",
+  /** Long-running (`watch`): reconnect forever once the first connect worked. */
+  follow: "follow",
+} as const;
+export type ConnectMode = (typeof ConnectMode)[keyof typeof ConnectMode];
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") return code;
+  return errorCode((err as { cause?: unknown }).cause);
+}
+
+/** Why a connect failed, in a few words; errors are told apart by name and code, not text. */
+function reason(err: unknown): string {
+  const code = errorCode(err);
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
+  if (code === "ECONNRESET") return "connection reset";
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH") return "no route to host";
+  const name = err instanceof Error ? err.name : "";
+  if (name === "TimeoutError") return `no answer within ${CONNECT_TIMEOUT_MS / 1000}s`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The one line a person sees when the first connect fails (exit 1). An authorization failure
+ * gets its own wording: the server is there, so "is it running?" would mislead.
+ */
+export function unreachable(servers: readonly string[], err: unknown): CliError {
+  const where = servers.join(", ");
+  if (err instanceof Error && err.name === "AuthorizationError") {
+    return failure(`NATS at ${where} refused the credentials (authorization violation).`, err);
+  }
+  return failure(
+    `cannot reach NATS at ${where} (${reason(err)}). Is nats-server running? Set --server or NATS_URL.`,
+    err,
+  );
+}
+
+/**
+ * Connects for a command named `name`, bounded by {@link CONNECT_TIMEOUT_MS}; a failure becomes
+ * the {@link unreachable} error.
+ */
+export async function connectNats(
+  global: GlobalOptions,
+  name: string,
+  mode: ConnectMode,
+): Promise<NatsConnection> {
+  const base: ConnectionOptions =
+    mode === ConnectMode.follow
+      ? connectionOptions(global.servers, `natsmesh-${name}`)
+      : { servers: [...global.servers], name: `natsmesh-${name}`, reconnect: false };
+  try {
+    return await connect({ ...base, timeout: CONNECT_TIMEOUT_MS });
+  } catch (err) {
+    throw unreachable(global.servers, err);
+  }
+}
+
+/**
+ * Tells the person running a long command when the connection drops and comes back, since
+ * nothing else on screen would show it. Ends when the connection closes.
+ */
+export async function noteConnectionChanges(
+  nc: NatsConnection,
+  onNote: (message: string) => void,
+): Promise<void> {
+  let down = false;
+  for await (const s of nc.status()) {
+    if (s.type === "disconnect" && !down) {
+      down = true;
+      onNote(`lost the connection to NATS at ${s.server}; reconnecting`);
+    } else if (s.type === "reconnect") {
+      down = false;
+      onNote(`reconnected to NATS at ${s.server}`);
+    }
+  }
+}

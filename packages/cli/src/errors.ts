@@ -1,0 +1,55 @@
+/** Process exit codes of `natsmesh`. */
+export const ExitCode = {
+  ok: 0,
+  /** Something failed at run time: NATS unreachable, JetStream off, a registry that would not start. */
+  failure: 1,
+  /** The command line or the environment is wrong: unknown command or flag, bad value. */
+  usage: 2,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** What kind of failure a {@link CliError} is; decides the exit code. */
+export const CliErrorCode = { usage: "USAGE", failure: "FAILURE" } as const;
+export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
+
+/**
+ * An error meant for the person at the terminal: its message is printed as one line after
+ * `natsmesh: `, without a stack trace. `USAGE` errors also print the usage and exit 2.
+ */
+export class CliError extends Error {
+  readonly code: CliErrorCode;
+
+  constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CliError";
+    this.code = code;
+  }
+
+  get exitCode(): ExitCode {
+    return this.code === CliErrorCode.usage ? ExitCode.usage : ExitCode.failure;
+  }
+}
+
+/** A wrong command line or environment value: exit code 2. */
+export function usageError(message: string): CliError {
+  return new CliError(CliErrorCode.usage, message);
+}
+
+/** A failure at run time: exit code 1. */
+export function failure(message: string, cause?: unknown): CliError {
+  return new CliError(CliErrorCode.failure, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * An error's message followed by those of its causes, `outer: inner: innermost`, so a wrapped
+ * failure (a library's "could not open the buckets") still says why on its one line.
+ */
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e !== undefined && parts.length < 5; ) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (!parts.includes(message)) parts.push(message);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(": ");
+}

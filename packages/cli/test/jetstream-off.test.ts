@@ -1,0 +1,32 @@
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { killAll, runCli, uniquePrefix } from "./cli-process.js";
+
+let server: NatsServer;
+
+beforeAll(async () => {
+  server = await startNatsServer({ jetstream: false });
+});
+afterEach(killAll);
+afterAll(async () => {
+  await server?.dispose();
+});
+
+describe("natsmesh on a server without JetStream", () => {
+  it.each(["ls", "watch"])(
+    "%s says so in one line and exits 1 instead of waiting",
+    async (command) => {
+      const r = await runCli([command], { NATS_URL: server.url, MESH_PREFIX: uniquePrefix() });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        "natsmesh: JetStream is not enabled on this NATS server (run nats-server with -js).",
+      );
+    },
+  );
+
+  it("registry fails to start with exit 1 and the reason", async () => {
+    const r = await runCli(["registry"], { NATS_URL: server.url, MESH_PREFIX: uniquePrefix() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^natsmesh: the registry did not start: .*jetstream/i);
+  });
+});
