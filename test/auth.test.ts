@@ -177,6 +177,18 @@ describe("calls with tokens", () => {
     else expect(result.reason).toBe(reason);
   });
 
+  it("checks the token before saying whether a method exists", async () => {
+    expect((await failure(mesh.request("billing", "nope"))).code).toBe("UNAUTHENTICATED");
+    expect(
+      (await failure(mesh.request("billing", "nope", null, { token: await token("shipping.*") })))
+        .code,
+    ).toBe("FORBIDDEN");
+    expect(
+      (await failure(mesh.request("billing", "nope", null, { token: await token("billing.*") })))
+        .code,
+    ).toBe("NOT_FOUND");
+  });
+
   it("accepts clock skew within 30 s", async () => {
     const t = await token("*", { ttl: -10 });
     await expect(mesh.request("billing", "charge", null, { token: t })).resolves.toBeDefined();

@@ -97,6 +97,8 @@ describe("draining an agent", () => {
     await agents.a!.stop();
     const err = await call;
     expect(isMeshError(err, "UNAVAILABLE")).toBe(true);
+    // The handler had started: the SDK must not retry it as if it never ran.
+    expect((err as { data?: unknown }).data).toEqual({ started: true });
     expect(Date.now() - start).toBeLessThan(5000);
     await expect.poll(() => aborted.length).toBe(1);
     await mesh.close();

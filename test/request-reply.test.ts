@@ -159,6 +159,35 @@ describe("request/reply through the SDK", () => {
     expect(mine.attempt).toBe(1);
   });
 
+  it("starts a new trace when the received traceparent is invalid, and carries tracestate into nested calls", async () => {
+    const h = natsHeaders();
+    h.set("traceparent", "00-zzzz-bad");
+    const subject = `${prefix}.svc.echo.context`;
+    const reply = await agents[0]!.connection.request(subject, "null", {
+      headers: h,
+      timeout: 5000,
+    });
+    expect(parseTraceparent(reply.json<{ traceparent: string }>().traceparent)).toBeDefined();
+    const nested = await mesh.request<{ inner: { headers: Record<string, string> } }>(
+      "echo",
+      "nested",
+      "x",
+      {
+        headers: { tracestate: "vendor=abc" },
+      },
+    );
+    expect(nested.inner.headers.tracestate).toBe("vendor=abc");
+  });
+
+  it("refuses an idempotency key that could corrupt the header block", async () => {
+    await expect(
+      mesh.request("echo", "say", 1, { idempotent: true, idempotencyKey: "k\r\nInjected: 1" }),
+    ).rejects.toThrow(TypeError);
+    expect(
+      await mesh.request("echo", "say", 1, { idempotent: true, idempotencyKey: "order-42" }),
+    ).toBe(1);
+  });
+
   it("refuses header names and values that would corrupt the header block", async () => {
     await expect(mesh.request("echo", "say", 1, { headers: { "Bad Name": "x" } })).rejects.toThrow(
       TypeError,

@@ -5,6 +5,7 @@ import {
   Header,
   type HeaderBlock,
   type InstanceRecord,
+  parseTraceparent,
   type VerifiedToken,
 } from "@natsmesh/protocol";
 import type { Logger } from "pino";
@@ -131,11 +132,25 @@ export class Call implements RequestContext {
   }
 
   #receivedTraceparent(): string | undefined {
-    if (this.#block !== undefined) return this.#block.get(Header.TraceParent);
+    const value = this.#received(Header.TraceParent);
+    // W3C: an invalid traceparent is treated as absent, and a new trace starts here.
+    return value !== undefined && parseTraceparent(value) !== undefined ? value : undefined;
+  }
+
+  /** A request header by name, whatever its case (Go's client sends "Traceparent"). */
+  #received(name: string): string | undefined {
+    if (this.#block !== undefined) return this.#block.get(name.toLowerCase());
     const h = this.msg.headers;
     if (h === undefined) return undefined;
-    // Go's client canonicalises header names ("Traceparent"); accept any case.
-    return h.get(Header.TraceParent) || h.get(Header.TraceParent, Match.IgnoreCase) || undefined;
+    return h.get(name) || h.get(name, Match.IgnoreCase) || undefined;
+  }
+
+  /** `traceparent`, and the caller's `tracestate` when it sent one, for nested calls. */
+  #traceHeaders(): Record<string, string> {
+    const state = this.#received(Header.TraceState);
+    return state === undefined
+      ? { [Header.TraceParent]: this.traceparent }
+      : { [Header.TraceParent]: this.traceparent, [Header.TraceState]: state };
   }
 
   get log(): Logger {
@@ -160,7 +175,7 @@ export class Call implements RequestContext {
           ...options,
           ...(deadline === undefined ? {} : { deadline }),
           signal: options.signal ?? this.signal,
-          headers: { [Header.TraceParent]: this.traceparent, ...options.headers },
+          headers: { ...this.#traceHeaders(), ...options.headers },
         });
       },
     };

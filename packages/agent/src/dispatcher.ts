@@ -23,7 +23,7 @@ import {
   type VerifiedToken,
 } from "@natsmesh/protocol";
 import type { AgentAuth } from "./auth.js";
-import { Call, type CallScope } from "./context.js";
+import { Call, type CallerClaims, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";
 import type { Handler, ResolvedMethod } from "./options.js";
 
@@ -142,25 +142,65 @@ export class Dispatcher {
       return;
     }
     const entry = this.#methods.get(method);
-    if (entry === undefined) {
-      const err = new MeshError(
-        "NOT_FOUND",
-        `service ${this.#scope.service} has no method ${method}`,
-      );
-      this.#replyError(msg, codec, err);
+    const auth = this.#auth;
+    if (auth === undefined) {
+      this.#route(msg, fields, codec, method, entry, startedAt, undefined);
       return;
     }
-    const stats = this.stats.get(method)!;
+    // The token is checked before anything else is said, so a caller without one cannot even
+    // learn which methods exist; an unknown method needs the scope `<service>.<method>`.
+    const checked = auth.check(fields.authorization, entry?.scope ?? [this.#scope.service, method]);
+    if (checked instanceof Promise) {
+      checked.then(
+        (result) => this.#authorized(msg, fields, codec, method, entry, startedAt, result),
+        (err) => this.#authorized(msg, fields, codec, method, entry, startedAt, toMeshError(err)),
+      );
+    } else {
+      this.#authorized(msg, fields, codec, method, entry, startedAt, checked);
+    }
+  }
+
+  #authorized(
+    msg: Msg,
+    fields: RequestFields,
+    codec: Codec,
+    method: string,
+    entry: ResolvedMethod | undefined,
+    startedAt: number,
+    result: VerifiedToken | MeshError,
+  ): void {
+    if (!(result instanceof MeshError)) {
+      this.#route(msg, fields, codec, method, entry, startedAt, result.claims);
+      return;
+    }
+    const stats = this.stats.get(method);
+    if (stats === undefined) this.#replyError(msg, codec, result);
+    else this.#reject(msg, codec, stats, startedAt, result);
+  }
+
+  /** Finds the method and reads the call's headers; then admits it. */
+  #route(
+    msg: Msg,
+    fields: RequestFields,
+    codec: Codec,
+    method: string,
+    entry: ResolvedMethod | undefined,
+    startedAt: number,
+    caller: CallerClaims | undefined,
+  ): void {
+    if (entry === undefined) {
+      this.#replyError(
+        msg,
+        codec,
+        new MeshError("NOT_FOUND", `service ${this.#scope.service} has no method ${method}`),
+      );
+      return;
+    }
     const deadline = parseDeadline(fields.deadline);
     const attempt = parseAttempt(fields.attempt);
     if (deadline instanceof MeshError || attempt instanceof MeshError) {
-      this.#reject(
-        msg,
-        codec,
-        stats,
-        startedAt,
-        deadline instanceof MeshError ? deadline : (attempt as MeshError),
-      );
+      const err = deadline instanceof MeshError ? deadline : (attempt as MeshError);
+      this.#reject(msg, codec, this.stats.get(method)!, startedAt, err);
       return;
     }
     const call = new Call(
@@ -173,28 +213,7 @@ export class Dispatcher {
       attempt,
       startedAt,
     );
-    const auth = this.#auth;
-    if (auth === undefined) {
-      this.#admit(call, entry);
-      return;
-    }
-    const checked = auth.check(fields.authorization, entry.scope);
-    if (checked instanceof Promise) {
-      checked.then(
-        (result) => this.#authorized(call, entry, result),
-        (err) => this.#refuse(call, toMeshError(err)),
-      );
-    } else {
-      this.#authorized(call, entry, checked);
-    }
-  }
-
-  #authorized(call: Call, entry: ResolvedMethod, result: VerifiedToken | MeshError): void {
-    if (result instanceof MeshError) {
-      this.#refuse(call, result);
-      return;
-    }
-    call.caller = result.claims;
+    call.caller = caller;
     this.#admit(call, entry);
   }
 
@@ -391,7 +410,10 @@ export class Dispatcher {
       clearTimeout(timer);
       this.#idle = undefined;
     }
-    const unavailable = new MeshError("UNAVAILABLE", "instance stopped before the call finished");
+    // The handler did start: `started` tells callers not to retry unless the call is idempotent.
+    const unavailable = new MeshError("UNAVAILABLE", "instance stopped before the call finished", {
+      data: { started: true },
+    });
     for (const call of [...this.inflight]) {
       call.abort(unavailable);
       if (this.#settle(call)) this.#replyCallError(call, unavailable);

@@ -128,11 +128,13 @@ function record(value: unknown, prefix: string): InstanceRecord {
   if (entries.length > PresenceLimits.maxMetadataEntries) {
     fail("instance.metadata", `must have at most ${PresenceLimits.maxMetadataEntries} entries`);
   }
-  const metadata: Record<string, string> = {};
+  const pairs: [string, string][] = [];
   for (const [k, v] of entries) {
     text(k, "instance.metadata key", PresenceLimits.maxMetadataKey, METADATA_KEY);
-    metadata[k] = text(v, `instance.metadata.${k}`, PresenceLimits.maxMetadataValue);
+    pairs.push([k, text(v, `instance.metadata.${k}`, PresenceLimits.maxMetadataValue)]);
   }
+  // fromEntries defines own properties, so a key such as "__proto__" is kept as data, not a prototype.
+  const metadata: Record<string, string> = Object.fromEntries(pairs);
   const out: InstanceRecord = {
     v: 1,
     id,

@@ -80,6 +80,13 @@ describe("validateInstanceRecord", () => {
     }
   });
 
+  it("keeps a metadata key named __proto__ as data", () => {
+    const metadata = JSON.parse('{"__proto__":"x","a":"b"}');
+    const out = validateInstanceRecord({ ...record(), metadata });
+    expect(out.ok && Object.keys(out.value.metadata)).toEqual(["__proto__", "a"]);
+    expect(out.ok && Object.getPrototypeOf(out.value.metadata)).toBe(Object.prototype);
+  });
+
   it("accepts a record without zone and with weight 0", () => {
     const { zone: _zone, ...rest } = record();
     expect(validateInstanceRecord({ ...rest, weight: 0 }).ok).toBe(true);

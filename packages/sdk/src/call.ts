@@ -130,7 +130,7 @@ export async function call(
     const user = options.headers;
     const traceparent = childTraceparent(user?.[Header.TraceParent]);
     const userLines = renderUserHeaders(user);
-    const idempotencyKey = idempotent ? (options.idempotencyKey ?? nuid.next()) : undefined;
+    const idempotencyKey = idempotent ? checkIdempotencyKey(options.idempotencyKey) : undefined;
     const auth = bearer(scope, options.token);
     const authorization = typeof auth === "object" ? await auth : auth;
     const { presence, balancer } = scope;
@@ -187,7 +187,11 @@ export async function call(
           continue;
         }
       }
-      const retryable = err.retryable || (idempotent && err.code === "DEADLINE_EXCEEDED");
+      // An UNAVAILABLE from a handler that had started (a forced drain) may have done its work.
+      const started = (err.data as { started?: boolean } | undefined)?.started === true;
+      const retryable =
+        (err.retryable && (!started || idempotent)) ||
+        (idempotent && err.code === "DEADLINE_EXCEEDED");
       if (!retryable || ++retried > retries) throw err;
       if (err.code !== "DEADLINE_EXCEEDED") {
         const pause = backoffMs(retried);
@@ -199,6 +203,15 @@ export async function call(
   } finally {
     scope.calls.end();
   }
+}
+
+/** A caller's idempotency key travels in a header: printable ASCII, bounded. Default: a NUID. */
+function checkIdempotencyKey(key: unknown): string {
+  if (key === undefined) return nuid.next();
+  if (typeof key !== "string" || !/^[\x21-\x7e]{1,128}$/.test(key)) {
+    throw new TypeError("idempotencyKey must be 1-128 printable ASCII characters without spaces");
+  }
+  return key;
 }
 
 /** The `Authorization` value of a call: its own token, else the mesh's (fetched if need be). */
