@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import {
   assertName,
   assertPrefix,
+  checkTokenGateOptions,
   DEFAULT_PREFIX,
   DEFAULT_WEIGHT,
   isValidName,
@@ -157,7 +158,7 @@ function resolveMethod(service: string, name: string, definition: unknown): Reso
 
 function resolveAuth(auth: AgentAuthOptions | undefined): AgentAuthOptions | undefined {
   if (auth === undefined) return undefined;
-  if (auth === null || typeof auth !== "object") throw new TypeError("auth must be an object");
+  checkTokenGateOptions(auth);
   if (auth.discovery !== undefined && auth.discovery !== "open" && auth.discovery !== "closed") {
     throw new TypeError('auth.discovery must be "open" or "closed"');
   }

@@ -88,6 +88,13 @@ export {
   type MeshKeyPair,
 } from "./tokens/keys.js";
 export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
+export {
+  checkTokenGateOptions,
+  startTokenGate,
+  type TokenGate,
+  type TokenGateContext,
+  type TokenGateOptions,
+} from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
 export {
   bearerToken,

@@ -17,6 +17,11 @@ const COUNTERS = [
   ["downs_total", "downs", "Valid down messages received."],
   ["evictions_total", "evictions", "Instances evicted for missing heartbeats."],
   ["invalid_messages_total", "invalid", "Presence messages dropped as invalid."],
+  [
+    "unauthorized_messages_total",
+    "unauthorized",
+    "Presence messages dropped for a missing or insufficient token.",
+  ],
   ["kv_writes_total", "kvWrites", "Presence KV puts and deletes by this registry."],
   ["kv_errors_total", "kvErrors", "Presence KV writes that failed and were retried."],
   ["syncs_total", "syncs", "Presence sync requests published."],

@@ -1,5 +1,10 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { assertPrefix, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import {
+  assertPrefix,
+  checkTokenGateOptions,
+  DEFAULT_PREFIX,
+  type TokenGateOptions,
+} from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
 
 /** The optional HTTP endpoint: `/healthz`, `/v1/services`, `/metrics`. */
@@ -47,11 +52,11 @@ export interface RegistryOptions {
   /** @default silent */
   logger?: Logger;
   /**
-   * Reserved for token checks on announcements (`announce:<service>`), not implemented yet.
-   * Any value throws `TypeError`, so a registry never runs open while its operator believes
-   * it checks tokens.
+   * Signed presence: every `up`, `hb` and `down` must carry `Authorization: Bearer <jwt>` whose
+   * scope holds `announce:<service>` (or `announce:*`) for the service it announces; anything
+   * else is dropped and counted. Omitted: presence is trusted (NATS permissions decide).
    */
-  auth?: unknown;
+  auth?: TokenGateOptions;
 }
 
 /** {@link RegistryOptions} with every default applied and every value checked. */
@@ -63,6 +68,7 @@ export interface ResolvedRegistryOptions {
   readonly leaseMs: number;
   readonly replicas: number;
   readonly http: Readonly<Required<RegistryHttpOptions>> | undefined;
+  readonly auth: TokenGateOptions | undefined;
   readonly logger: Logger;
 }
 
@@ -108,15 +114,13 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
   if (options === null || typeof options !== "object") {
     throw new TypeError("startRegistry options must be an object");
   }
-  if (options.auth !== undefined) {
-    throw new TypeError("auth is not supported by the registry yet; omit it");
-  }
   const prefix = options.prefix ?? REGISTRY_DEFAULTS.prefix;
   assertPrefix(prefix);
   const L = REGISTRY_LIMITS;
   return {
     servers: options.servers,
     connection: options.connection,
+    auth: options.auth === undefined ? undefined : checkTokenGateOptions(options.auth),
     prefix,
     heartbeatTimeoutMs: int(
       options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,

@@ -1,5 +1,13 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { parsePresenceMessage, type Subjects } from "@natsmesh/protocol";
+import {
+  Header,
+  MeshError,
+  parsePresenceMessage,
+  type Subjects,
+  scopeAllowsAnnounce,
+  type TokenGate,
+  type VerifiedToken,
+} from "@natsmesh/protocol";
 import type { Logger } from "pino";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
@@ -15,6 +23,8 @@ export interface PresenceTrackerOptions {
   changed(key: string): void;
   /** A heartbeat came from an instance the table has no record of. */
   unknown(key: string): void;
+  /** With auth: checks a message's `Authorization` value. */
+  gate: TokenGate | undefined;
 }
 
 /**
@@ -26,6 +36,9 @@ export class PresenceTracker {
   readonly #o: PresenceTrackerOptions;
   readonly #base: string;
   #sub: Subscription | undefined;
+  /** Messages waiting behind a token verification, so presence is applied in arrival order. */
+  #queue: Promise<void> | undefined;
+  #queued = 0;
 
   constructor(options: PresenceTrackerOptions) {
     this.#o = options;
@@ -51,15 +64,39 @@ export class PresenceTracker {
       this.#o.log.warn({ err }, "presence subscription error");
       return;
     }
+    const gate = this.#o.gate;
+    if (gate === undefined) {
+      this.#safely(msg.subject, msg.data, performance.now());
+      return;
+    }
+    const authorization = msg.headers?.get(Header.Authorization) || undefined;
+    const checked = this.#queued === 0 ? gate.check(authorization) : undefined;
+    if (checked !== undefined && !(checked instanceof Promise)) {
+      this.#safely(msg.subject, msg.data, performance.now(), checked);
+      return;
+    }
+    // A verification is in flight: this message and every later one wait their turn.
+    const received = performance.now();
+    const pending = checked ?? Promise.resolve(gate.check(authorization));
+    this.#queued++;
+    this.#queue = (this.#queue ?? Promise.resolve())
+      .then(() => pending)
+      .then((result) => this.#safely(msg.subject, msg.data, received, result))
+      .finally(() => {
+        this.#queued--;
+      });
+  }
+
+  #safely(subject: string, data: Uint8Array, now: number, token?: VerifiedToken | MeshError): void {
     try {
-      this.#handle(msg.subject, msg.data, performance.now());
+      this.#handle(subject, data, now, token);
     } catch (e) {
-      this.#o.log.error({ err: e, subject: msg.subject }, "presence message handling failed");
+      this.#o.log.error({ err: e, subject }, "presence message handling failed");
     }
   }
 
   /** Applies one presence message received on `subject` at monotonic time `now`. */
-  #handle(subject: string, data: Uint8Array, now: number): void {
+  #handle(subject: string, data: Uint8Array, now: number, token?: VerifiedToken | MeshError): void {
     const { table, counters, log } = this.#o;
     const parsed = parsePresenceMessage(data, this.#o.subjects.prefix);
     if (!parsed.ok) {
@@ -76,6 +113,20 @@ export class PresenceTracker {
       counters.invalid++;
       log.debug({ subject, service, id }, "presence message for another subject dropped");
       return;
+    }
+    if (this.#o.gate !== undefined) {
+      // A token for one service can never announce another: the scope must name this one.
+      const allowed =
+        token !== undefined &&
+        !(token instanceof MeshError) &&
+        scopeAllowsAnnounce(token.scopes, service);
+      if (!allowed) {
+        counters.unauthorized++;
+        const reason =
+          token instanceof MeshError ? token.message : "scope lacks announce:" + service;
+        log.debug({ subject, reason }, "unauthorized presence message dropped");
+        return;
+      }
     }
     const key = `${service}.${id}`;
     switch (m.kind) {

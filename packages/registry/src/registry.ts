@@ -1,6 +1,12 @@
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectionOptions, type InstanceRecord, subjects } from "@natsmesh/protocol";
+import {
+  connectionOptions,
+  type InstanceRecord,
+  startTokenGate,
+  subjects,
+  type TokenGate,
+} from "@natsmesh/protocol";
 import type { Logger } from "pino";
 import { openBuckets, type RegistryBuckets } from "./buckets.js";
 import { withTimeout } from "./delay.js";
@@ -68,8 +74,17 @@ class RegistryImpl implements Registry {
   #leading: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | undefined;
 
-  constructor(o: ResolvedRegistryOptions, nc: NatsConnection, owns: boolean, b: RegistryBuckets) {
+  readonly #gate: TokenGate | undefined;
+
+  constructor(
+    o: ResolvedRegistryOptions,
+    nc: NatsConnection,
+    owns: boolean,
+    b: RegistryBuckets,
+    gate: TokenGate | undefined,
+  ) {
     this.#o = o;
+    this.#gate = gate;
     this.#nc = nc;
     this.#ownsConnection = owns;
     this.#log = o.logger.child({ component: "registry", registry: this.id, prefix: o.prefix });
@@ -109,6 +124,7 @@ class RegistryImpl implements Registry {
       log,
       changed: (key) => this.#mirror.mark(key),
       unknown: () => this.#sync.request(),
+      gate,
     });
   }
 
@@ -166,6 +182,7 @@ class RegistryImpl implements Registry {
   async #stop(): Promise<void> {
     clearInterval(this.#sweepTimer);
     this.#tracker.stop();
+    this.#gate?.stop();
     this.#reconciler.abort();
     this.#status?.stop?.();
     // Writes in flight finish while the lease is still ours, so none lands after a successor's.
@@ -282,7 +299,23 @@ export async function startRegistry(options?: RegistryOptions): Promise<Registry
     if (owns) await nc.close().catch(() => undefined);
     throw err;
   }
-  const registry = new RegistryImpl(o, nc, owns, buckets);
+  let gate: TokenGate | undefined;
+  try {
+    gate =
+      o.auth === undefined
+        ? undefined
+        : await startTokenGate(o.auth, {
+            connection: nc,
+            prefix: o.prefix,
+            onKeys: (kids) => o.logger.info({ component: "registry", kids }, "key set loaded"),
+            onError: (err) =>
+              o.logger.error({ component: "registry", err }, "key set update refused"),
+          });
+  } catch (err) {
+    if (owns) await nc.close().catch(() => undefined);
+    throw err;
+  }
+  const registry = new RegistryImpl(o, nc, owns, buckets, gate);
   try {
     await registry.start();
   } catch (err) {

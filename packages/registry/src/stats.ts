@@ -12,6 +12,8 @@ export interface RegistryStats {
   readonly evictions: number;
   /** Presence messages dropped because they did not validate. */
   readonly invalid: number;
+  /** Presence messages dropped because their token was missing, invalid or not for the service. */
+  readonly unauthorized: number;
   /** Successful KV puts of presence records. */
   readonly kvPuts: number;
   /** Successful KV deletes of presence records. */
@@ -33,6 +35,7 @@ export class Counters {
   downs = 0;
   evictions = 0;
   invalid = 0;
+  unauthorized = 0;
   kvPuts = 0;
   kvDeletes = 0;
   kvErrors = 0;
@@ -47,6 +50,7 @@ export class Counters {
       downs: this.downs,
       evictions: this.evictions,
       invalid: this.invalid,
+      unauthorized: this.unauthorized,
       kvPuts: this.kvPuts,
       kvDeletes: this.kvDeletes,
       kvWrites: this.kvPuts + this.kvDeletes,

@@ -1,0 +1,165 @@
+import { type KV, Kvm } from "@nats-io/kv";
+import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { type Agent, startAgent } from "@natsmesh/agent";
+import {
+  generateKeyPair,
+  Header,
+  type InstanceRecord,
+  issueToken,
+  type MeshKeyPair,
+  presenceBucket,
+  presenceKey,
+} from "@natsmesh/protocol";
+import { startRegistry } from "@natsmesh/registry";
+import { connectMesh } from "@natsmesh/sdk";
+import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uniquePrefix } from "./helpers.js";
+
+let server: NatsServer;
+let nc: NatsConnection;
+let keys: MeshKeyPair;
+
+beforeAll(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  keys = await generateKeyPair();
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+const announce = (scope: string) => issueToken({ key: keys.privateJwk, sub: "agent", scope });
+
+function forgedRecord(prefix: string, service: string, id: string): InstanceRecord {
+  return {
+    v: 1,
+    id,
+    service,
+    version: "6.6.6",
+    weight: 10000,
+    status: "ready",
+    methods: ["pay"],
+    subject: `${prefix}.inst.${service}.${id}`,
+    host: "evil",
+    pid: 1,
+    metadata: {},
+    startedAt: Date.now(),
+  };
+}
+
+function publish(
+  prefix: string,
+  record: InstanceRecord,
+  token?: string,
+  kind: "up" | "down" = "up",
+): void {
+  const h = natsHeaders();
+  if (token !== undefined) h.set(Header.Authorization, `Bearer ${token}`);
+  const body =
+    kind === "up"
+      ? { kind, instance: record }
+      : { kind, service: record.service, id: record.id, reason: "forged" };
+  nc.publish(`${prefix}.presence.${record.service}.${record.id}`, JSON.stringify(body), {
+    headers: h,
+  });
+}
+
+describe("signed presence", () => {
+  it("writes only announcements whose token holds announce:<service> for that service", async () => {
+    const prefix = uniquePrefix("auth");
+    await using registry = await startRegistry({
+      connection: nc,
+      prefix,
+      heartbeatTimeoutMs: 600,
+      auth: { jwks: keys.jwks },
+    });
+    await using mesh = await connectMesh({ connection: nc, prefix });
+    const kv: KV = await new Kvm(nc).open(presenceBucket(prefix));
+    const agents: Agent[] = [];
+    try {
+      const good = await startAgent({
+        connection: nc,
+        prefix,
+        service: "billing",
+        heartbeatMs: 100,
+        token: await announce("announce:billing"),
+        methods: { pay: () => 1 },
+      });
+      const anonymous = await startAgent({
+        connection: nc,
+        prefix,
+        service: "billing",
+        heartbeatMs: 100,
+        methods: { pay: () => 1 },
+      });
+      const wrongService = await startAgent({
+        connection: nc,
+        prefix,
+        service: "billing",
+        heartbeatMs: 100,
+        token: await announce("announce:shipping billing.*"),
+        methods: { pay: () => 1 },
+      });
+      agents.push(good, anonymous, wrongService);
+      await expect
+        .poll(async () => (await kv.get(presenceKey("billing", good.id)))?.operation)
+        .toBe("PUT");
+
+      // Forgeries: no token, a shipping token for billing, and a token signed by another key.
+      const stranger = await generateKeyPair();
+      publish(prefix, forgedRecord(prefix, "billing", "FORGED1"));
+      publish(
+        prefix,
+        forgedRecord(prefix, "billing", "FORGED2"),
+        await announce("announce:shipping"),
+      );
+      publish(
+        prefix,
+        forgedRecord(prefix, "billing", "FORGED3"),
+        await issueToken({ key: stranger.privateJwk, sub: "x", scope: "announce:*" }),
+      );
+      // A forged down must not evict the live instance either.
+      publish(prefix, good.record, undefined, "down");
+      // Presence is applied in arrival order: once a later valid announcement is in KV, every
+      // forgery before it has been judged.
+      const sentinel = forgedRecord(prefix, "billing", "SENTINEL");
+      publish(prefix, sentinel, await announce("announce:billing"));
+      await expect
+        .poll(async () => (await kv.get(presenceKey("billing", "SENTINEL")))?.operation)
+        .toBe("PUT");
+      expect(registry.stats.unauthorized).toBeGreaterThanOrEqual(4);
+
+      const keysNow: string[] = [];
+      for await (const k of await kv.keys()) keysNow.push(k);
+      expect(keysNow.sort()).toEqual(
+        [presenceKey("billing", good.id), presenceKey("billing", "SENTINEL")].sort(),
+      );
+      await expect.poll(() => mesh.instances("billing").length).toBe(2);
+      expect(
+        mesh
+          .instances("billing")
+          .map((r) => r.id)
+          .sort(),
+      ).toEqual([good.id, "SENTINEL"].sort());
+    } finally {
+      for (const a of agents) await a.stop();
+    }
+  });
+
+  it("reports unauthorized messages in /metrics", async () => {
+    const prefix = uniquePrefix("authm");
+    await using registry = await startRegistry({
+      connection: nc,
+      prefix,
+      auth: { jwks: keys.jwks },
+      http: { port: 0 },
+    });
+    publish(prefix, forgedRecord(prefix, "billing", "FORGED9"));
+    await expect.poll(() => registry.stats.unauthorized).toBe(1);
+    const text = await (await fetch(`http://127.0.0.1:${registry.httpPort}/metrics`)).text();
+    expect(text).toMatch(/^natsmesh_registry_unauthorized_messages_total 1$/m);
+  });
+});
