@@ -48,7 +48,7 @@ describe("registry lifecycle", () => {
     ["replicas", { replicas: 7 }],
     ["http.port", { http: { port: 70_000 } }],
     ["http.host", { http: { port: 0, host: "" } }],
-    ["auth", { auth: { jwks: {} } }],
+    ["auth", { auth: { jwks: {} as never } }],
   ])("refuses a bad %s with a TypeError before connecting", async (_, options) => {
     // An unreachable server: only a check made before connecting can answer TypeError.
     await expect(startRegistry({ servers: "nats://127.0.0.1:1", ...options })).rejects.toThrow(
