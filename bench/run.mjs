@@ -3,14 +3,13 @@
 const benches = {
   request: () => import("./request.mjs"),
   auth: () => import("./auth.mjs"),
+  presence: () => import("./presence.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);
 const load = benches[name];
 if (load === undefined) {
-  console.error(
-    `usage: npm run bench -- <${Object.keys(benches).join("|")}> [--duration ms] [--json]`,
-  );
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]`);
   process.exit(2);
 }
 const { run } = await load();
