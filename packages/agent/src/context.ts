@@ -96,9 +96,14 @@ export class Call implements RequestContext {
     return this.#scope.record();
   }
 
+  /** True once the caller's deadline has passed. */
+  get expired(): boolean {
+    return this.deadline !== undefined && Date.now() >= this.deadline;
+  }
+
   get signal(): AbortSignal {
     this.#controller ??= new AbortController();
-    if (this.deadline !== undefined && Date.now() >= this.deadline) this.abortForDeadline();
+    if (this.expired) this.abortForDeadline();
     return this.#controller.signal;
   }
 

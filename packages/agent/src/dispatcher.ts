@@ -223,7 +223,7 @@ export class Dispatcher {
       this.#refuse(call, new MeshError("UNAVAILABLE", "instance is draining"));
       return;
     }
-    if (call.deadline !== undefined && Date.now() >= call.deadline) {
+    if (call.expired) {
       this.#refuse(
         call,
         new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed before it ran"),
@@ -305,7 +305,7 @@ export class Dispatcher {
       this.#replyCallError(call, err);
       return;
     }
-    if (call.deadline !== undefined && Date.now() >= call.deadline) {
+    if (call.expired) {
       // Typically the handler gave up on ctx.signal: the deadline, not the handler, failed the call.
       this.#replyCallError(
         call,
