@@ -369,3 +369,77 @@ describe("the agent's own token", () => {
     sub.unsubscribe();
   });
 });
+
+describe("configuration from the environment", () => {
+  function withEnv<T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> {
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    return run().finally(() => {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+  }
+
+  it("reads MESH_JWKS, MESH_ISSUER and MESH_TOKEN when options omit them; auth: false wins", async () => {
+    const p = `${prefix}e${seq++}`;
+    const good = await token("envsvc.m");
+    await withEnv(
+      { MESH_JWKS: JSON.stringify(keys.jwks), MESH_ISSUER: ISSUER, MESH_TOKEN: good },
+      async () => {
+        await using a = await startAgent({
+          connection: nc,
+          prefix: p,
+          service: "envsvc",
+          methods: { m: () => "ok" },
+        });
+        await using open = await startAgent({
+          connection: nc,
+          prefix: p,
+          service: "opensvc",
+          auth: false,
+          methods: { m: () => "open" },
+        });
+        await using viaEnv = await connectMesh({ connection: nc, prefix: p });
+        expect(await viaEnv.request("envsvc", "m")).toBe("ok");
+        expect((await failure(mesh.request("envsvc", "m"))).code).toBe("UNAVAILABLE");
+        await using anonymous = await connectMesh({
+          connection: nc,
+          prefix: p,
+          token: "not-a-jwt",
+        });
+        expect((await failure(anonymous.request("envsvc", "m"))).code).toBe("UNAUTHENTICATED");
+        expect(await anonymous.request("opensvc", "m")).toBe("open");
+        expect(a.id && open.id).toBeDefined();
+      },
+    );
+  });
+});
+
+describe("token refresh", () => {
+  it("calls the token function again before the token expires", async () => {
+    const p = `${prefix}r${seq++}`;
+    await using a = await startAgent({
+      connection: nc,
+      prefix: p,
+      service: "ref",
+      auth: { jwks: keys.jwks },
+      methods: { m: () => "ok" },
+    });
+    let minted = 0;
+    await using m = await connectMesh({
+      connection: nc,
+      prefix: p,
+      token: () => {
+        minted++;
+        return issueToken({ key: keys.privateJwk, sub: "r", scope: "*", ttl: 2 });
+      },
+    });
+    expect(await m.request("ref", "m")).toBe("ok");
+    // 80 % of a 2 s life: a new token comes after about 1.6 s, well before expiry.
+    await expect.poll(() => minted, { timeout: 5000, interval: 100 }).toBeGreaterThanOrEqual(2);
+    expect(await m.request("ref", "m")).toBe("ok");
+    expect(a.id).toBeDefined();
+  });
+});

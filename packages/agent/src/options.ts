@@ -2,12 +2,14 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import {
   assertName,
   assertPrefix,
+  authFromEnv,
   checkTokenGateOptions,
   DEFAULT_PREFIX,
   DEFAULT_WEIGHT,
   isValidName,
   PresenceLimits,
   type TokenSource,
+  tokenFromEnv,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
@@ -73,9 +75,16 @@ export interface AgentOptions {
   weight?: number;
   /** The methods, by name: `{ say: async (payload, ctx) => payload }` or `{ say: { handler, scope } }`. */
   methods: Record<string, Handler | MethodDefinition>;
-  /** Token checking: every call then needs `Authorization: Bearer <jwt>`. Omitted: no auth. */
-  auth?: AgentAuthOptions;
-  /** The agent's own token, sent on its presence messages (needs `announce:<service>`). */
+  /**
+   * Token checking: every call then needs `Authorization: Bearer <jwt>`. `false` turns it off
+   * whatever the environment says.
+   * @default from `MESH_JWKS`, `MESH_ISSUER`, `MESH_AUDIENCE` when `MESH_JWKS` is set; else no auth
+   */
+  auth?: AgentAuthOptions | false;
+  /**
+   * The agent's own token, sent on its presence messages (needs `announce:<service>`).
+   * @default `MESH_TOKEN` when set
+   */
   token?: TokenSource;
   /**
    * Most handlers running at once; a call beyond it is answered `OVERLOADED` at once.
@@ -156,8 +165,8 @@ function resolveMethod(service: string, name: string, definition: unknown): Reso
   return { handler: d.handler, scope: [parts[0]!, parts[1]!] };
 }
 
-function resolveAuth(auth: AgentAuthOptions | undefined): AgentAuthOptions | undefined {
-  if (auth === undefined) return undefined;
+function resolveAuth(auth: AgentAuthOptions | false | undefined): AgentAuthOptions | undefined {
+  if (auth === undefined || auth === false) return undefined;
   checkTokenGateOptions(auth);
   if (auth.discovery !== undefined && auth.discovery !== "open" && auth.discovery !== "closed") {
     throw new TypeError('auth.discovery must be "open" or "closed"');
@@ -192,8 +201,8 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     version: o.version,
     weight: o.weight,
     methods,
-    auth: resolveAuth(o.auth),
-    token: o.token,
+    auth: resolveAuth(o.auth === undefined ? authFromEnv() : o.auth),
+    token: o.token ?? tokenFromEnv(),
     concurrency: positiveInt(o.concurrency, "concurrency"),
     heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),

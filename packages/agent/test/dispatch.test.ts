@@ -1,9 +1,9 @@
+import { decode as independentDecode } from "@msgpack/msgpack";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
 import { codecs, Header } from "@natsmesh/protocol";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
-import { Unpackr } from "msgpackr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let server: NatsServer;
@@ -84,10 +84,8 @@ describe("agent dispatch", () => {
       [Header.ContentType]: "application/msgpack",
     });
     expect(msg.headers?.get(Header.ContentType)).toBe("application/msgpack");
-    const out = new Unpackr({ useRecords: false }).unpack(msg.data) as {
-      n: number;
-      bin: Uint8Array;
-    };
+    // @msgpack/msgpack is an independent implementation: no msgpackr on the reading side.
+    const out = independentDecode(msg.data) as { n: number; bin: Uint8Array };
     expect(out.n).toBe(1);
     expect([...out.bin]).toEqual([1, 2]);
   });

@@ -19,6 +19,7 @@ export {
   DEFAULT_SERVER,
   parseServers,
 } from "./connection.js";
+export { authFromEnv, tokenFromEnv } from "./environment.js";
 export {
   type ErrorBody,
   errorFromReply,

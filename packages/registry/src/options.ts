@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
   assertPrefix,
+  authFromEnv,
   checkTokenGateOptions,
   DEFAULT_PREFIX,
   type TokenGateOptions,
@@ -54,9 +55,11 @@ export interface RegistryOptions {
   /**
    * Signed presence: every `up`, `hb` and `down` must carry `Authorization: Bearer <jwt>` whose
    * scope holds `announce:<service>` (or `announce:*`) for the service it announces; anything
-   * else is dropped and counted. Omitted: presence is trusted (NATS permissions decide).
+   * else is dropped and counted. `false`: presence is trusted (NATS permissions decide),
+   * whatever the environment says.
+   * @default from `MESH_JWKS`, `MESH_ISSUER`, `MESH_AUDIENCE` when `MESH_JWKS` is set; else off
    */
-  auth?: TokenGateOptions;
+  auth?: TokenGateOptions | false;
 }
 
 /** {@link RegistryOptions} with every default applied and every value checked. */
@@ -106,6 +109,12 @@ function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOpt
   return { port: int(http.port, "http.port", 0, 65_535), host };
 }
 
+function resolveAuth(auth: TokenGateOptions | false | undefined): TokenGateOptions | undefined {
+  if (auth === false) return undefined;
+  const chosen = auth ?? authFromEnv();
+  return chosen === undefined ? undefined : checkTokenGateOptions(chosen);
+}
+
 /**
  * Resolves and checks registry options into a new object; throws `TypeError` on anything
  * invalid, before any connection is made. Never mutates `options`.
@@ -120,7 +129,7 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
   return {
     servers: options.servers,
     connection: options.connection,
-    auth: options.auth === undefined ? undefined : checkTokenGateOptions(options.auth),
+    auth: resolveAuth(options.auth),
     prefix,
     heartbeatTimeoutMs: int(
       options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,

@@ -149,6 +149,33 @@ describe("signed presence", () => {
     }
   });
 
+  it("takes a new key set from the registry bucket without a restart", async () => {
+    const prefix = uniquePrefix("authk");
+    await using registry = await startRegistry({
+      connection: nc,
+      prefix,
+      heartbeatTimeoutMs: 600,
+      auth: { jwks: "kv" },
+    });
+    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const jwksKv = await new Kvm(nc).create(`${prefix}_registry`);
+    const record = forgedRecord(prefix, "billing", "SIGNED1");
+    const signed = await announce("announce:billing");
+    publish(prefix, record, signed);
+    await expect.poll(() => registry.stats.unauthorized).toBe(1);
+    await jwksKv.put("jwks", JSON.stringify(keys.jwks));
+    // Within 2 s the registry knows the key; the next announcement is written.
+    await expect
+      .poll(
+        async () => {
+          publish(prefix, record, signed);
+          return (await kv.get(presenceKey("billing", "SIGNED1")))?.operation;
+        },
+        { timeout: 2000, interval: 100 },
+      )
+      .toBe("PUT");
+  });
+
   it("reports unauthorized messages in /metrics", async () => {
     const prefix = uniquePrefix("authm");
     await using registry = await startRegistry({

@@ -5,6 +5,7 @@ import {
   codecs,
   DEFAULT_PREFIX,
   type TokenSource,
+  tokenFromEnv,
 } from "@natsmesh/protocol";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
@@ -58,6 +59,7 @@ export interface MeshOptions {
   /**
    * The caller's token, sent as `Authorization: Bearer <jwt>`: a string, or a function (sync or
    * async) called again before the token expires.
+   * @default `MESH_TOKEN` when set
    */
   token?: TokenSource;
   /** @default silent */
@@ -173,7 +175,7 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     inboxPrefix: o.inboxPrefix,
     balance: checkBalance(o.balance),
     presence: checkBoolean(o.presence, "presence"),
-    token: checkToken(o.token),
+    token: checkToken(o.token ?? tokenFromEnv()),
     logger: o.logger ?? pino({ level: "silent" }),
   };
 }

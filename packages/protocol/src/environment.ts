@@ -1,0 +1,22 @@
+import type { TokenGateOptions } from "./tokens/token-gate.js";
+
+/**
+ * Token settings from the environment every natsmesh process reads (12-factor): `MESH_JWKS`
+ * (a path, inline JSON or "kv"), `MESH_ISSUER`, `MESH_AUDIENCE`. `undefined` when `MESH_JWKS`
+ * is unset. Options given in code always win over these.
+ */
+export function authFromEnv(env: NodeJS.ProcessEnv = process.env): TokenGateOptions | undefined {
+  const jwks = env.MESH_JWKS;
+  if (jwks === undefined || jwks === "") return undefined;
+  return {
+    jwks,
+    ...(env.MESH_ISSUER ? { issuer: env.MESH_ISSUER } : {}),
+    ...(env.MESH_AUDIENCE ? { audience: env.MESH_AUDIENCE } : {}),
+  };
+}
+
+/** The process's own token from `MESH_TOKEN`, or `undefined`. */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env.MESH_TOKEN;
+  return token === undefined || token === "" ? undefined : token;
+}
