@@ -10,11 +10,11 @@ export interface ParsedCommandLine {
 }
 
 /**
- * Finds the command word: the first argument that is neither a flag nor the value of a global
- * flag, so `natsmesh --server x ls` and `natsmesh ls --server x` both work.
+ * Finds a command word at `from` or later: the first argument that is neither a flag nor the
+ * value of a global flag, so `natsmesh --server x ls` and `natsmesh ls --server x` both work.
  */
-function commandIndex(argv: readonly string[]): number {
-  for (let i = 0; i < argv.length; i++) {
+function commandIndex(argv: readonly string[], from = 0): number {
+  for (let i = from; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") return -1;
     if (!arg.startsWith("-") || arg === "-") return i;
@@ -67,30 +67,50 @@ function parseFlags(
   return { values, positionals };
 }
 
-/** The command word of `argv`, if it has one (known or not). */
-export function commandWord(argv: readonly string[]): string | undefined {
-  const at = commandIndex(argv);
-  return at < 0 ? undefined : argv[at];
+/**
+ * Where the first `count` command words of `argv` are (fewer when it has fewer): the command,
+ * and for a command of a group (`keys generate`) the word after it.
+ */
+function commandIndexes(argv: readonly string[], count: number): number[] {
+  const found: number[] = [];
+  for (let at = commandIndex(argv); at >= 0 && found.length < count; ) {
+    found.push(at);
+    at = commandIndex(argv, at + 1);
+  }
+  return found;
+}
+
+/**
+ * The first two command words of `argv` (known or not): the command word, and the word after
+ * it, which names the command when the first names a group (`natsmesh keys generate`).
+ */
+export function commandWords(argv: readonly string[]): [string | undefined, string | undefined] {
+  const [first, second] = commandIndexes(argv, 2);
+  return [
+    first === undefined ? undefined : argv[first],
+    second === undefined ? undefined : argv[second],
+  ];
 }
 
 /**
  * Parses `argv` (without `node` and the script) for `command`, the command its
- * {@link commandWord} names, or for the global flags alone when there is none. Throws a usage
+ * {@link commandWords} name, or for the global flags alone when there is none. Throws a usage
  * error for an unknown flag, a flag without its value, or a wrong number of positionals.
  */
 export function parseCommandLine(
   argv: readonly string[],
   command: Command | undefined,
 ): ParsedCommandLine {
-  const at = commandIndex(argv);
-  if (command === undefined || at < 0) {
+  // A command of a group is named by two words (`keys generate`), any other by one.
+  const words = commandIndexes(argv, command === undefined ? 1 : command.name.split(" ").length);
+  if (command === undefined || words.length === 0) {
     const parsed = parseFlags(argv, GLOBAL_OPTIONS);
     // Only after `--` can a word be left over here: nothing takes it.
     const [extra] = parsed.positionals;
     if (extra !== undefined) throw usageError(`unexpected argument ${JSON.stringify(extra)}`);
     return parsed;
   }
-  const rest = [...argv.slice(0, at), ...argv.slice(at + 1)];
+  const rest = argv.filter((_, i) => !words.includes(i));
   const { values, positionals } = parseFlags(rest, { ...GLOBAL_OPTIONS, ...command.options });
   if (values.help === true) return { values, positionals };
   const max = command.arguments.length;
@@ -100,6 +120,11 @@ export function parseCommandLine(
   const needed = command.arguments.filter((a) => a.required === true);
   if (positionals.length < needed.length) {
     throw usageError(`${command.name} needs <${needed[positionals.length]!.name}>`);
+  }
+  for (const [name, o] of Object.entries(command.options)) {
+    if (o.required === true && values[name] === undefined) {
+      throw usageError(`${command.name} needs --${name}`);
+    }
   }
   return { values, positionals };
 }

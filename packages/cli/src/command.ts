@@ -8,6 +8,8 @@ export interface OptionSpec {
   /** Placeholder of the value in help, e.g. `N` in `--replicas N`. */
   readonly value?: string;
   readonly description: string;
+  /** A flag the command cannot run without; shown in the synopsis. @default false */
+  readonly required?: boolean;
 }
 
 /** A positional argument of a command. */

@@ -3,18 +3,29 @@ export const ExitCode = {
   ok: 0,
   /** Something failed at run time: NATS unreachable, JetStream off, a registry that would not start. */
   failure: 1,
-  /** The command line or the environment is wrong: unknown command or flag, bad value. */
+  /**
+   * The command line, the environment or an input file is wrong: unknown command or flag, bad
+   * value, a key file or token that does not parse.
+   */
   usage: 2,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** What kind of failure a {@link CliError} is; decides the exit code. */
-export const CliErrorCode = { usage: "USAGE", failure: "FAILURE" } as const;
+export const CliErrorCode = {
+  /** A wrong command line or environment value: exit 2, with the usage. */
+  usage: "USAGE",
+  /** A wrong input (a file, a token): exit 2, without the usage, which would not help. */
+  input: "INPUT",
+  /** A failure at run time: exit 1. */
+  failure: "FAILURE",
+} as const;
 export type CliErrorCode = (typeof CliErrorCode)[keyof typeof CliErrorCode];
 
 /**
  * An error meant for the person at the terminal: its message is printed as one line after
- * `natsmesh: `, without a stack trace. `USAGE` errors also print the usage and exit 2.
+ * `natsmesh: `, without a stack trace. `USAGE` errors also print the usage; they and `INPUT`
+ * errors exit 2.
  */
 export class CliError extends Error {
   readonly code: CliErrorCode;
@@ -26,13 +37,21 @@ export class CliError extends Error {
   }
 
   get exitCode(): ExitCode {
-    return this.code === CliErrorCode.usage ? ExitCode.usage : ExitCode.failure;
+    return this.code === CliErrorCode.failure ? ExitCode.failure : ExitCode.usage;
   }
 }
 
 /** A wrong command line or environment value: exit code 2. */
 export function usageError(message: string): CliError {
   return new CliError(CliErrorCode.usage, message);
+}
+
+/**
+ * Input that cannot be used (a file that is not a key, a string that is not a token): exit
+ * code 2, like a usage error, but without printing the usage.
+ */
+export function inputError(message: string, cause?: unknown): CliError {
+  return new CliError(CliErrorCode.input, message, cause === undefined ? undefined : { cause });
 }
 
 /** A failure at run time: exit code 1. */

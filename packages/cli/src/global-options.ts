@@ -14,6 +14,11 @@ export const GLOBAL_OPTIONS = {
     value: "P",
     description: `Subject prefix of the mesh (env MESH_PREFIX; default ${DEFAULT_PREFIX})`,
   },
+  token: {
+    type: "string",
+    value: "JWT",
+    description: "This process's own token, for commands that call or announce (env MESH_TOKEN)",
+  },
   json: { type: "boolean", description: "Print JSON instead of text" },
   help: { type: "boolean", short: "h", description: "Show help" },
   version: { type: "boolean", description: "Print the version" },
@@ -32,16 +37,20 @@ export interface GlobalOptions {
   readonly json: boolean;
   /** `LOG_LEVEL`, default `info`. */
   readonly logLevel: LogLevel;
-  /** `MESH_TOKEN`: this process's own token, for commands that call or announce. */
+  /** From `--token`, else `MESH_TOKEN`: this process's own token, for commands that call or announce. */
   readonly token: string | undefined;
   /** `MESH_HEARTBEAT_MS`, when set. */
   readonly heartbeatMs: number | undefined;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** The process environment, as commands see it. */
+export type Env = Readonly<Record<string, string | undefined>>;
 
-// An empty variable counts as unset, as shells and compose files often export empty values.
-function fromEnv(env: Env, name: string): string | undefined {
+/**
+ * The trimmed value of variable `name`. An empty variable counts as unset, as shells and
+ * compose files often export empty values.
+ */
+export function fromEnv(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === "" ? undefined : value.trim();
 }
@@ -92,7 +101,7 @@ export function resolveGlobalOptions(
     prefix,
     json: values.json === true,
     logLevel: level as LogLevel,
-    token: fromEnv(env, "MESH_TOKEN"),
+    token: typeof values.token === "string" ? values.token : fromEnv(env, "MESH_TOKEN"),
     heartbeatMs: heartbeat === undefined ? undefined : positiveInt(heartbeat, "MESH_HEARTBEAT_MS"),
   };
 }

@@ -18,7 +18,10 @@ function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
 
 function synopsis(command: Command): string {
   const args = command.arguments.map((a) => (a.required === true ? `<${a.name}>` : `[${a.name}]`));
-  return ["natsmesh", command.name, ...args, "[options]"].join(" ");
+  const flags = Object.entries(command.options)
+    .filter(([, o]) => o.required === true)
+    .map(([name, o]) => `--${name}${o.value === undefined ? "" : ` ${o.value}`}`);
+  return ["natsmesh", command.name, ...args, ...flags, "[options]"].join(" ");
 }
 
 /** `natsmesh --help`: the commands with their one-line summaries, and the global flags. */
@@ -34,7 +37,8 @@ export function generalHelp(commands: readonly Command[]): string {
     "Global options:",
     ...optionLines(GLOBAL_OPTIONS),
     "",
-    "Environment: NATS_URL, MESH_PREFIX, LOG_LEVEL, MESH_TOKEN, MESH_HEARTBEAT_MS (flags win).",
+    "Environment: NATS_URL, MESH_PREFIX, LOG_LEVEL, MESH_TOKEN, MESH_HEARTBEAT_MS, MESH_JWKS,",
+    "MESH_ISSUER, MESH_AUDIENCE (flags win).",
     'Run "natsmesh <command> --help" for the options of a command.',
     "",
   ].join("\n");
@@ -59,6 +63,29 @@ export function shortUsage(command: Command): string {
   return [
     `Usage: ${synopsis(command)}`,
     `Run "natsmesh ${command.name} --help" for its options.`,
+    "",
+  ].join("\n");
+}
+
+/** `natsmesh <group> --help`: the commands of a group such as `keys`. */
+export function groupHelp(group: string, commands: readonly Command[]): string {
+  return [
+    `Usage: natsmesh ${group} <command> [options]`,
+    "",
+    "Commands:",
+    ...columns(commands.map((c) => [c.name, c.summary])),
+    "",
+    `Run "natsmesh ${group} <command> --help" for the options of a command.`,
+    "",
+  ].join("\n");
+}
+
+/** What a usage error of a group (`natsmesh keys`, `natsmesh keys nope`) prints under its message. */
+export function groupUsage(group: string, commands: readonly Command[]): string {
+  const names = commands.map((c) => c.name.slice(group.length + 1)).join("|");
+  return [
+    `Usage: natsmesh ${group} <${names}> [options]`,
+    `Run "natsmesh ${group} --help" for its commands.`,
     "",
   ].join("\n");
 }

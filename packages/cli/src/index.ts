@@ -1,6 +1,7 @@
 /**
- * The `natsmesh` command line: `ls`, `watch`, `registry`, with more to come. The binary is
- * `dist/bin.js`; `main()` runs the same thing in-process.
+ * The `natsmesh` command line: `ls`, `watch`, `registry`, `keys generate|publish` and
+ * `token issue|inspect`, with more to come. The binary is `dist/bin.js`; `main()` runs the
+ * same thing in-process.
  *
  * @module
  */

@@ -5,8 +5,10 @@ export interface OutStream {
   readonly isTTY?: boolean;
 }
 
-/** Where a command reads its environment and writes its output; `process` in the binary. */
+/** Where a command reads its environment and input and writes its output; `process` in the binary. */
 export interface Io {
+  /** Input for arguments given as `-`; none when omitted (such an argument is then empty). */
+  readonly stdin?: AsyncIterable<string | Uint8Array>;
   readonly stdout: OutStream;
   readonly stderr: OutStream;
   readonly env: Readonly<Record<string, string | undefined>>;
@@ -14,7 +16,27 @@ export interface Io {
 
 /** The process's own streams and environment. */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  return {
+    // A getter: touching process.stdin opens it, which only a command reading it should do.
+    get stdin() {
+      return process.stdin;
+    },
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+  };
+}
+
+/** Reads `io.stdin` to its end as UTF-8, up to `limit` characters; more is an error. */
+export async function readStdin(io: Io, limit: number): Promise<string> {
+  if (io.stdin === undefined) return "";
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of io.stdin) {
+    text += typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+    if (text.length > limit) throw new RangeError(`more than ${limit} characters on stdin`);
+  }
+  return text + decoder.decode();
 }
 
 /** Prints `natsmesh: <message>` on stderr: notes, warnings and errors for a person. */

@@ -1,4 +1,5 @@
 import { usageError } from "./errors.js";
+import { type Env, fromEnv } from "./global-options.js";
 
 type Values = Readonly<Record<string, string | boolean | undefined>>;
 
@@ -27,4 +28,21 @@ export function intOption(
 export function stringOption(values: Values, name: string): string | undefined {
   const raw = values[name];
   return typeof raw === "string" ? raw : undefined;
+}
+
+/**
+ * The value of flag `--name`, else of the environment variable `variable` (flags win), trimmed;
+ * `undefined` when neither is set. A blank flag is a usage error: it is a mistake more often
+ * than a way to unset the variable.
+ */
+export function flagOrEnv(
+  values: Values,
+  env: Env,
+  name: string,
+  variable: string,
+): string | undefined {
+  const raw = stringOption(values, name);
+  if (raw === undefined) return fromEnv(env, variable);
+  if (raw.trim() === "") throw usageError(`--${name} must not be empty`);
+  return raw.trim();
 }

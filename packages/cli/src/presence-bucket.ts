@@ -1,8 +1,8 @@
-import { JetStreamApiCodes, jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { presenceBucket } from "@natsmesh/protocol";
-import { failure } from "./errors.js";
+import { openJetStreamManager } from "./jetstream-manager.js";
 
 /** The presence bucket, opened, with the size of the part a command looks at. */
 export interface OpenPresence {
@@ -37,18 +37,7 @@ export async function openPresence(
   service?: string,
 ): Promise<OpenPresence | undefined> {
   const bucket = presenceBucket(prefix);
-  let jsm: Awaited<ReturnType<typeof jetstreamManager>>;
-  try {
-    jsm = await jetstreamManager(nc);
-  } catch (err) {
-    if (err instanceof Error && err.name === "JetStreamNotEnabled") {
-      throw failure(
-        "JetStream is not enabled on this NATS server (run nats-server with -js).",
-        err,
-      );
-    }
-    throw err;
-  }
+  const jsm = await openJetStreamManager(nc);
   try {
     const info = await jsm.streams.info(`KV_${bucket}`, {
       subjects_filter: `$KV.${bucket}.${keyFilter(service)}`,

@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -13,6 +17,9 @@ const CLI_VARIABLES = [
   "LOG_LEVEL",
   "MESH_TOKEN",
   "MESH_HEARTBEAT_MS",
+  "MESH_JWKS",
+  "MESH_ISSUER",
+  "MESH_AUDIENCE",
   "NO_COLOR",
 ];
 
@@ -39,11 +46,13 @@ export class CliProcess {
   readonly #exit: Promise<number | null>;
   #wake: (() => void)[] = [];
 
-  constructor(args: readonly string[], env: Record<string, string>) {
+  /** `input`, when given, is written to the process's stdin, which is then closed. */
+  constructor(args: readonly string[], env: Record<string, string>, input?: string) {
     this.child = spawn(process.execPath, [BIN, ...args], {
       env: childEnv(env),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (input !== undefined) this.child.stdin!.end(input);
     live.add(this);
     for (const [stream, lines] of [
       [this.child.stdout!, this.stdout],
@@ -132,9 +141,13 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
-/** Starts `natsmesh <args>` with `env` on top of a clean environment. */
-export function startCli(args: readonly string[], env: Record<string, string> = {}): CliProcess {
-  return new CliProcess(args, env);
+/** Starts `natsmesh <args>` with `env` on top of a clean environment, and `input` on stdin. */
+export function startCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+  input?: string,
+): CliProcess {
+  return new CliProcess(args, env, input);
 }
 
 /** Runs `natsmesh <args>` to the end (bounded) and returns its exit code and output. */
@@ -142,8 +155,9 @@ export async function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
+  input?: string,
 ): Promise<CliResult> {
-  const cli = startCli(args, env);
+  const cli = startCli(args, env, input);
   const code = await cli.exit(timeoutMs);
   return { code, stdout: cli.stdout.join("\n"), stderr: cli.stderr.join("\n") };
 }
@@ -158,4 +172,27 @@ let seq = 0;
 /** A mesh prefix no other test (or test process) uses. */
 export function uniquePrefix(): string {
   return `cli${process.pid}x${seq++}`;
+}
+
+/** A new empty directory under the system's temporary directory, removed by {@link removeTempDirs}. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "natsmesh-cli-"));
+  tempDirs.push(dir);
+  return dir;
+}
+
+const tempDirs: string[] = [];
+
+/** Removes every directory {@link tempDir} made; for `afterAll`. */
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/** A loopback port nothing listens on: bound by us, then released. */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -1,6 +1,6 @@
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, runCli, uniquePrefix } from "./cli-process.js";
+import { killAll, removeTempDirs, runCli, tempDir, uniquePrefix } from "./cli-process.js";
 
 let server: NatsServer;
 
@@ -9,6 +9,7 @@ beforeAll(async () => {
 });
 afterEach(killAll);
 afterAll(async () => {
+  removeTempDirs();
   await server?.dispose();
 });
 
@@ -23,6 +24,20 @@ describe("natsmesh on a server without JetStream", () => {
       );
     },
   );
+
+  it("keys publish says so in one line and exits 1", async () => {
+    const dir = tempDir();
+    const keys = await runCli(["keys", "generate", "--out", dir, "--json"]);
+    const { jwksFile } = JSON.parse(keys.stdout) as { jwksFile: string };
+    const r = await runCli(["keys", "publish", jwksFile], {
+      NATS_URL: server.url,
+      MESH_PREFIX: uniquePrefix(),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      "natsmesh: JetStream is not enabled on this NATS server (run nats-server with -js).",
+    );
+  });
 
   it("registry fails to start with exit 1 and the reason", async () => {
     const r = await runCli(["registry"], { NATS_URL: server.url, MESH_PREFIX: uniquePrefix() });

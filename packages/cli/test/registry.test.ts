@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -5,7 +6,7 @@ import { startAgent } from "@natsmesh/agent";
 import { presenceBucket } from "@natsmesh/protocol";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, runCli, startCli, uniquePrefix } from "./cli-process.js";
+import { killAll, removeTempDirs, runCli, startCli, tempDir, uniquePrefix } from "./cli-process.js";
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -16,9 +17,35 @@ beforeAll(async () => {
 });
 afterEach(killAll);
 afterAll(async () => {
+  removeTempDirs();
   await nc?.close();
   await server?.dispose();
 });
+
+/** A presence record as an agent would announce it, without starting one. */
+function handMadeRecord(prefix: string, service: string, id: string) {
+  return {
+    v: 1,
+    id,
+    service,
+    version: "1.0.0",
+    weight: 100,
+    status: "ready",
+    methods: ["say"],
+    subject: `${prefix}.inst.${service}.${id}`,
+    host: "h",
+    pid: 1,
+    metadata: {},
+    startedAt: Date.now(),
+  };
+}
+
+/** The value of the Prometheus counter `name` at `url`. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(" ")[1]);
+}
 
 /** The log line (pino JSON) at `index` of a registry's stdout. */
 function logAt(lines: readonly string[], index: number): Record<string, unknown> {
@@ -70,20 +97,7 @@ describe("natsmesh registry", () => {
     const registry = startCli(["registry"], env);
     await registry.waitFor(/"msg":"registry started"/);
     // An announcement, then silence, as from a process that died without saying "down".
-    const record = {
-      v: 1,
-      id: "silent1",
-      service: "echo",
-      version: "1.0.0",
-      weight: 100,
-      status: "ready",
-      methods: ["say"],
-      subject: `${prefix}.inst.echo.silent1`,
-      host: "h",
-      pid: 1,
-      metadata: {},
-      startedAt: Date.now(),
-    };
+    const record = handMadeRecord(prefix, "echo", "silent1");
     nc.publish(`${prefix}.presence.echo.silent1`, JSON.stringify({ kind: "up", instance: record }));
     const kv = await new Kvm(nc).open(presenceBucket(prefix));
     await expect
@@ -96,5 +110,91 @@ describe("natsmesh registry", () => {
     // 300 ms of silence, not the 3 s default.
     expect(Date.now() - seen).toBeLessThan(2_500);
     expect(await registry.stop("SIGINT")).toBe(0);
+  });
+
+  it("with --jwks, mirrors an agent whose token verifies and drops a forged up", async () => {
+    const prefix = uniquePrefix();
+    const dir = tempDir();
+    const keys = await runCli(["keys", "generate", "--out", dir, "--json"]);
+    const { privateKeyFile, jwksFile } = JSON.parse(keys.stdout) as Record<string, string>;
+    const issued = await runCli([
+      ...["token", "issue", "--key", privateKeyFile!, "--sub", "echo-agent"],
+      ...["--scope", "announce:echo", "--ttl", "10m"],
+    ]);
+    expect(issued.code).toBe(0);
+    const token = issued.stdout.trim();
+
+    const env = { NATS_URL: server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
+    const registry = startCli(["registry", "--jwks", jwksFile!, "--http-port", "0"], env);
+    await registry.waitFor(/"msg":"registry started"/);
+    const loaded = await registry.waitFor(/"msg":"key set loaded"/);
+    const kid = (JSON.parse(readFileSync(jwksFile!, "utf8")) as { keys: { kid: string }[] })
+      .keys[0]!.kid;
+    expect(logAt(registry.stdout, loaded)).toMatchObject({ kids: [kid] });
+    const http = await registry.waitFor(/"msg":"http endpoint listening"/);
+    const { port } = logAt(registry.stdout, http) as { port: number };
+    const metrics = `http://127.0.0.1:${port}/metrics`;
+
+    // Without a token, as anyone allowed to publish on the presence subjects could.
+    const forged = handMadeRecord(prefix, "echo", "forged1");
+    nc.publish(`${prefix}.presence.echo.forged1`, JSON.stringify({ kind: "up", instance: forged }));
+    await nc.flush();
+    await expect
+      .poll(() => metric(metrics, "natsmesh_registry_unauthorized_messages_total"), {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(1);
+
+    const agent = await startAgent({
+      servers: server.url,
+      prefix,
+      service: "echo",
+      heartbeatMs: 100,
+      token,
+      methods: { say: (p) => p },
+    });
+    try {
+      const kv = await new Kvm(nc).open(presenceBucket(prefix));
+      await expect
+        .poll(async () => (await kv.get(`echo.${agent.id}`))?.json(), { timeout: 10_000 })
+        .toEqual(agent.record);
+      expect(await kv.get("echo.forged1")).toBeNull();
+      const ls = await runCli(["ls", "--json"], env);
+      expect((JSON.parse(ls.stdout) as { id: string }[]).map((r) => r.id)).toEqual([agent.id]);
+    } finally {
+      await agent.stop();
+    }
+    expect(await registry.stop("SIGTERM")).toBe(0);
+  });
+
+  it("refuses a --jwks file that cannot be read, exit 2", async () => {
+    const env = { NATS_URL: server.url, MESH_PREFIX: uniquePrefix() };
+    const r = await runCli(["registry", "--jwks", `${tempDir()}/nope.json`], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^natsmesh: cannot read the JWKS file .*nope\.json/);
+  });
+
+  it("takes the key set from MESH_JWKS (inline JSON too); --jwks wins over it", async () => {
+    const kidOf = (file: string) =>
+      (JSON.parse(readFileSync(file, "utf8")) as { keys: { kid: string }[] }).keys[0]!.kid;
+    const generate = async () => {
+      const r = await runCli(["keys", "generate", "--out", tempDir(), "--json"]);
+      return (JSON.parse(r.stdout) as { jwksFile: string }).jwksFile;
+    };
+    const [fromEnv, fromFlag] = [await generate(), await generate()];
+    const env = {
+      NATS_URL: server.url,
+      MESH_PREFIX: uniquePrefix(),
+      MESH_JWKS: readFileSync(fromEnv, "utf8"),
+    };
+    for (const [args, file] of [
+      [[], fromEnv],
+      [["--jwks", fromFlag], fromFlag],
+    ] as const) {
+      const registry = startCli(["registry", ...args], env);
+      const loaded = await registry.waitFor(/"msg":"key set loaded"/);
+      expect(logAt(registry.stdout, loaded)).toMatchObject({ kids: [kidOf(file)] });
+      expect(await registry.stop("SIGTERM")).toBe(0);
+    }
   });
 });

@@ -1,25 +1,45 @@
-import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { killAll, runCli } from "./cli-process.js";
+import { closedPort, killAll, runCli } from "./cli-process.js";
 
 afterEach(killAll);
-
-/** A loopback port nothing listens on: bound by us, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("natsmesh help and usage", () => {
   it("--help lists every command with a summary and exits 0", async () => {
     const r = await runCli(["--help"]);
     expect(r.code).toBe(0);
-    for (const name of ["ls", "watch", "registry"])
-      expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
+    const names = [
+      ...["ls", "watch", "registry"],
+      ...["keys generate", "keys publish", "token issue", "token inspect"],
+    ];
+    for (const name of names) expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
     expect(r.stdout).toContain("--server URL");
+    expect(r.stdout).toContain("--token JWT");
+  });
+
+  it("<group> --help lists the group's commands; <group> <command> --help its flags", async () => {
+    const keys = await runCli(["keys", "--help"]);
+    expect(keys.code).toBe(0);
+    expect(keys.stdout).toContain("Usage: natsmesh keys <command> [options]");
+    expect(keys.stdout).toMatch(/^ {2}keys generate +\S/m);
+    expect(keys.stdout).toMatch(/^ {2}keys publish +\S/m);
+    expect(keys.stdout).not.toMatch(/token issue/);
+    const cases = [
+      [["keys", "generate", "--help"], "Usage: natsmesh keys generate [options]", "--alg ALG"],
+      [["keys", "publish", "-h"], "Usage: natsmesh keys publish <file> [options]", "JWKS"],
+      [
+        ["token", "issue", "--help"],
+        "Usage: natsmesh token issue --key FILE --sub NAME --scope PATTERNS [options]",
+        "--scope PATTERNS",
+      ],
+      [["token", "inspect", "--help"], "Usage: natsmesh token inspect [jwt] [options]", "NOT"],
+      [["registry", "--help"], "Usage: natsmesh registry [options]", "--jwks JWKS"],
+    ] as const;
+    for (const [args, usage, flag] of cases) {
+      const r = await runCli(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(usage);
+      expect(r.stdout).toContain(flag);
+    }
   });
 
   it("<command> --help shows the command's arguments and flags", async () => {
@@ -47,6 +67,11 @@ describe("natsmesh help and usage", () => {
     [["ls", "not a name"], /service must be/],
     [["--prefix", "a b", "ls"], /--prefix must be/],
     [["registry", "--replicas", "9"], /--replicas must be an integer from 1 to 5/],
+    [["registry", "--issuer", "me"], /--issuer needs --jwks \(or MESH_JWKS\)/],
+    [["keys"], /keys needs a command: generate, publish/],
+    [["token", "nope"], /unknown command "token nope" \(token has issue, inspect\)/],
+    [["keys", "generate", "extra"], /unexpected argument "extra" for keys generate/],
+    [["token", "issue", "--nope"], /unknown option --nope/],
     [[], /no command given/],
   ])("exits 2 with a message and the usage for %j", async (args, message) => {
     const r = await runCli(args);

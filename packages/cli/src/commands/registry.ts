@@ -1,4 +1,5 @@
 import type { Registry, RegistryOptions } from "@natsmesh/registry";
+import { AUTH_OPTIONS, resolveAuthOptions } from "../auth-options.js";
 import type { Command, CommandContext } from "../command.js";
 import { ConnectMode, connectNats } from "../connect.js";
 import { ExitCode, errorText, failure, usageError } from "../errors.js";
@@ -10,7 +11,7 @@ const MISSED_HEARTBEATS = 3;
 const MAX_MS = 3_600_000;
 
 /** Registry options from the flags, falling back on `MESH_HEARTBEAT_MS`, before connecting. */
-function registryOptions({ global, values }: CommandContext): RegistryOptions {
+function registryOptions({ global, values, io }: CommandContext): RegistryOptions {
   const heartbeatTimeoutMs =
     intOption(values, "heartbeat-timeout", 1, MAX_MS) ??
     (global.heartbeatMs === undefined ? undefined : global.heartbeatMs * MISSED_HEARTBEATS);
@@ -19,12 +20,14 @@ function registryOptions({ global, values }: CommandContext): RegistryOptions {
   const port = intOption(values, "http-port", 0, 65_535);
   const host = stringOption(values, "http-host");
   if (host !== undefined && port === undefined) throw usageError("--http-host needs --http-port");
+  const auth = resolveAuthOptions(values, io.env);
   return {
     prefix: global.prefix,
     ...(heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs }),
     ...(leaseMs === undefined ? {} : { leaseMs }),
     ...(replicas === undefined ? {} : { replicas }),
     ...(port === undefined ? {} : { http: { port, ...(host === undefined ? {} : { host }) } }),
+    ...(auth === undefined ? {} : { auth }),
   };
 }
 
@@ -35,7 +38,11 @@ export const registry: Command = {
   description:
     "Runs until SIGINT or SIGTERM, then stops gracefully (releases the leader lease) and exits 0.\n" +
     "Run several for availability: one leads and writes, the others take over when it goes.\n" +
-    "Logs are pino JSON on stdout (readable lines on a terminal) at LOG_LEVEL (default info).",
+    "Logs are pino JSON on stdout (readable lines on a terminal) at LOG_LEVEL (default info).\n" +
+    "With --jwks (or MESH_JWKS) presence is signed: an up, hb or down counts only when its token\n" +
+    "verifies and its scope holds announce:<service>; the rest is dropped and counted. The keys\n" +
+    'are a JWKS file (re-read when it changes), inline JSON, or "kv": the "jwks" key of the\n' +
+    "<prefix>_registry bucket, where `natsmesh keys publish` puts them (watched).",
   arguments: [],
   options: {
     "http-port": {
@@ -59,6 +66,7 @@ export const registry: Command = {
       value: "N",
       description: "Replicas of the buckets it creates, 1-5 (default 1)",
     },
+    ...AUTH_OPTIONS,
   },
   async run(ctx) {
     const options = registryOptions(ctx);
