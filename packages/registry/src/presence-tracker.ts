@@ -1,8 +1,11 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import {
   Header,
+  HeaderBlock,
   MeshError,
+  type PresenceMessage,
   parsePresenceMessage,
+  rawHeaderBlock,
   type Subjects,
   scopeAllowsAnnounce,
   type TokenGate,
@@ -11,6 +14,21 @@ import {
 import type { Logger } from "pino";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
+
+/** Most presence messages waiting for a token verification at once; more are dropped. */
+const MAX_QUEUED = 10_000;
+
+/** The `Authorization` value of a message, read from its raw header block: never throws. */
+function authorizationOf(msg: Msg): string | undefined {
+  const raw = rawHeaderBlock(msg);
+  if (raw === undefined) return undefined;
+  if (raw !== null) return new HeaderBlock(raw).get("authorization");
+  try {
+    return msg.headers?.get(Header.Authorization) || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** What the tracker needs from the registry. */
 export interface PresenceTrackerOptions {
@@ -36,8 +54,8 @@ export class PresenceTracker {
   readonly #o: PresenceTrackerOptions;
   readonly #base: string;
   #sub: Subscription | undefined;
-  /** Messages waiting behind a token verification, so presence is applied in arrival order. */
-  #queue: Promise<void> | undefined;
+  /** Per instance, the last message waiting for a token verification: order is kept per key. */
+  readonly #pending = new Map<string, Promise<void>>();
   #queued = 0;
 
   constructor(options: PresenceTrackerOptions) {
@@ -64,71 +82,92 @@ export class PresenceTracker {
       this.#o.log.warn({ err }, "presence subscription error");
       return;
     }
-    const gate = this.#o.gate;
-    if (gate === undefined) {
-      this.#safely(msg.subject, msg.data, performance.now());
-      return;
-    }
-    const authorization = msg.headers?.get(Header.Authorization) || undefined;
-    const checked = this.#queued === 0 ? gate.check(authorization) : undefined;
-    if (checked !== undefined && !(checked instanceof Promise)) {
-      this.#safely(msg.subject, msg.data, performance.now(), checked);
-      return;
-    }
-    // A verification is in flight: this message and every later one wait their turn.
-    const received = performance.now();
-    const pending = checked ?? Promise.resolve(gate.check(authorization));
-    this.#queued++;
-    this.#queue = (this.#queue ?? Promise.resolve())
-      .then(() => pending)
-      .then((result) => this.#safely(msg.subject, msg.data, received, result))
-      .finally(() => {
-        this.#queued--;
-      });
-  }
-
-  #safely(subject: string, data: Uint8Array, now: number, token?: VerifiedToken | MeshError): void {
+    // Whatever a peer sends must not throw into nats.js: an exception in a subscription
+    // callback ends the connection's read loop.
     try {
-      this.#handle(subject, data, now, token);
+      this.#receive(msg);
     } catch (e) {
-      this.#o.log.error({ err: e, subject }, "presence message handling failed");
+      this.#o.log.error({ err: e, subject: msg.subject }, "presence message handling failed");
     }
   }
 
-  /** Applies one presence message received on `subject` at monotonic time `now`. */
-  #handle(subject: string, data: Uint8Array, now: number, token?: VerifiedToken | MeshError): void {
-    const { table, counters, log } = this.#o;
-    const parsed = parsePresenceMessage(data, this.#o.subjects.prefix);
+  #receive(msg: Msg): void {
+    const received = performance.now();
+    const { counters, log } = this.#o;
+    // The cheap checks first: nothing is verified for a message that is invalid anyway.
+    const parsed = parsePresenceMessage(msg.data, this.#o.subjects.prefix);
     if (!parsed.ok) {
       counters.invalid++;
-      log.debug({ subject, reason: parsed.error.message }, "invalid presence message dropped");
+      log.debug(
+        { subject: msg.subject, reason: parsed.error.message },
+        "invalid presence message dropped",
+      );
       return;
     }
     const m = parsed.value;
     const service = m.kind === "up" ? m.instance.service : m.service;
     const id = m.kind === "up" ? m.instance.id : m.id;
+    const key = `${service}.${id}`;
     // The subject is what NATS permissions can restrict; a body claiming another instance
     // than its subject is a forgery or a bug, never an announcement.
-    if (subject !== `${this.#base}${service}.${id}`) {
+    if (msg.subject !== `${this.#base}${key}`) {
       counters.invalid++;
-      log.debug({ subject, service, id }, "presence message for another subject dropped");
+      log.debug(
+        { subject: msg.subject, service, id },
+        "presence message for another subject dropped",
+      );
       return;
     }
-    if (this.#o.gate !== undefined) {
-      // A token for one service can never announce another: the scope must name this one.
-      const allowed =
-        token !== undefined &&
-        !(token instanceof MeshError) &&
-        scopeAllowsAnnounce(token.scopes, service);
-      if (!allowed) {
-        counters.unauthorized++;
-        const reason =
-          token instanceof MeshError ? token.message : "scope lacks announce:" + service;
-        log.debug({ subject, reason }, "unauthorized presence message dropped");
-        return;
-      }
+    const gate = this.#o.gate;
+    if (gate === undefined) {
+      this.#apply(m, key, received);
+      return;
     }
-    const key = `${service}.${id}`;
+    const checked = gate.check(authorizationOf(msg));
+    const waiting = this.#pending.get(key);
+    if (waiting === undefined && !(checked instanceof Promise)) {
+      this.#authorized(m, key, received, checked);
+      return;
+    }
+    if (this.#queued >= MAX_QUEUED) {
+      // A flood of tokens to verify: refuse more rather than fall behind on everyone.
+      counters.unauthorized++;
+      log.warn({ key }, "presence message dropped: too many tokens waiting for verification");
+      return;
+    }
+    // Order is kept per instance: its messages wait for one another, nobody else's.
+    this.#queued++;
+    const next = (waiting ?? Promise.resolve())
+      .then(() => checked)
+      .then((result) => this.#authorized(m, key, received, result))
+      .catch((e: unknown) => log.error({ err: e, key }, "presence message handling failed"))
+      .finally(() => {
+        this.#queued--;
+        if (this.#pending.get(key) === next) this.#pending.delete(key);
+      });
+    this.#pending.set(key, next);
+  }
+
+  #authorized(
+    m: PresenceMessage,
+    key: string,
+    received: number,
+    token: VerifiedToken | MeshError,
+  ): void {
+    const service = m.kind === "up" ? m.instance.service : m.service;
+    // A token for one service can never announce another: the scope must name this one.
+    if (token instanceof MeshError || !scopeAllowsAnnounce(token.scopes, service)) {
+      this.#o.counters.unauthorized++;
+      const reason = token instanceof MeshError ? token.message : `scope lacks announce:${service}`;
+      this.#o.log.debug({ key, reason }, "unauthorized presence message dropped");
+      return;
+    }
+    this.#apply(m, key, received);
+  }
+
+  /** Applies a valid, authorized presence message received at monotonic time `now`. */
+  #apply(m: PresenceMessage, key: string, now: number): void {
+    const { table, counters, log } = this.#o;
     switch (m.kind) {
       case "up": {
         counters.announcements++;

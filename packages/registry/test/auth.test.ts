@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect as connectSocket } from "node:net";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -173,6 +175,38 @@ describe("signed presence", () => {
         },
         { timeout: 2000, interval: 100 },
       )
+      .toBe("PUT");
+  });
+
+  it("survives a presence message with a malformed header block and keeps listening", async () => {
+    const prefix = uniquePrefix("authh");
+    await using registry = await startRegistry({
+      connection: nc,
+      prefix,
+      auth: { jwks: keys.jwks },
+    });
+    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    // nats.js refuses to send a header name with a space, so this goes over a raw socket.
+    const record = forgedRecord(prefix, "billing", "RAW1");
+    const header = "NATS/1.0\r\nBad Name: x\r\nAuthorization: Bearer \u00ff\r\n\r\n";
+    const body = JSON.stringify({ kind: "up", instance: record });
+    const hlen = Buffer.byteLength(header, "latin1");
+    const total = hlen + Buffer.byteLength(body);
+    const socket = connectSocket(server.port, "127.0.0.1");
+    await once(socket, "connect");
+    socket.write('CONNECT {"verbose":false,"headers":true}\r\n');
+    socket.write(
+      Buffer.concat([
+        Buffer.from(`HPUB ${prefix}.presence.billing.RAW1 ${hlen} ${total}\r\n${header}`, "latin1"),
+        Buffer.from(`${body}\r\nPING\r\n`),
+      ]),
+    );
+    await expect.poll(() => registry.stats.unauthorized).toBe(1);
+    socket.destroy();
+    // Still reading: a signed announcement afterwards is written.
+    publish(prefix, forgedRecord(prefix, "billing", "AFTER"), await announce("announce:billing"));
+    await expect
+      .poll(async () => (await kv.get(presenceKey("billing", "AFTER")))?.operation)
       .toBe("PUT");
   });
 
