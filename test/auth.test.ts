@@ -417,6 +417,17 @@ describe("configuration from the environment", () => {
   });
 });
 
+describe("token functions", () => {
+  it("refuses a token that would corrupt the header block", async () => {
+    await using m = await connectMesh({
+      connection: nc,
+      prefix,
+      token: async () => `${await token("*")}\r\n`,
+    });
+    expect((await failure(m.request("billing", "charge"))).code).toBe("UNAUTHENTICATED");
+  });
+});
+
 describe("token refresh", () => {
   it("calls the token function again before the token expires", async () => {
     const p = `${prefix}r${seq++}`;

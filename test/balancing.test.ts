@@ -160,6 +160,13 @@ describe("presence view", () => {
     });
     await kv.put(presenceKey("svc", a.id), JSON.stringify(a.record));
     await expect.poll(() => mesh.instances("svc").length).toBe(1);
+    const events: string[] = [];
+    const controller = new AbortController();
+    const watching = (async () => {
+      for await (const e of mesh.watch("svc", { signal: controller.signal }))
+        events.push(`${e.type}:${e.instance.weight}`);
+    })();
+    await expect.poll(() => events).toEqual(["up:100"]);
     await local.restart();
     // JetStream needs a moment after a restart; the put is retried, bounded by the poll.
     await expect
@@ -176,6 +183,10 @@ describe("presence view", () => {
       )
       .toBe(true);
     await expect.poll(() => mesh.instances("svc")[0]?.weight, { timeout: 15_000 }).toBe(9);
+    // The re-created watch replays the unchanged record: that is no news, only the change is.
+    expect(events).toEqual(["up:100", "update:9"]);
+    controller.abort();
+    await watching;
     await kv.delete(presenceKey("svc", a.id));
     await expect.poll(() => mesh.instances("svc").length).toBe(0);
   });

@@ -127,9 +127,14 @@ class AgentImpl implements Agent {
     this.#watchStatus(log);
   }
 
+  #status: { stop?: () => void } | undefined;
+
   async #watchStatus(log: ResolvedAgentOptions["logger"]): Promise<void> {
     // After a reconnect the registry may have evicted us: announce again at once.
-    for await (const s of this.#nc.status()) {
+    const status = this.#nc.status();
+    // Kept so stop() can end it: on a shared connection the loop would outlive the agent.
+    this.#status = status as { stop?: () => void };
+    for await (const s of status) {
       if (s.type === "reconnect" && this.#stopping === undefined) {
         log.info({ server: s.server }, "reconnected to NATS");
         this.#announcer.up();
@@ -183,6 +188,7 @@ class AgentImpl implements Agent {
     this.#announcer.stop("stopped");
     this.#auth?.stop();
     this.#token?.stop();
+    this.#status?.stop?.();
     if (this.#ownsConnection) {
       await this.#nc.drain().catch(() => this.#nc.close());
     } else if (!this.#nc.isClosed()) {

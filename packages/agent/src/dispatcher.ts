@@ -59,7 +59,7 @@ const NO_FIELDS: RequestFields = {
 };
 
 /** The request headers the dispatcher needs, read without building nats.js' header map. */
-function requestFields(msg: Msg): RequestFields {
+function requestFields(msg: Msg, withAuth: boolean): RequestFields {
   const raw = rawHeaderBlock(msg);
   if (raw === undefined) return NO_FIELDS;
   if (raw === null) {
@@ -69,7 +69,7 @@ function requestFields(msg: Msg): RequestFields {
       contentType: h?.get(Header.ContentType) || undefined,
       deadline: h?.get(Header.Deadline) || undefined,
       attempt: h?.get(Header.Attempt) || undefined,
-      authorization: h?.get(Header.Authorization) || undefined,
+      authorization: withAuth ? h?.get(Header.Authorization) || undefined : undefined,
     };
   }
   const block = new HeaderBlock(raw);
@@ -78,7 +78,8 @@ function requestFields(msg: Msg): RequestFields {
     contentType: block.get(CONTENT_TYPE),
     deadline: block.get(DEADLINE),
     attempt: block.get(ATTEMPT),
-    authorization: block.get(AUTHORIZATION),
+    // Only looked for when tokens are checked: a scan of the block per call otherwise wasted.
+    authorization: withAuth ? block.get(AUTHORIZATION) : undefined,
   };
 }
 
@@ -103,6 +104,8 @@ export class Dispatcher {
   readonly #concurrency: number;
   readonly #auth: AgentAuth | undefined;
   #accepting = true;
+  /** Calls whose token is being verified: not in flight yet, but drain() waits for them. */
+  #verifying = 0;
   #sweep: NodeJS.Timeout | undefined;
   #idleSweeps = 0;
   #idle: (() => void) | undefined;
@@ -131,7 +134,7 @@ export class Dispatcher {
   #dispatch(msg: Msg): void {
     const startedAt = performance.now();
     const method = lastToken(msg.subject);
-    const fields = requestFields(msg);
+    const fields = requestFields(msg, this.#auth !== undefined);
     const codec = codecForContentType(fields.contentType);
     if (codec === undefined) {
       const err = new MeshError(
@@ -151,10 +154,17 @@ export class Dispatcher {
     // learn which methods exist; an unknown method needs the scope `<service>.<method>`.
     const checked = auth.check(fields.authorization, entry?.scope ?? [this.#scope.service, method]);
     if (checked instanceof Promise) {
-      checked.then(
-        (result) => this.#authorized(msg, fields, codec, method, entry, startedAt, result),
-        (err) => this.#authorized(msg, fields, codec, method, entry, startedAt, toMeshError(err)),
-      );
+      // Not in flight yet, but drain() must wait for it: it is answered either way.
+      this.#verifying++;
+      checked
+        .then(
+          (result) => this.#authorized(msg, fields, codec, method, entry, startedAt, result),
+          (err) => this.#authorized(msg, fields, codec, method, entry, startedAt, toMeshError(err)),
+        )
+        .finally(() => {
+          this.#verifying--;
+          this.#checkIdle();
+        });
     } else {
       this.#authorized(msg, fields, codec, method, entry, startedAt, checked);
     }
@@ -323,7 +333,7 @@ export class Dispatcher {
     if (call.done) return false;
     call.done = true;
     this.inflight.delete(call);
-    if (this.inflight.size === 0) this.#idle?.();
+    this.#checkIdle();
     return true;
   }
 
@@ -391,6 +401,10 @@ export class Dispatcher {
     }
   }
 
+  #checkIdle(): void {
+    if (this.inflight.size === 0 && this.#verifying === 0) this.#idle?.();
+  }
+
   /** New calls are answered `UNAVAILABLE` from now on. */
   stopAccepting(): void {
     this.#accepting = false;
@@ -401,7 +415,7 @@ export class Dispatcher {
    * `UNAVAILABLE`. Resolves once nothing is in flight.
    */
   async drain(timeoutMs: number): Promise<void> {
-    if (this.inflight.size > 0) {
+    if (this.inflight.size > 0 || this.#verifying > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.#idle = resolve;

@@ -91,6 +91,19 @@ describe("agent presence", () => {
     sub.unsubscribe();
   });
 
+  it("leaves nothing listening on a shared connection after stop()", async () => {
+    const prefix = `p${process.pid}x${seq++}`;
+    // nats.js keeps one listener per status() iterator; stopped agents must remove theirs.
+    const listeners = () =>
+      (nc as unknown as { protocol: { listeners: unknown[] } }).protocol.listeners.length;
+    const before = listeners();
+    for (let i = 0; i < 10; i++) {
+      const a = await startAgent({ connection: nc, prefix, service: "s", methods: { m: () => 1 } });
+      await a.stop();
+    }
+    await expect.poll(listeners).toBe(before);
+  });
+
   it("gives every start a new instance id", async () => {
     const prefix = `p${process.pid}x${seq++}`;
     const a = await startAgent({

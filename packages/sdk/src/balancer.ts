@@ -44,6 +44,8 @@ const EWMA_ALPHA = 0.3;
 /** What this client knows of one instance's load: its own calls in flight and their latency. */
 interface Load {
   inflight: number;
+  /** The instance went away while calls to it were in flight: drop it when they end. */
+  gone: boolean;
   /** Exponentially weighted moving average of latency, ms; 0 until the first reply. */
   ewma: number;
 }
@@ -89,7 +91,7 @@ export class Balancer {
   /** Call started on an instance (for least-loaded). */
   started(id: string): void {
     const load = this.#load.get(id);
-    if (load === undefined) this.#load.set(id, { inflight: 1, ewma: 0 });
+    if (load === undefined) this.#load.set(id, { inflight: 1, ewma: 0, gone: false });
     else load.inflight++;
   }
 
@@ -98,13 +100,19 @@ export class Balancer {
     const load = this.#load.get(id);
     if (load === undefined) return;
     load.inflight--;
+    if (load.gone && load.inflight <= 0) {
+      this.#load.delete(id);
+      return;
+    }
     load.ewma = load.ewma === 0 ? ms : load.ewma + EWMA_ALPHA * (ms - load.ewma);
   }
 
   /** Forgets instances that are gone, so the load table stays bounded by the live set. */
   forget(id: string): void {
     const load = this.#load.get(id);
-    if (load !== undefined && load.inflight <= 0) this.#load.delete(id);
+    if (load === undefined) return;
+    if (load.inflight <= 0) this.#load.delete(id);
+    else load.gone = true;
   }
 
   #candidates(

@@ -111,7 +111,7 @@ export async function call(
         : checkInt(options.retries, "retries", 0, 100);
     const strategy =
       options.balance === undefined ? defaults.balance : checkBalance(options.balance);
-    const filter = instanceFilter(options);
+    const filter = strategy === "queue" ? NO_FILTER : instanceFilter(options);
     const { signal, idempotent = false } = options;
     signal?.throwIfAborted();
 
@@ -123,9 +123,14 @@ export async function call(
     const deadline =
       options.deadline === undefined
         ? start + timeout
-        : Math.min(options.deadline, start + timeout);
+        : Math.min(
+            checkInt(options.deadline, "deadline", 1, Number.MAX_SAFE_INTEGER),
+            start + timeout,
+          );
     const attemptTimeout = idempotent
-      ? (options.attemptTimeout ?? Math.max(1, Math.ceil((deadline - start) / (retries + 1))))
+      ? options.attemptTimeout === undefined
+        ? Math.max(1, Math.ceil((deadline - start) / (retries + 1)))
+        : checkInt(options.attemptTimeout, "attemptTimeout", 1, 3_600_000)
       : Number.POSITIVE_INFINITY;
     const user = options.headers;
     const traceparent = childTraceparent(user?.[Header.TraceParent]);
@@ -233,6 +238,8 @@ function bearer(scope: CallScope, own: string | undefined): string | undefined |
     },
   );
 }
+
+const NO_FILTER: InstanceFilter = Object.freeze({});
 
 function instanceFilter(options: RequestOptions): InstanceFilter {
   const filter: InstanceFilter = {};

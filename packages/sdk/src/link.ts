@@ -16,6 +16,7 @@ export class Link {
   #up = true;
   #closed = false;
   readonly #waiters = new Set<Waiter>();
+  #status: { stop?: () => void } | undefined;
 
   constructor(nc: NatsConnection, log: Logger) {
     void this.#watch(nc, log);
@@ -27,7 +28,9 @@ export class Link {
   }
 
   async #watch(nc: NatsConnection, log: Logger): Promise<void> {
-    for await (const s of nc.status()) {
+    const status = nc.status();
+    this.#status = status as { stop?: () => void };
+    for await (const s of status) {
       if (s.type === "disconnect") {
         this.#up = false;
         log.warn({ server: s.server }, "disconnected from NATS; calls wait for the reconnect");
@@ -52,6 +55,11 @@ export class Link {
       w.reject(err);
     }
     this.#waiters.clear();
+  }
+
+  /** Stops following the connection's status (the mesh closed; the connection may live on). */
+  stop(): void {
+    this.#status?.stop?.();
   }
 
   /** Resolves once connected; rejects `UNAVAILABLE` at `deadline`, or the signal's reason on abort. */

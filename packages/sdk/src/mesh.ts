@@ -178,6 +178,7 @@ class MeshImpl implements Mesh {
     await calls.idle(options.closeTimeoutMs);
     mux.close(new MeshError("UNAVAILABLE", "the mesh client closed before the reply came"));
     presence?.stop();
+    this.#scope.link.stop();
     this.#scope.token?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());
   }

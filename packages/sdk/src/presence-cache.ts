@@ -32,6 +32,8 @@ export class PresenceCache {
   readonly #log: Logger;
   readonly #services = new Map<string, Map<string, InstanceRecord>>();
   readonly #down = new Set<string>();
+  /** KV revision of each record held: a re-watch replays unchanged entries, which are no news. */
+  readonly #revisions = new Map<string, number>();
   readonly #listeners = new Set<(event: PresenceEvent) => void>();
   #ready = false;
   #readyWaiters: (() => void)[] = [];
@@ -131,6 +133,11 @@ export class PresenceCache {
     const { values } = await kv.status();
     const iter = await kv.watch();
     this.#watch = iter;
+    // stop() may have run while the watch was being opened: it must not outlive the mesh.
+    if (this.#stopped) {
+      iter.stop();
+      return false;
+    }
     // Entries that no longer exist after a re-watch are reported down at the end of the snapshot.
     const seen = new Set<string>();
     let snapshot = true;
@@ -174,6 +181,8 @@ export class PresenceCache {
       this.#log.warn({ key: entry.key }, "ignoring an invalid presence record");
       return;
     }
+    if (this.#revisions.get(entry.key) === entry.revision) return;
+    this.#revisions.set(entry.key, entry.revision);
     const record = Object.freeze(checked.value);
     let byId = this.#services.get(key.service);
     if (byId === undefined) {
@@ -190,6 +199,7 @@ export class PresenceCache {
     const byId = this.#services.get(service);
     const record = byId?.get(id);
     if (record === undefined) return;
+    this.#revisions.delete(`${service}.${id}`);
     byId!.delete(id);
     if (byId!.size === 0) this.#services.delete(service);
     const wasDown = this.#down.delete(id);

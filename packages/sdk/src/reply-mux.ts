@@ -56,6 +56,9 @@ export class ReplyMux {
     deadline: number,
     signal?: AbortSignal,
   ): Promise<Msg> {
+    if (!Number.isFinite(deadline)) {
+      return Promise.reject(new TypeError("a request needs a finite deadline"));
+    }
     const token = (++this.#seq).toString(36);
     return new Promise<Msg>((resolve, reject) => {
       const pending: Pending = { resolve, reject, deadline, signal: undefined, onAbort: undefined };

@@ -103,6 +103,10 @@ async function watchBucket(
         const kv = await new Kvm(nc).create(registryBucket(options.prefix), { history: 1 });
         const watch = await kv.watch({ key: JWKS_KEY });
         iter = watch;
+        if (stopped) {
+          watch.stop();
+          return;
+        }
         for await (const entry of watch) {
           if (entry.operation !== "PUT") {
             onKeys({ keys: [] });

@@ -49,8 +49,11 @@ export function tokenProvider(
     pending ??= (async () => {
       try {
         const next = await source();
-        if (typeof next !== "string" || next.length === 0)
-          throw new TypeError("the token function returned no token");
+        // The token goes into a header line: an empty value or a CR/LF (a file read with a
+        // Windows line ending) would corrupt every request.
+        if (typeof next !== "string" || next.length === 0 || /[\r\n]/.test(next)) {
+          throw new TypeError("the token function must return a non-empty string without CR/LF");
+        }
         token = next;
         schedule(refreshIn(next));
         return next;

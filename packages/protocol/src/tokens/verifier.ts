@@ -104,6 +104,8 @@ class Verifier implements TokenVerifier {
   #keys: KeyGetter | undefined;
   #kidKeys = new Map<string, string>();
   #last: [string, Entry] | undefined;
+  /** Bumped by every setJwks(): a verification that straddles a rotation is not cached. */
+  #generation = 0;
 
   constructor(options: TokenVerifierOptions) {
     const { jwks, secret } = options;
@@ -164,6 +166,7 @@ class Verifier implements TokenVerifier {
         `token longer than ${this.#options.maxTokenLength} characters`,
       );
     }
+    const generation = this.#generation;
     let payload: JWTPayload;
     let kid: string | undefined;
     let alg: string;
@@ -192,11 +195,15 @@ class Verifier implements TokenVerifier {
       scopes: Object.freeze(parseScope(payload.scope)),
       kid,
     };
-    this.#remember(token, {
-      token: verified,
-      expiresAt: payload.exp * 1000,
-      bySecret: alg === "HS256",
-    });
+    this.#remember(
+      token,
+      {
+        token: verified,
+        expiresAt: payload.exp * 1000,
+        bySecret: alg === "HS256",
+      },
+      generation,
+    );
     return verified;
   }
 
@@ -212,6 +219,7 @@ class Verifier implements TokenVerifier {
     }
     this.#kidKeys = next;
     this.#last = undefined;
+    this.#generation++;
     this.#keys = createLocalJWKSet(jwks) as KeyGetter;
   }
 
@@ -225,8 +233,9 @@ class Verifier implements TokenVerifier {
     return (await this.#keys(header, input)) as never;
   };
 
-  #remember(token: string, entry: Entry): void {
+  #remember(token: string, entry: Entry, generation: number): void {
     if (entry.expiresAt <= Date.now() || this.#options.cacheSize === 0) return;
+    if (generation !== this.#generation) return;
     if (this.#cache.size >= this.#options.cacheSize) {
       // Oldest first: Map keeps insertion order, so this is FIFO eviction in O(1).
       const oldest = this.#cache.keys().next().value;
