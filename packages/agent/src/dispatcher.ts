@@ -338,8 +338,7 @@ export class Dispatcher {
   }
 
   #replyCallError(call: Call, err: MeshError): void {
-    this.stats.get(call.method)!.record(call.startedAt, err);
-    this.#replyError(call.msg, call.codec, err);
+    this.#reject(call.msg, call.codec, this.stats.get(call.method)!, call.startedAt, err);
   }
 
   #reject(msg: Msg, codec: Codec, stats: EndpointStats, startedAt: number, err: MeshError): void {

@@ -1,3 +1,4 @@
+import { codecs } from "./codec.js";
 import { MeshError } from "./errors.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
@@ -215,7 +216,7 @@ export function parsePresenceMessage(
       return { ok: false, error: new MeshError("BAD_REQUEST", "presence message is too large") };
     }
     try {
-      value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(data));
+      value = codecs.json.decode(data);
     } catch {
       return { ok: false, error: new MeshError("BAD_REQUEST", "presence message is not JSON") };
     }

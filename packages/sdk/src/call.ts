@@ -77,15 +77,20 @@ function readReply(msg: Msg, codec: Codec): unknown {
       data: { noResponders: true },
     });
   }
+  // Decoded once: an error reply's body is read for its data, a success's is the value.
   let body: unknown;
+  let undecodable: unknown;
   try {
     body = codec.decode(msg.data);
-  } catch {
-    body = undefined;
+  } catch (e) {
+    undecodable = e;
   }
   const err = errorFromReply(h, body);
   if (err !== undefined) throw err;
-  return decodeReply(msg, codec);
+  if (undecodable !== undefined) {
+    throw new MeshError("INTERNAL", "the reply did not decode", { cause: undecodable });
+  }
+  return body;
 }
 
 /** Runs one logical call: target choice, attempts, retries, failover, deadline, cancellation. */
