@@ -1,18 +1,15 @@
 import { decode as independentDecode } from "@msgpack/msgpack";
-import { headers, type NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { headers } from "@nats-io/nats-core";
 import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
 import { codecs, Header } from "@natsmesh/protocol";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 let agent: Agent;
 let calls = 0;
 let holding = 0;
 let gate: { open: () => void; wait: Promise<void> } | undefined;
-const prefix = `t${process.pid}d`;
 
 function newGate() {
   let open!: () => void;
@@ -23,11 +20,10 @@ function newGate() {
 }
 
 beforeAll(async () => {
-  server = await startNatsServer({ maxPayload: 64 * 1024 });
-  nc = await connect({ servers: server.url });
+  t = await setup({ maxPayload: 64 * 1024 });
   agent = await startAgent({
-    servers: server.url,
-    prefix,
+    servers: t.server.url,
+    prefix: t.prefix,
     service: "echo",
     version: "1.0.0",
     concurrency: 2,
@@ -57,16 +53,12 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  await agent?.stop();
-  await nc?.close();
-  await server?.stop();
-});
+afterAll(() => cleanup(t, agent));
 
 async function raw(method: string, data: Uint8Array | string, h?: Record<string, string>) {
   const hdrs = h === undefined ? undefined : headers();
   for (const [k, v] of Object.entries(h ?? {})) hdrs!.set(k, v);
-  return nc.request(`${prefix}.svc.echo.${method}`, data, {
+  return t.nc.request(`${t.prefix}.svc.echo.${method}`, data, {
     timeout: 5000,
     ...(hdrs ? { headers: hdrs } : {}),
   });
@@ -189,13 +181,13 @@ describe("agent dispatch", () => {
   });
 
   it("does not answer a message without a reply subject, and survives it", async () => {
-    nc.publish(`${prefix}.svc.echo.say`, "{}");
-    nc.publish(`${prefix}.inst.echo.${agent.id}.say`, new Uint8Array([0xff]));
+    t.nc.publish(`${t.prefix}.svc.echo.say`, "{}");
+    t.nc.publish(`${t.prefix}.inst.echo.${agent.id}.say`, new Uint8Array([0xff]));
     expect((await raw("say", "1")).json()).toBe(1);
   });
 
   it("serves direct calls on its instance subject", async () => {
-    const msg = await nc.request(`${prefix}.inst.echo.${agent.id}.say`, '"direct"', {
+    const msg = await t.nc.request(`${t.prefix}.inst.echo.${agent.id}.say`, '"direct"', {
       timeout: 5000,
     });
     expect(msg.json()).toBe("direct");

@@ -12,3 +12,17 @@ export type { NatsServer } from "./nats-server.js";
 export { startNatsServer } from "./nats-server.js";
 export type { NatsRuntime, NatsServerOptions } from "./options.js";
 export { DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
+export { type Cleanable, cleanup, type SetupOptions, setup, type TestSetup } from "./setup.js";
+export {
+  type Fixture,
+  killAllProcesses,
+  type ProcessResult,
+  runProcess,
+  type SpawnProcessOptions,
+  spawnProcess,
+  startFixture,
+  TestProcess,
+  type WaitForOptions,
+} from "./test-process.js";
+export { uniquePrefix } from "./unique-prefix.js";
+export { canConnect, type WaitUntilOptions, waitUntil } from "./wait.js";

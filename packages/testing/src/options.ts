@@ -8,8 +8,8 @@ export type NatsRuntime = (typeof NATS_RUNTIMES)[number];
 export interface NatsServerOptions {
   /**
    * `"process"` spawns `nats-server`; `"container"` starts `image` through Testcontainers;
-   * `"auto"` uses a container when a Docker engine is reachable, the environment variable
-   * `NATSMESH_TEST_DOCKER` is not `0` and no `binary` was given, and a process otherwise.
+   * `"auto"` uses a container when the environment variable `NATSMESH_TEST_DOCKER` is `1` and
+   * no `binary` was given, and a local process otherwise.
    * @default "auto"
    */
   runtime?: NatsRuntime;
