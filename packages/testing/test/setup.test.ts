@@ -61,9 +61,9 @@ describe("child processes", () => {
     const script = join(tmpdir(), `fixture-${uniquePrefix()}.mjs`);
     await writeFile(
       script,
-      `console.log(JSON.stringify({ pid: process.pid, arg: process.argv[2] }));
-       process.on("SIGTERM", () => { console.log("bye"); process.exit(3); });
-       setInterval(() => {}, 1000);`,
+      `process.on("SIGTERM", () => { console.log("bye"); process.exit(3); });
+       setInterval(() => {}, 1000);
+       console.log(JSON.stringify({ pid: process.pid, arg: process.argv[2] }));`,
     );
     const f = await startFixture<{ pid: number; arg: string }>(script, ["hi"]);
     expect(f.info).toEqual({ pid: f.process.pid, arg: "hi" });
