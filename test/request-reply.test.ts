@@ -1,6 +1,7 @@
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, MeshError, type RequestContext, startAgent } from "@natsmesh/agent";
-import { Header, isMeshError, parseTraceparent } from "@natsmesh/protocol";
+import { Header, isMeshError } from "@natsmesh/protocol";
+import { parseTraceparent } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -2,15 +2,13 @@ import { hostname } from "node:os";
 import { type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import {
-  connectionOptions,
   type InstanceRecord,
   type InstanceStatus,
   QUEUE_GROUP,
   subjects,
-  type TokenProvider,
-  tokenProvider,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
+import { connectionOptions, type TokenProvider, tokenProvider } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { Announcer } from "./announcer.js";
 import { AgentAuth } from "./auth.js";

@@ -1,12 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import {
-  MeshError,
-  scopeAllows,
-  startTokenGate,
-  type TokenGate,
-  type TokenGateOptions,
-  type VerifiedToken,
-} from "@natsmesh/protocol";
+import { MeshError, scopeAllows, type VerifiedToken } from "@natsmesh/protocol";
+import { startTokenGate, type TokenGate, type TokenGateOptions } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 
 /** Token checking of an agent. */

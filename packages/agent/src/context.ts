@@ -1,13 +1,6 @@
 import { Match, type Msg } from "@nats-io/nats-core";
-import {
-  type Codec,
-  childTraceparent,
-  Header,
-  type HeaderBlock,
-  type InstanceRecord,
-  parseTraceparent,
-  type VerifiedToken,
-} from "@natsmesh/protocol";
+import { type Codec, Header, type InstanceRecord, type VerifiedToken } from "@natsmesh/protocol";
+import { childTraceparent, type HeaderBlock, parseTraceparent } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { NestedMesh, NestedRequestOptions } from "./options.js";
 

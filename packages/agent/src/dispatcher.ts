@@ -7,21 +7,23 @@ import {
 import {
   type Codec,
   ContentType,
-  checkPayloadSize,
   codecForContentType,
   codecs,
   errorReply,
   Header,
+  MeshError,
+  type VerifiedToken,
+} from "@natsmesh/protocol";
+import {
+  checkPayloadSize,
   HeaderBlock,
   lastToken,
-  MeshError,
   MSGPACK_REPLY_HEADER,
   parseAttempt,
   parseDeadline,
   rawHeaderBlock,
   toMeshError,
-  type VerifiedToken,
-} from "@natsmesh/protocol";
+} from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "./auth.js";
 import { Call, type CallerClaims, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";

@@ -1,17 +1,19 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
-  assertName,
-  assertPrefix,
-  authFromEnv,
-  checkTokenGateOptions,
   DEFAULT_PREFIX,
   DEFAULT_WEIGHT,
   isValidName,
   PresenceLimits,
-  type TokenSource,
-  tokenFromEnv,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
+import {
+  assertName,
+  assertPrefix,
+  authFromEnv,
+  checkTokenGateOptions,
+  type TokenSource,
+  tokenFromEnv,
+} from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
 import type { RequestContext } from "./context.js";

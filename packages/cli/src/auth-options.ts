@@ -1,4 +1,4 @@
-import type { TokenGateOptions } from "@natsmesh/protocol";
+import type { TokenGateOptions } from "@natsmesh/protocol/internal";
 import type { OptionSpec } from "./command.js";
 import { usageError } from "./errors.js";
 import type { Env } from "./global-options.js";

@@ -1,6 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectionOptions } from "@natsmesh/protocol";
+import { connectionOptions } from "@natsmesh/protocol/internal";
 import { type CliError, failure } from "./errors.js";
 import type { GlobalOptions } from "./global-options.js";
 

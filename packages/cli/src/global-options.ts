@@ -1,4 +1,5 @@
-import { DEFAULT_PREFIX, DEFAULT_SERVER, isValidName, parseServers } from "@natsmesh/protocol";
+import { DEFAULT_PREFIX, isValidName } from "@natsmesh/protocol";
+import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
 import type { OptionSpec } from "./command.js";
 import { usageError } from "./errors.js";
 

@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import {
   ContentType,
-  checkPayloadSize,
   codecForContentType,
   codecs,
   isMeshError,
   MeshError,
 } from "@natsmesh/protocol";
+import { checkPayloadSize } from "@natsmesh/protocol/internal";
 import { Unpackr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 

@@ -12,8 +12,8 @@ import {
   Header,
   isMeshError,
   MeshError,
-  toMeshError,
 } from "@natsmesh/protocol";
+import { toMeshError } from "@natsmesh/protocol/internal";
 import { describe, expect, it } from "vitest";
 
 describe("MeshError", () => {

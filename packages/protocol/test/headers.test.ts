@@ -1,10 +1,10 @@
+import { isMeshError } from "@natsmesh/protocol";
 import {
   childTraceparent,
-  isMeshError,
   parseAttempt,
   parseDeadline,
   parseTraceparent,
-} from "@natsmesh/protocol";
+} from "@natsmesh/protocol/internal";
 import { describe, expect, it } from "vitest";
 
 const HOSTILE = [

@@ -1,4 +1,4 @@
-import { HeaderBlock, MSGPACK_REPLY_HEADER, sameBytes } from "@natsmesh/protocol";
+import { HeaderBlock, MSGPACK_REPLY_HEADER, sameBytes } from "@natsmesh/protocol/internal";
 import { describe, expect, it } from "vitest";
 
 const block = (text: string) => new HeaderBlock(Buffer.from(text, "utf8"));

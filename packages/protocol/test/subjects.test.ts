@@ -1,4 +1,5 @@
-import { assertName, assertPrefix, isValidName, parseSubject, subjects } from "@natsmesh/protocol";
+import { isValidName, parseSubject, subjects } from "@natsmesh/protocol";
+import { assertName, assertPrefix } from "@natsmesh/protocol/internal";
 import { describe, expect, it } from "vitest";
 
 const BAD_NAMES: unknown[] = [

@@ -1,6 +1,5 @@
 import { createPrivateKey, sign } from "node:crypto";
 import {
-  bearerToken,
   createVerifier,
   generateKeyPair,
   issueToken,
@@ -9,6 +8,7 @@ import {
   type MeshKeyPair,
   type TokenVerifier,
 } from "@natsmesh/protocol";
+import { bearerToken } from "@natsmesh/protocol/internal";
 import { SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 

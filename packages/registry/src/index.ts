@@ -6,10 +6,11 @@
  * @module
  */
 
-export { MeshError } from "@natsmesh/protocol";
+export { type InstanceRecord, MeshError } from "@natsmesh/protocol";
 export { LEADER_KEY, type LeaseRecord } from "./leader-lease.js";
 export {
   REGISTRY_DEFAULTS,
+  type RegistryAuthOptions,
   type RegistryHttpOptions,
   type RegistryOptions,
 } from "./options.js";

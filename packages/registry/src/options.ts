@@ -1,11 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { DEFAULT_PREFIX } from "@natsmesh/protocol";
 import {
   assertPrefix,
   authFromEnv,
   checkTokenGateOptions,
-  DEFAULT_PREFIX,
   type TokenGateOptions,
-} from "@natsmesh/protocol";
+} from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 
 /** The optional HTTP endpoint: `/healthz`, `/v1/services`, `/metrics`. */
@@ -18,6 +18,9 @@ export interface RegistryHttpOptions {
    */
   host?: string;
 }
+
+/** Token checking of presence messages (`auth`): the keys, issuer and audience tokens must match. */
+export type RegistryAuthOptions = TokenGateOptions;
 
 /** Options of {@link startRegistry}. */
 export interface RegistryOptions {
@@ -59,7 +62,7 @@ export interface RegistryOptions {
    * whatever the environment says.
    * @default from `MESH_JWKS`, `MESH_ISSUER`, `MESH_AUDIENCE` when `MESH_JWKS` is set; else off
    */
-  auth?: TokenGateOptions | false;
+  auth?: RegistryAuthOptions | false;
 }
 
 /** {@link RegistryOptions} with every default applied and every value checked. */
@@ -71,7 +74,7 @@ export interface ResolvedRegistryOptions {
   readonly leaseMs: number;
   readonly replicas: number;
   readonly http: Readonly<Required<RegistryHttpOptions>> | undefined;
-  readonly auth: TokenGateOptions | undefined;
+  readonly auth: RegistryAuthOptions | undefined;
   readonly logger: Logger;
 }
 
@@ -109,7 +112,9 @@ function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOpt
   return { port: int(http.port, "http.port", 0, 65_535), host };
 }
 
-function resolveAuth(auth: TokenGateOptions | false | undefined): TokenGateOptions | undefined {
+function resolveAuth(
+  auth: RegistryAuthOptions | false | undefined,
+): RegistryAuthOptions | undefined {
   if (auth === false) return undefined;
   const chosen = auth ?? authFromEnv();
   return chosen === undefined ? undefined : checkTokenGateOptions(chosen);

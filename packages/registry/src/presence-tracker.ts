@@ -1,16 +1,14 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import {
   Header,
-  HeaderBlock,
   MeshError,
   type PresenceMessage,
   parsePresenceMessage,
-  rawHeaderBlock,
   type Subjects,
   scopeAllowsAnnounce,
-  type TokenGate,
   type VerifiedToken,
 } from "@natsmesh/protocol";
+import { HeaderBlock, rawHeaderBlock, type TokenGate } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";

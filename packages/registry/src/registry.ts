@@ -1,12 +1,7 @@
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import {
-  connectionOptions,
-  type InstanceRecord,
-  startTokenGate,
-  subjects,
-  type TokenGate,
-} from "@natsmesh/protocol";
+import { type InstanceRecord, subjects } from "@natsmesh/protocol";
+import { connectionOptions, startTokenGate, type TokenGate } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { openBuckets, type RegistryBuckets } from "./buckets.js";
 import { withTimeout } from "./delay.js";

@@ -1,20 +1,22 @@
 import { InvalidArgumentError, type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import {
   type Codec,
-  checkPayloadSize,
-  childTraceparent,
   codecs,
   errorFromReply,
   Header,
   type InstanceRecord,
   MeshError,
+  type Subjects,
+} from "@natsmesh/protocol";
+import {
+  checkPayloadSize,
+  childTraceparent,
   MSGPACK_REPLY_HEADER,
   rawHeaderBlock,
-  type Subjects,
   sameBytes,
   type TokenProvider,
   toMeshError,
-} from "@natsmesh/protocol";
+} from "@natsmesh/protocol/internal";
 import {
   type Balancer,
   checkBalance,

@@ -7,12 +7,12 @@
  */
 
 export {
-  generateKeyPair,
+  type CodecName,
   type InstanceRecord,
-  issueToken,
   MeshError,
   type MeshErrorCode,
 } from "@natsmesh/protocol";
+export type { TokenSource } from "@natsmesh/protocol/internal";
 export { Balance, type InstanceFilter } from "./balancer.js";
 export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
 export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";

@@ -1,13 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import {
-  assertName,
-  connectionOptions,
-  type InstanceRecord,
-  MeshError,
-  subjects,
-  tokenProvider,
-} from "@natsmesh/protocol";
+import { type InstanceRecord, MeshError, subjects } from "@natsmesh/protocol";
+import { assertName, connectionOptions, tokenProvider } from "@natsmesh/protocol/internal";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
 import { CallTracker } from "./call-tracker.js";

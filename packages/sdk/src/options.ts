@@ -1,12 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import {
-  assertPrefix,
-  type CodecName,
-  codecs,
-  DEFAULT_PREFIX,
-  type TokenSource,
-  tokenFromEnv,
-} from "@natsmesh/protocol";
+import { type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import { assertPrefix, type TokenSource, tokenFromEnv } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
 

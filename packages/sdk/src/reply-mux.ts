@@ -5,7 +5,8 @@ import {
   nuid,
   type Subscription,
 } from "@nats-io/nats-core";
-import { MeshError, toMeshError } from "@natsmesh/protocol";
+import { MeshError } from "@natsmesh/protocol";
+import { toMeshError } from "@natsmesh/protocol/internal";
 
 /** How often pending calls are checked against their deadlines. */
 const TICK_MS = 10;

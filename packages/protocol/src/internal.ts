@@ -1,0 +1,22 @@
+/**
+ * Machinery the natsmesh packages share and users do not need: hot-path header reading,
+ * connection defaults, environment readers, token gates and providers. Not a stable API:
+ * it changes with the packages that use it. The wire contract is the main entry.
+ *
+ * @module
+ */
+
+export { checkPayloadSize } from "./codec.js";
+export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
+export { authFromEnv, tokenFromEnv } from "./environment.js";
+export { toMeshError } from "./error-reply.js";
+export { parseAttempt, parseDeadline } from "./headers.js";
+export { assertName, assertPrefix } from "./names.js";
+export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
+export { lastToken } from "./subjects.js";
+export type { JwksSource } from "./tokens/key-source.js";
+export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";
+export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
+export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
+export { bearerToken } from "./tokens/verifier.js";
+export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";

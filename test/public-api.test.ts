@@ -1,0 +1,215 @@
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+
+// What each package's main entry exports, by name. A name that appears or disappears here is a
+// change of a public API: make it on purpose, and update this list, the docs and DESIGN.md with it.
+// `values` exist at run time; `types` only for TypeScript.
+const PUBLIC_API = {
+  protocol: {
+    values: [
+      "ContentType",
+      "DEFAULT_AUDIENCE",
+      "DEFAULT_PREFIX",
+      "DEFAULT_WEIGHT",
+      "ErrorCodes",
+      "Header",
+      "InstanceStatus",
+      "JWKS_KEY",
+      "KeyAlgorithm",
+      "MAX_NAME_LENGTH",
+      "MeshError",
+      "PresenceLimits",
+      "QUEUE_GROUP",
+      "TokenAlgorithm",
+      "TokenRejection",
+      "assertJwks",
+      "codecForContentType",
+      "codecs",
+      "createVerifier",
+      "errorFromReply",
+      "errorReply",
+      "generateKeyPair",
+      "isMeshError",
+      "isValidName",
+      "issueToken",
+      "parsePresenceKey",
+      "parsePresenceMessage",
+      "parseScope",
+      "parseSubject",
+      "presenceBucket",
+      "presenceKey",
+      "registryBucket",
+      "scopeAllows",
+      "scopeAllowsAnnounce",
+      "subjects",
+      "validateInstanceRecord",
+    ],
+    types: [
+      "Codec",
+      "CodecName",
+      "DownMessage",
+      "ErrorBody",
+      "GenerateKeyPairOptions",
+      "HeaderName",
+      "HeartbeatMessage",
+      "InstanceRecord",
+      "IssueTokenOptions",
+      "JsonWebKeySet",
+      "MeshErrorCode",
+      "MeshErrorOptions",
+      "MeshKeyPair",
+      "ParsedSubject",
+      "PresenceMessage",
+      "Subjects",
+      "TokenVerifier",
+      "TokenVerifierOptions",
+      "UpMessage",
+      "Validation",
+      "VerifiedToken",
+    ],
+  },
+  agent: {
+    values: ["AGENT_DEFAULTS", "MeshError", "startAgent"],
+    types: [
+      "Agent",
+      "AgentAuthOptions",
+      "AgentOptions",
+      "AgentUpdate",
+      "CallerClaims",
+      "Handler",
+      "InstanceRecord",
+      "InstanceStatus",
+      "MethodDefinition",
+      "NestedMesh",
+      "NestedRequestOptions",
+      "RequestContext",
+      "TokenSource",
+    ],
+  },
+  sdk: {
+    values: ["Balance", "MESH_DEFAULTS", "MeshError", "connectMesh"],
+    types: [
+      "CodecName",
+      "InstanceFilter",
+      "InstanceRecord",
+      "Mesh",
+      "MeshErrorCode",
+      "MeshOptions",
+      "PresenceEvent",
+      "RequestOptions",
+      "TokenSource",
+      "WatchOptions",
+    ],
+  },
+  registry: {
+    values: ["LEADER_KEY", "MeshError", "REGISTRY_DEFAULTS", "startRegistry"],
+    types: [
+      "InstanceRecord",
+      "LeaseRecord",
+      "Registry",
+      "RegistryAuthOptions",
+      "RegistryHttpOptions",
+      "RegistryOptions",
+      "RegistryStats",
+    ],
+  },
+  cli: {
+    values: ["COMMANDS", "CliError", "CliErrorCode", "ExitCode", "main"],
+    types: [
+      "ArgumentSpec",
+      "Command",
+      "CommandContext",
+      "GlobalOptions",
+      "Io",
+      "LogLevel",
+      "OptionSpec",
+      "OutStream",
+    ],
+  },
+  testing: {
+    values: [
+      "DEFAULT_NATS_CLUSTER_SIZE",
+      "DEFAULT_NATS_SERVER_OPTIONS",
+      "NATS_RUNTIMES",
+      "NATS_TESTING_ERROR_CODES",
+      "NatsTestingError",
+      "TestProcess",
+      "canConnect",
+      "cleanup",
+      "killAllProcesses",
+      "runProcess",
+      "setup",
+      "spawnProcess",
+      "startFixture",
+      "startNatsCluster",
+      "startNatsServer",
+      "uniquePrefix",
+      "waitUntil",
+    ],
+    types: [
+      "Cleanable",
+      "Fixture",
+      "NatsCluster",
+      "NatsClusterOptions",
+      "NatsRuntime",
+      "NatsServer",
+      "NatsServerOptions",
+      "NatsTestingErrorCode",
+      "ProcessResult",
+      "SetupOptions",
+      "SpawnProcessOptions",
+      "TestSetup",
+      "WaitForOptions",
+      "WaitUntilOptions",
+    ],
+  },
+} as const;
+
+type Package = keyof typeof PUBLIC_API;
+const PACKAGES = Object.keys(PUBLIC_API) as Package[];
+
+/** Every name the built declaration entry of each package exports, types included. */
+function declaredExports(): Map<Package, string[]> {
+  const files = PACKAGES.map((p) =>
+    fileURLToPath(new URL(`../packages/${p}/dist/index.d.ts`, import.meta.url)),
+  );
+  const program = ts.createProgram(files, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  return new Map(
+    PACKAGES.map((p, i) => {
+      const source = program.getSourceFile(files[i]!);
+      const module = source === undefined ? undefined : checker.getSymbolAtLocation(source);
+      if (module === undefined) throw new Error(`cannot read ${files[i]}; build first`);
+      return [p, checker.getExportsOfModule(module).map((s) => s.name)];
+    }),
+  );
+}
+
+describe("public API", () => {
+  const declared = declaredExports();
+
+  it.each(PACKAGES)("@natsmesh/%s exports exactly its listed names", async (p) => {
+    const runtime = Object.keys(await import(`@natsmesh/${p}`)).sort();
+    const types = declared
+      .get(p)!
+      .filter((name) => !runtime.includes(name))
+      .sort();
+    expect({ values: runtime, types }).toEqual({
+      values: [...PUBLIC_API[p].values].sort(),
+      types: [...PUBLIC_API[p].types].sort(),
+    });
+  });
+
+  it("the SDK leaves token issuing to @natsmesh/protocol", async () => {
+    const sdk = await import("@natsmesh/sdk");
+    expect(sdk).not.toHaveProperty("issueToken");
+    expect(sdk).not.toHaveProperty("generateKeyPair");
+  });
+});
