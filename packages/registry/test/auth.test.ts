@@ -1,8 +1,7 @@
 import { once } from "node:events";
 import { connect as connectSocket } from "node:net";
 import { type KV, Kvm } from "@nats-io/kv";
-import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import {
   generateKeyPair,
@@ -15,23 +14,17 @@ import {
 } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniquePrefix } from "./helpers.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 let keys: MeshKeyPair;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
   keys = await generateKeyPair();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t));
 
 const announce = (scope: string) => issueToken({ key: keys.privateJwk, sub: "agent", scope });
 
@@ -64,7 +57,7 @@ function publish(
     kind === "up"
       ? { kind, instance: record }
       : { kind, service: record.service, id: record.id, reason: "forged" };
-  nc.publish(`${prefix}.presence.${record.service}.${record.id}`, JSON.stringify(body), {
+  t.nc.publish(`${prefix}.presence.${record.service}.${record.id}`, JSON.stringify(body), {
     headers: h,
   });
 }
@@ -73,17 +66,17 @@ describe("signed presence", () => {
   it("writes only announcements whose token holds announce:<service> for that service", async () => {
     const prefix = uniquePrefix("auth");
     await using registry = await startRegistry({
-      connection: nc,
+      connection: t.nc,
       prefix,
       heartbeatTimeoutMs: 600,
       auth: { jwks: keys.jwks },
     });
-    await using mesh = await connectMesh({ connection: nc, prefix });
-    const kv: KV = await new Kvm(nc).open(presenceBucket(prefix));
+    await using mesh = await connectMesh({ connection: t.nc, prefix });
+    const kv: KV = await new Kvm(t.nc).open(presenceBucket(prefix));
     const agents: Agent[] = [];
     try {
       const good = await startAgent({
-        connection: nc,
+        connection: t.nc,
         prefix,
         service: "billing",
         heartbeatMs: 100,
@@ -91,14 +84,14 @@ describe("signed presence", () => {
         methods: { pay: () => 1 },
       });
       const anonymous = await startAgent({
-        connection: nc,
+        connection: t.nc,
         prefix,
         service: "billing",
         heartbeatMs: 100,
         methods: { pay: () => 1 },
       });
       const wrongService = await startAgent({
-        connection: nc,
+        connection: t.nc,
         prefix,
         service: "billing",
         heartbeatMs: 100,
@@ -154,13 +147,13 @@ describe("signed presence", () => {
   it("takes a new key set from the registry bucket without a restart", async () => {
     const prefix = uniquePrefix("authk");
     await using registry = await startRegistry({
-      connection: nc,
+      connection: t.nc,
       prefix,
       heartbeatTimeoutMs: 600,
       auth: { jwks: "kv" },
     });
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
-    const jwksKv = await new Kvm(nc).create(`${prefix}_registry`);
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
+    const jwksKv = await new Kvm(t.nc).create(`${prefix}_registry`);
     const record = forgedRecord(prefix, "billing", "SIGNED1");
     const signed = await announce("announce:billing");
     publish(prefix, record, signed);
@@ -181,18 +174,18 @@ describe("signed presence", () => {
   it("survives a presence message with a malformed header block and keeps listening", async () => {
     const prefix = uniquePrefix("authh");
     await using registry = await startRegistry({
-      connection: nc,
+      connection: t.nc,
       prefix,
       auth: { jwks: keys.jwks },
     });
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     // nats.js refuses to send a header name with a space, so this goes over a raw socket.
     const record = forgedRecord(prefix, "billing", "RAW1");
     const header = "NATS/1.0\r\nBad Name: x\r\nAuthorization: Bearer \u00ff\r\n\r\n";
     const body = JSON.stringify({ kind: "up", instance: record });
     const hlen = Buffer.byteLength(header, "latin1");
     const total = hlen + Buffer.byteLength(body);
-    const socket = connectSocket(server.port, "127.0.0.1");
+    const socket = connectSocket(t.server.port, "127.0.0.1");
     await once(socket, "connect");
     socket.write('CONNECT {"verbose":false,"headers":true}\r\n');
     socket.write(
@@ -213,7 +206,7 @@ describe("signed presence", () => {
   it("reports unauthorized messages in /metrics", async () => {
     const prefix = uniquePrefix("authm");
     await using registry = await startRegistry({
-      connection: nc,
+      connection: t.nc,
       prefix,
       auth: { jwks: keys.jwks },
       http: { port: 0 },

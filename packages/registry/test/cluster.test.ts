@@ -3,9 +3,8 @@ import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { presenceBucket, registryBucket } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
-import { type NatsCluster, startNatsCluster } from "@natsmesh/testing";
+import { type NatsCluster, startNatsCluster, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniquePrefix } from "./helpers.js";
 
 let cluster: NatsCluster;
 

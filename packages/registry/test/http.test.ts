@@ -1,24 +1,16 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, startNatsServer, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniquePrefix } from "./helpers.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t));
 
 /** Parses Prometheus text into `name{labels}` → value, checking every sample has HELP and TYPE. */
 function parseMetrics(text: string): Map<string, number> {
@@ -44,7 +36,7 @@ describe("http endpoint", () => {
   it("serves /healthz, /v1/services and /metrics, and refuses the rest", async () => {
     const prefix = uniquePrefix("h");
     await using registry = await startRegistry({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       leaseMs: 1000,
       http: { port: 0 },
@@ -53,11 +45,17 @@ describe("http endpoint", () => {
     expect(registry.httpPort).toBeGreaterThan(0);
     const agents = await Promise.all(
       ["a", "a", "b"].map((service) =>
-        startAgent({ connection: nc, prefix, service, heartbeatMs: 100, methods: { m: () => 1 } }),
+        startAgent({
+          connection: t.nc,
+          prefix,
+          service,
+          heartbeatMs: 100,
+          methods: { m: () => 1 },
+        }),
       ),
     );
     await expect.poll(() => registry.instances().length).toBe(3);
-    nc.publish(`${prefix}.presence.a.X`, "garbage");
+    t.nc.publish(`${prefix}.presence.a.X`, "garbage");
     await expect.poll(() => registry.stats.invalid).toBe(1);
 
     const health = await fetch(`${base}/healthz`);
@@ -107,12 +105,12 @@ describe("http endpoint", () => {
     const port = (taken.address() as AddressInfo).port;
     const prefix = uniquePrefix("h");
     try {
-      const err = await startRegistry({ servers: server.url, prefix, http: { port } }).catch(
+      const err = await startRegistry({ servers: t.server.url, prefix, http: { port } }).catch(
         (e: unknown) => e,
       );
       expect(err).toMatchObject({ code: "EADDRINUSE" });
       // Its lease was released on the way out: the next registry leads at once.
-      await using next = await startRegistry({ servers: server.url, prefix, leaseMs: 60_000 });
+      await using next = await startRegistry({ servers: t.server.url, prefix, leaseMs: 60_000 });
       expect(next.isLeader).toBe(true);
     } finally {
       taken.close();
@@ -120,20 +118,17 @@ describe("http endpoint", () => {
   });
 
   it("answers 503 on /healthz while NATS is unreachable", async () => {
-    const own = await startNatsServer();
-    try {
-      await using registry = await startRegistry({
-        servers: own.url,
-        prefix: uniquePrefix("h"),
-        leaseMs: 1000,
-        http: { port: 0 },
-      });
-      const health = () => fetch(`http://127.0.0.1:${registry.httpPort}/healthz`);
-      await own.stop();
-      await expect.poll(async () => (await health()).status, { timeout: 10_000 }).toBe(503);
-      expect(await (await health()).json()).toEqual({ status: "disconnected", leader: false });
-    } finally {
-      await own.dispose();
-    }
+    // A server of its own, stopped mid-test; disposed of after the registry.
+    await using own = await startNatsServer();
+    await using registry = await startRegistry({
+      servers: own.url,
+      prefix: uniquePrefix("h"),
+      leaseMs: 1000,
+      http: { port: 0 },
+    });
+    const health = () => fetch(`http://127.0.0.1:${registry.httpPort}/healthz`);
+    await own.stop();
+    await expect.poll(async () => (await health()).status, { timeout: 10_000 }).toBe(503);
+    expect(await (await health()).json()).toEqual({ status: "disconnected", leader: false });
   });
 });

@@ -1,34 +1,36 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { presenceBucket, registryBucket } from "@natsmesh/protocol";
 import { LEADER_KEY, type LeaseRecord, type Registry, startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import {
+  cleanup,
+  killAllProcesses,
+  setup,
+  startFixture,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, spawnFixture, uniquePrefix } from "./helpers.js";
+import { fixture } from "./helpers.js";
 
 const HEARTBEAT_MS = 100;
 const TIMEOUT_MS = 600;
 const LEASE_MS = 1200;
 
-let server: NatsServer;
-let nc: NatsConnection;
-const fixtures: Fixture<unknown>[] = [];
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
 afterAll(async () => {
-  await Promise.all(fixtures.map((f) => f.kill()));
-  await nc?.close();
-  await server?.dispose();
+  await killAllProcesses();
+  await cleanup(t);
 });
 
 function registryIn(prefix: string) {
   return startRegistry({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     heartbeatTimeoutMs: TIMEOUT_MS,
     leaseMs: LEASE_MS,
@@ -37,7 +39,7 @@ function registryIn(prefix: string) {
 
 function agentIn(prefix: string, service = "echo") {
   return startAgent({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     service,
     heartbeatMs: HEARTBEAT_MS,
@@ -46,7 +48,7 @@ function agentIn(prefix: string, service = "echo") {
 }
 
 async function holder(prefix: string): Promise<LeaseRecord | undefined> {
-  const kv = await new Kvm(nc).open(registryBucket(prefix));
+  const kv = await new Kvm(t.nc).open(registryBucket(prefix));
   const e = await kv.get(LEADER_KEY);
   return e?.operation === "PUT" ? e.json<LeaseRecord>() : undefined;
 }
@@ -71,9 +73,10 @@ describe("leader lease", () => {
     await expect
       .poll(async () => (await holder(prefix))?.renewedAt, { timeout: 5000 })
       .toBeGreaterThan(renewedAt + LEASE_MS);
+    // An invariant over time, not a condition to wait for: sample it through one lease.
     for (let i = 0; i < 20; i++) {
       expect([a.isLeader, b.isLeader]).toEqual([true, false]);
-      await new Promise((r) => setTimeout(r, LEASE_MS / 20));
+      await sleep(LEASE_MS / 20);
     }
     expect(a.stats.leaderTerms).toBe(1);
     expect(b.stats.leaderTerms).toBe(0);
@@ -89,17 +92,16 @@ describe("leader lease", () => {
 
   it("takes over from a SIGKILLed leader within the lease and keeps publishing", async () => {
     const prefix = uniquePrefix("l");
-    const leader = await spawnFixture<{ id: string; leader: boolean }>("registry", [
-      server.url,
+    const leader = await startFixture<{ id: string; leader: boolean }>(fixture("registry"), [
+      t.server.url,
       prefix,
       String(LEASE_MS),
       String(TIMEOUT_MS),
     ]);
-    fixtures.push(leader);
     expect(leader.info.leader).toBe(true);
     await using follower = await registryIn(prefix);
     await using before = await agentIn(prefix);
-    const presence = await new Kvm(nc).open(presenceBucket(prefix));
+    const presence = await new Kvm(t.nc).open(presenceBucket(prefix));
     await expect
       .poll(() => presence.get(`echo.${before.id}`).then((e) => e?.operation))
       .toBe("PUT");

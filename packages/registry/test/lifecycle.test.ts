@@ -1,41 +1,34 @@
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { isMeshError, presenceBucket } from "@natsmesh/protocol";
 import { type RegistryOptions, startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, startNatsServer, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniquePrefix } from "./helpers.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t));
 
 describe("registry lifecycle", () => {
   it("stops idempotently and leaves a given connection open", async () => {
-    const registry = await startRegistry({ connection: nc, prefix: uniquePrefix("f") });
-    expect(registry.connection).toBe(nc);
+    const registry = await startRegistry({ connection: t.nc, prefix: uniquePrefix("f") });
+    expect(registry.connection).toBe(t.nc);
     expect(registry.httpPort).toBeUndefined();
     const first = registry.stop();
     expect(registry.stop()).toBe(first);
     expect(registry[Symbol.asyncDispose]()).toBe(first);
     await first;
     expect(registry.isLeader).toBe(false);
-    expect(nc.isClosed()).toBe(false);
-    await nc.flush();
+    expect(t.nc.isClosed()).toBe(false);
+    await t.nc.flush();
   });
 
   it("closes the connection it opened", async () => {
-    const registry = await startRegistry({ servers: server.url, prefix: uniquePrefix("f") });
+    const registry = await startRegistry({ servers: t.server.url, prefix: uniquePrefix("f") });
     await registry.stop();
     expect(registry.connection.isClosed()).toBe(true);
   });
@@ -57,15 +50,10 @@ describe("registry lifecycle", () => {
   });
 
   it("fails with UNAVAILABLE when JetStream is off", async () => {
-    await using plain = await startNatsServer({ jetstream: false });
-    const own = await connect({ servers: plain.url });
-    try {
-      const err = await startRegistry({ connection: own }).catch((e: unknown) => e);
-      expect(isMeshError(err, "UNAVAILABLE")).toBe(true);
-      expect(own.isClosed()).toBe(false);
-    } finally {
-      await own.close();
-    }
+    await using plain = await setup({ jetstream: false });
+    const err = await startRegistry({ connection: plain.nc }).catch((e: unknown) => e);
+    expect(isMeshError(err, "UNAVAILABLE")).toBe(true);
+    expect(plain.nc.isClosed()).toBe(false);
   });
 
   it("recovers from a nats-server restart without evicting live instances", async () => {
@@ -91,6 +79,7 @@ describe("registry lifecycle", () => {
     await expect
       .poll(() => registry.isLeader && registry.stats.syncs > syncs, { timeout: 10_000 })
       .toBe(true);
+    // Connected after the restart, so it needs no reconnect of its own before the checks.
     const check = await connect({ servers: own.url });
     try {
       const kv = await new Kvm(check).open(presenceBucket(prefix));

@@ -1,46 +1,48 @@
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { presenceBucket } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import {
+  cleanup,
+  killAllProcesses,
+  setup,
+  startFixture,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Fixture, lastSeq, record, spawnFixture, uniquePrefix } from "./helpers.js";
+import { fixture, lastSeq, record } from "./helpers.js";
 
 const HEARTBEAT_MS = 100;
 const TIMEOUT_MS = 600;
 
-let server: NatsServer;
-let nc: NatsConnection;
-const fixtures: Fixture<unknown>[] = [];
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
 afterAll(async () => {
-  await Promise.all(fixtures.map((f) => f.kill()));
-  await nc?.close();
-  await server?.dispose();
+  await killAllProcesses();
+  await cleanup(t);
 });
 
-async function setup(): Promise<{ prefix: string; registry: Registry; kv: KV }> {
+/** A leading registry on a new prefix, and its presence bucket. */
+async function leadingRegistry(): Promise<{ prefix: string; registry: Registry; kv: KV }> {
   const prefix = uniquePrefix("p");
   const registry = await startRegistry({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     heartbeatTimeoutMs: TIMEOUT_MS,
     leaseMs: 1000,
   });
   expect(registry.isLeader).toBe(true);
-  const kv = await new Kvm(nc).open(presenceBucket(prefix));
+  const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
   return { prefix, registry, kv };
 }
 
 function agentIn(prefix: string, service = "echo") {
   return startAgent({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     service,
     heartbeatMs: HEARTBEAT_MS,
@@ -58,7 +60,7 @@ async function heartbeatsPass(registry: Registry, n: number): Promise<void> {
 
 describe("presence mirroring", () => {
   it("puts an agent's record on start and deletes it on stop", async () => {
-    const { prefix, registry, kv } = await setup();
+    const { prefix, registry, kv } = await leadingRegistry();
     await using _registry = registry;
     const rec = await record(kv);
     const agent = await agentIn(prefix);
@@ -86,7 +88,7 @@ describe("presence mirroring", () => {
   });
 
   it("never writes KV for heartbeats", async () => {
-    const { prefix, registry, kv } = await setup();
+    const { prefix, registry, kv } = await leadingRegistry();
     await using _registry = registry;
     const agents = await Promise.all([agentIn(prefix), agentIn(prefix), agentIn(prefix, "other")]);
     await expect.poll(() => registry.stats.kvPuts).toBe(3);
@@ -105,7 +107,7 @@ describe("presence mirroring", () => {
   });
 
   it("writes exactly once per change, and not for an identical re-announcement", async () => {
-    const { prefix, registry, kv } = await setup();
+    const { prefix, registry, kv } = await leadingRegistry();
     await using _registry = registry;
     await using agent = await agentIn(prefix);
     const key = `echo.${agent.id}`;
@@ -121,7 +123,7 @@ describe("presence mirroring", () => {
     // Same record, metadata in another order, then a sync: announcements, but no writes.
     const announcements = registry.stats.announcements;
     await agent.update({ metadata: { a: "1", b: "2" } });
-    nc.publish(`${prefix}.presence.sync`);
+    t.nc.publish(`${prefix}.presence.sync`);
     await expect.poll(() => registry.stats.announcements).toBe(announcements + 2);
     await heartbeatsPass(registry, 3);
     expect(await lastSeq(kv)).toBe(seq + 1);
@@ -129,9 +131,9 @@ describe("presence mirroring", () => {
 
   it("works with a dotted prefix", async () => {
     const prefix = `${uniquePrefix("p")}.team`;
-    await using _registry = await startRegistry({ servers: server.url, prefix });
+    await using _registry = await startRegistry({ servers: t.server.url, prefix });
     await using agent = await agentIn(prefix);
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     expect(presenceBucket(prefix)).toMatch(/_team_presence$/);
     await expect
       .poll(() => kv.get(`echo.${agent.id}`).then((e) => e?.json()))
@@ -139,16 +141,15 @@ describe("presence mirroring", () => {
   });
 
   it("deletes the key of a SIGKILLed agent process within the heartbeat timeout", async () => {
-    const { prefix, registry, kv } = await setup();
+    const { prefix, registry, kv } = await leadingRegistry();
     await using _registry = registry;
     const rec = await record(kv);
-    const agent = await spawnFixture<{ id: string }>("agent", [
-      server.url,
+    const agent = await startFixture<{ id: string }>(fixture("agent"), [
+      t.server.url,
       prefix,
       "doomed",
       String(HEARTBEAT_MS),
     ]);
-    fixtures.push(agent);
     const key = `doomed.${agent.info.id}`;
     await expect.poll(() => kv.get(key).then((e) => e?.operation)).toBe("PUT");
     const killed = performance.now();

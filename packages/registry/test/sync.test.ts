@@ -1,31 +1,24 @@
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lastSeq, uniquePrefix } from "./helpers.js";
+import { lastSeq } from "./helpers.js";
 
 const HEARTBEAT_MS = 100;
 const TIMEOUT_MS = 600;
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t));
 
 function registryIn(prefix: string) {
   return startRegistry({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     heartbeatTimeoutMs: TIMEOUT_MS,
     leaseMs: 1000,
@@ -34,7 +27,7 @@ function registryIn(prefix: string) {
 
 function agentIn(prefix: string, service = "echo") {
   return startAgent({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     service,
     heartbeatMs: HEARTBEAT_MS,
@@ -45,12 +38,12 @@ function agentIn(prefix: string, service = "echo") {
 /** Records when `P.presence.sync` messages arrive. */
 async function countSyncs(prefix: string) {
   const at: number[] = [];
-  const sub = nc.subscribe(`${prefix}.presence.sync`, {
+  const sub = t.nc.subscribe(`${prefix}.presence.sync`, {
     callback: () => {
       at.push(performance.now());
     },
   });
-  await nc.flush();
+  await t.nc.flush();
   return { at, count: () => at.length, stop: () => sub.unsubscribe() };
 }
 
@@ -59,13 +52,13 @@ describe("presence sync", () => {
     const prefix = uniquePrefix("s");
     const syncs = await countSyncs(prefix);
     await using registry = await registryIn(prefix);
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     // Taking the lead publishes one; a later one can only come from the unknown heartbeat.
     await expect.poll(() => syncs.count()).toBe(1);
     const seq = await lastSeq(kv);
     let seqNo = 0;
     const hb = () =>
-      nc.publish(
+      t.nc.publish(
         `${prefix}.presence.ghost.G1`,
         JSON.stringify({
           kind: "hb",
@@ -115,7 +108,7 @@ describe("presence sync", () => {
     const prefix = uniquePrefix("s");
     await using agent = await agentIn(prefix);
     await using _registry = await registryIn(prefix);
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     await expect
       .poll(() => kv.get(`echo.${agent.id}`).then((e) => e?.json()))
       .toEqual(agent.record);
@@ -124,7 +117,7 @@ describe("presence sync", () => {
   it("reconciles on restart: deletes stale keys, keeps live ones without rewriting them", async () => {
     const prefix = uniquePrefix("s");
     const first = await registryIn(prefix);
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     await using live = await agentIn(prefix);
     const missed = await agentIn(prefix, "missed");
     await expect.poll(() => first.stats.kvPuts).toBe(2);

@@ -1,23 +1,16 @@
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { type InstanceRecord, PresenceLimits, presenceBucket } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { lastSeq, uniquePrefix } from "./helpers.js";
+import { lastSeq } from "./helpers.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t));
 
 function recordOf(prefix: string, service: string, id: string): InstanceRecord {
   return {
@@ -39,8 +32,8 @@ function recordOf(prefix: string, service: string, id: string): InstanceRecord {
 describe("untrusted presence messages", () => {
   it("drops and counts invalid messages, writes nothing for them, and keeps working", async () => {
     const prefix = uniquePrefix("v");
-    await using registry = await startRegistry({ servers: server.url, prefix, leaseMs: 1000 });
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    await using registry = await startRegistry({ servers: t.server.url, prefix, leaseMs: 1000 });
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     const seq = await lastSeq(kv);
     const on = (service: string, id: string) => `${prefix}.presence.${service}.${id}`;
     const good = recordOf(prefix, "svc", "X1");
@@ -68,8 +61,8 @@ describe("untrusted presence messages", () => {
         }),
       ],
     ];
-    for (const [subject, data] of bad) nc.publish(subject, data);
-    await nc.flush();
+    for (const [subject, data] of bad) t.nc.publish(subject, data);
+    await t.nc.flush();
     await expect.poll(() => registry.stats.invalid).toBe(bad.length);
     expect(registry.stats).toMatchObject({
       announcements: 0,
@@ -80,7 +73,7 @@ describe("untrusted presence messages", () => {
     expect(registry.instances()).toEqual([]);
 
     // Still working: a valid announcement on its own subject is written.
-    nc.publish(on("svc", "X1"), JSON.stringify({ kind: "up", instance: good }));
+    t.nc.publish(on("svc", "X1"), JSON.stringify({ kind: "up", instance: good }));
     await expect.poll(() => kv.get("svc.X1").then((e) => e?.json())).toEqual(good);
     expect(await lastSeq(kv)).toBe(seq + 1);
     expect(registry.stats.invalid).toBe(bad.length);

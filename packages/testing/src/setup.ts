@@ -4,8 +4,8 @@ import { type NatsServer, startNatsServer } from "./nats-server.js";
 import type { NatsServerOptions } from "./options.js";
 import { uniquePrefix } from "./unique-prefix.js";
 
-/** What {@link setup} started for a test. */
-export interface TestSetup {
+/** What {@link setup} started for a test; `await using` ends it as {@link cleanup} does. */
+export interface TestSetup extends AsyncDisposable {
   /** The test's own nats-server. */
   readonly server: NatsServer;
   /** A client connection to it, reconnecting forever (the server may be restarted). */
@@ -32,6 +32,7 @@ export interface SetupOptions extends NatsServerOptions {
  * beforeAll(async () => { t = await setup(); });
  * afterAll(() => cleanup(t));
  * ```
+ * or, inside one test, `await using t = await setup();`.
  */
 export async function setup(options: SetupOptions = {}): Promise<TestSetup> {
   const { connection, tag, ...serverOptions } = options;
@@ -43,7 +44,13 @@ export async function setup(options: SetupOptions = {}): Promise<TestSetup> {
       reconnectTimeWait: 100,
       ...connection,
     });
-    return { server, nc, prefix: uniquePrefix(tag) };
+    const t: TestSetup = {
+      server,
+      nc,
+      prefix: uniquePrefix(tag),
+      [Symbol.asyncDispose]: () => cleanup(t),
+    };
+    return t;
   } catch (err) {
     await server.dispose();
     throw err;

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +9,7 @@ import {
   setup,
   spawnProcess,
   startFixture,
+  type TestSetup,
   uniquePrefix,
 } from "@natsmesh/testing";
 import { afterAll, describe, expect, it } from "vitest";
@@ -27,6 +29,18 @@ describe("setup() and cleanup()", () => {
     expect(order).toEqual(["stopped first", "then the setup"]);
     expect(t.nc.isClosed()).toBe(true);
     expect(t.server.running).toBe(false);
+  });
+
+  it("await using ends a setup at the end of its block", async () => {
+    let kept: TestSetup | undefined;
+    {
+      await using t = await setup({ jetstream: false });
+      kept = t;
+      expect(t.nc.info?.jetstream).toBeFalsy();
+    }
+    expect(kept.nc.isClosed()).toBe(true);
+    expect(kept.server.running).toBe(false);
+    expect(existsSync(kept.server.storeDir)).toBe(false);
   });
 
   it("cleanup() ends everything even when one fails, then throws that failure", async () => {
