@@ -75,6 +75,7 @@ const PUBLIC_API = {
       "Agent",
       "AgentAuthOptions",
       "AgentOptions",
+      "AgentStats",
       "AgentUpdate",
       "CallerClaims",
       "Handler",

@@ -8,13 +8,21 @@ import {
   subjects,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
-import { connectionOptions, type TokenProvider, tokenProvider } from "@natsmesh/protocol/internal";
+import {
+  connectionOptions,
+  ReplySubjectRule,
+  type TokenProvider,
+  tokenProvider,
+} from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import type { AgentStats } from "./agent-stats.js";
 import { Announcer } from "./announcer.js";
 import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
+import { RateLimitedLog } from "./rate-limited-log.js";
+import { ReplyGuard } from "./reply-guard.js";
 
 /** What `agent.update()` may change; the record is re-announced. */
 export interface AgentUpdate {
@@ -31,6 +39,8 @@ export interface Agent extends AsyncDisposable {
   readonly record: InstanceRecord;
   /** The NATS connection the agent uses. */
   readonly connection: NatsConnection;
+  /** Counters of refused and abandoned work. */
+  stats(): AgentStats;
   /** Changes weight, status or metadata and re-announces the record. */
   update(changes: AgentUpdate): Promise<void>;
   /**
@@ -49,6 +59,7 @@ class AgentImpl implements Agent {
   readonly #dispatcher: Dispatcher;
   readonly #announcer: Announcer;
   readonly #discovery: Discovery;
+  readonly #replies: ReplyGuard;
   readonly #subs: Subscription[] = [];
   #stopping: Promise<void> | undefined;
 
@@ -90,11 +101,14 @@ class AgentImpl implements Agent {
             log.error({ err }, "the agent's token could not be fetched"),
           );
     const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
+    const limited = new RateLimitedLog(log);
+    this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
       methods: o.methods,
       concurrency: o.concurrency,
       auth,
+      replies: this.#replies,
     });
     this.#announcer = new Announcer({
       connection: nc,
@@ -113,6 +127,8 @@ class AgentImpl implements Agent {
       description: o.description,
       namesOnly: auth !== undefined,
       startedAt: new Date(this.#record.startedAt).toISOString(),
+      replies: this.#replies,
+      counters: () => this.stats(),
       log,
     });
     const callback = this.#dispatcher.onMessage;
@@ -152,6 +168,14 @@ class AgentImpl implements Agent {
 
   get connection(): NatsConnection {
     return this.#nc;
+  }
+
+  stats(): AgentStats {
+    return {
+      inflight: this.#dispatcher.inflight.size,
+      droppedReplies: this.#replies.droppedReplies,
+      noReply: this.#replies.noReply,
+    };
   }
 
   async update(changes: AgentUpdate): Promise<void> {

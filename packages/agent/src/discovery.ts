@@ -1,7 +1,9 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { type InstanceRecord, QUEUE_GROUP, type Subjects } from "@natsmesh/protocol";
 import type { Logger } from "pino";
+import type { AgentStats } from "./agent-stats.js";
 import type { EndpointStats } from "./endpoint-stats.js";
+import type { ReplyGuard } from "./reply-guard.js";
 
 /** NATS micro (ADR-32) verbs. */
 const VERBS = ["PING", "INFO", "STATS"] as const;
@@ -16,6 +18,9 @@ export interface DiscoveryOptions {
   /** With auth on: answer PING and INFO with names only, and not STATS. */
   namesOnly: boolean;
   startedAt: string;
+  replies: ReplyGuard;
+  /** The agent's counters, reported as `mesh` in `STATS`. */
+  counters: () => AgentStats;
   log: Logger;
 }
 
@@ -42,7 +47,7 @@ export class Discovery {
         this.#subs.push(
           this.#o.connection.subscribe(subject, {
             callback: (err, msg) => {
-              if (err === null) this.#answer(verb, msg);
+              if (err === null && this.#o.replies.admits(msg)) this.#answer(verb, msg);
             },
           }),
         );
@@ -86,6 +91,7 @@ export class Discovery {
           type: "io.nats.micro.v1.stats_response",
           ...base,
           started: this.#o.startedAt,
+          mesh: this.#o.counters(),
           endpoints: r.methods.map((method) => {
             const s = this.#o.stats.get(method);
             const requests = s?.requests ?? 0;

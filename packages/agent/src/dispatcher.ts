@@ -28,6 +28,7 @@ import type { AgentAuth } from "./auth.js";
 import { Call, type CallerClaims, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";
 import type { Handler, ResolvedMethod } from "./options.js";
+import type { ReplyGuard } from "./reply-guard.js";
 
 /** How often calls whose handlers watch `ctx.signal` are checked against their deadlines. */
 const SWEEP_MS = 25;
@@ -90,6 +91,7 @@ export interface DispatcherOptions {
   methods: ReadonlyMap<string, ResolvedMethod>;
   concurrency: number;
   auth: AgentAuth | undefined;
+  replies: ReplyGuard;
 }
 
 /**
@@ -105,6 +107,7 @@ export class Dispatcher {
   readonly #methods: ReadonlyMap<string, ResolvedMethod>;
   readonly #concurrency: number;
   readonly #auth: AgentAuth | undefined;
+  readonly #replies: ReplyGuard;
   #accepting = true;
   /** Calls whose token is being verified: not in flight yet, but drain() waits for them. */
   #verifying = 0;
@@ -118,12 +121,15 @@ export class Dispatcher {
     this.#methods = options.methods;
     this.#concurrency = options.concurrency;
     this.#auth = options.auth;
+    this.#replies = options.replies;
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
   }
 
   /** Subscription callback for the service and instance subjects. */
   readonly onMessage = (err: Error | null, msg: Msg): void => {
-    if (err !== null || msg.reply === undefined || msg.reply === "") return;
+    // Nothing is decoded, verified or run for a request whose answer could not be sent, or
+    // must not be: its reply subject is the caller's choice, and only inboxes are answered.
+    if (err !== null || !this.#replies.admits(msg)) return;
     try {
       this.#dispatch(msg);
     } catch (thrown) {

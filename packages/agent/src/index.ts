@@ -8,6 +8,7 @@
 export { type InstanceRecord, type InstanceStatus, MeshError } from "@natsmesh/protocol";
 export type { TokenSource } from "@natsmesh/protocol/internal";
 export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
+export type { AgentStats } from "./agent-stats.js";
 export type { AgentAuthOptions } from "./auth.js";
 export type { CallerClaims, RequestContext } from "./context.js";
 export {

@@ -7,12 +7,16 @@ import {
   validateInstanceRecord,
 } from "@natsmesh/protocol";
 import {
+  assertInboxPrefix,
   assertName,
   assertPrefix,
   authFromEnv,
   checkTokenGateOptions,
+  DEFAULT_INBOX_PREFIX,
+  inboxPrefixesFromEnv,
   type TokenSource,
   tokenFromEnv,
+  withDefaults,
 } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
@@ -102,6 +106,15 @@ export interface AgentOptions {
   drainTimeoutMs?: number;
   /** @default "mesh" */
   prefix?: string;
+  /**
+   * Inbox prefixes of the callers this agent answers. A reply goes only to a subject under one
+   * of them (`_INBOX.…`); requests naming any other reply subject (`$JS.…`, `$KV.…`, mesh
+   * subjects, …) are dropped and counted in `agent.stats().droppedReplies`. Callers that use
+   * a custom inbox prefix (`connectMesh({ inboxPrefix })`) are answered only once it is listed
+   * here. A prefix may not overlap the mesh prefix.
+   * @default `MESH_INBOX_PREFIXES` (comma-separated) when set, else ["_INBOX"]
+   */
+  inboxPrefixes?: readonly string[];
   /** Zone the instance runs in, for zone-preferring clients. */
   zone?: string;
   metadata?: Record<string, string>;
@@ -127,6 +140,7 @@ export interface ResolvedAgentOptions {
   heartbeatMs: number;
   drainTimeoutMs: number;
   prefix: string;
+  inboxPrefixes: readonly string[];
   zone: string | undefined;
   metadata: Record<string, string>;
   description: string;
@@ -176,11 +190,22 @@ function resolveAuth(auth: AgentAuthOptions | false | undefined): AgentAuthOptio
   return { ...auth };
 }
 
+function resolveInboxPrefixes(
+  prefixes: readonly string[] | undefined,
+  meshPrefix: string,
+): readonly string[] {
+  if (prefixes === undefined) return [DEFAULT_INBOX_PREFIX];
+  if (!Array.isArray(prefixes) || prefixes.length === 0 || prefixes.length > 32) {
+    throw new TypeError("inboxPrefixes must be an array of 1 to 32 subject prefixes");
+  }
+  return Object.freeze(prefixes.map((p) => assertInboxPrefix(p, meshPrefix)));
+}
+
 /** Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates `options`. */
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options === null || typeof options !== "object")
     throw new TypeError("startAgent needs options");
-  const o = { ...AGENT_DEFAULTS, ...options };
+  const o = withDefaults(AGENT_DEFAULTS, options);
   assertName(o.service, "service");
   assertPrefix(o.prefix);
   if (o.zone !== undefined && !isValidName(o.zone))
@@ -209,6 +234,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),
     prefix: o.prefix,
+    inboxPrefixes: resolveInboxPrefixes(o.inboxPrefixes ?? inboxPrefixesFromEnv(), o.prefix),
     zone: o.zone,
     metadata: { ...o.metadata },
     description: o.description ?? "",

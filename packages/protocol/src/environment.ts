@@ -20,3 +20,14 @@ export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | und
   const token = env.MESH_TOKEN;
   return token === undefined || token === "" ? undefined : token;
 }
+
+/**
+ * Inbox prefixes an agent answers, from `MESH_INBOX_PREFIXES` (comma-separated, e.g.
+ * `_INBOX,_INBOX_checkout`), or `undefined` when unset. Not checked here: the agent's option
+ * resolver checks them as it checks the option.
+ */
+export function inboxPrefixesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const value = env.MESH_INBOX_PREFIXES;
+  if (value === undefined || value.trim() === "") return undefined;
+  return value.split(",").map((p) => p.trim());
+}

@@ -8,11 +8,18 @@
 
 export { checkPayloadSize } from "./codec.js";
 export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
-export { authFromEnv, tokenFromEnv } from "./environment.js";
+export { withDefaults } from "./defaults.js";
+export { authFromEnv, inboxPrefixesFromEnv, tokenFromEnv } from "./environment.js";
 export { toMeshError } from "./error-reply.js";
 export { parseAttempt, parseDeadline } from "./headers.js";
 export { assertName, assertPrefix } from "./names.js";
 export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
+export {
+  assertInboxPrefix,
+  DEFAULT_INBOX_PREFIX,
+  MAX_REPLY_SUBJECT_LENGTH,
+  ReplySubjectRule,
+} from "./reply-subject.js";
 export { lastToken } from "./subjects.js";
 export type { JwksSource } from "./tokens/key-source.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";

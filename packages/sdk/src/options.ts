@@ -1,6 +1,13 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
-import { assertPrefix, type TokenSource, tokenFromEnv } from "@natsmesh/protocol/internal";
+import {
+  assertInboxPrefix,
+  assertPrefix,
+  DEFAULT_INBOX_PREFIX,
+  type TokenSource,
+  tokenFromEnv,
+  withDefaults,
+} from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
 
@@ -35,7 +42,10 @@ export interface MeshOptions {
   closeTimeoutMs?: number;
   /**
    * Inbox prefix for replies; set it when NATS permissions restrict `_INBOX.>`. Only used for
-   * a connection the mesh opens itself (a given connection keeps its own).
+   * a connection the mesh opens itself (a given connection keeps its own). Agents answer only
+   * reply subjects under the inbox prefixes they are told about (their `inboxPrefixes` option,
+   * `MESH_INBOX_PREFIXES`): list a custom prefix there too, or its calls time out. It may not
+   * overlap the mesh prefix.
    * @default "_INBOX"
    */
   inboxPrefix?: string;
@@ -98,7 +108,7 @@ export const MESH_DEFAULTS = {
   codec: "msgpack",
   retries: 2,
   closeTimeoutMs: 5000,
-  inboxPrefix: "_INBOX",
+  inboxPrefix: DEFAULT_INBOX_PREFIX,
   balance: "queue",
   presence: true,
 } as const satisfies Partial<MeshOptions>;
@@ -153,11 +163,9 @@ export function checkCodec(codec: unknown): CodecName {
 
 /** Resolves and checks mesh options; throws `TypeError` on anything invalid. Never mutates `options`. */
 export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptions {
-  const o = { ...MESH_DEFAULTS, ...options };
+  const o = withDefaults(MESH_DEFAULTS, options);
   assertPrefix(o.prefix);
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(o.inboxPrefix)) {
-    throw new TypeError(`inboxPrefix must be a subject without wildcards, got ${o.inboxPrefix}`);
-  }
+  assertInboxPrefix(o.inboxPrefix, o.prefix);
   return {
     servers: o.servers,
     connection: o.connection,

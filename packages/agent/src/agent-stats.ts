@@ -1,0 +1,9 @@
+/** Counters of what an agent refused or gave up on, since it started. */
+export interface AgentStats {
+  /** Calls holding a concurrency slot now. */
+  readonly inflight: number;
+  /** Requests (and discovery pings) dropped because their reply subject is not an inbox. */
+  readonly droppedReplies: number;
+  /** Requests without a reply subject: not run, not answered. */
+  readonly noReply: number;
+}

@@ -1,0 +1,73 @@
+import { isValidName } from "./names.js";
+
+/** The inbox prefix of NATS clients (`_INBOX.<nuid>…`), and the SDK's default. */
+export const DEFAULT_INBOX_PREFIX = "_INBOX";
+
+/** Longest reply subject an agent answers; inboxes are far shorter (`_INBOX.` + 22 + a token). */
+export const MAX_REPLY_SUBJECT_LENGTH = 256;
+
+/**
+ * Throws `TypeError` unless `inboxPrefix` can hold requesters' inboxes in the mesh with
+ * `meshPrefix`: dot-separated tokens of `[A-Za-z0-9_-]` (so never `$…`, never a wildcard), and
+ * neither under the mesh prefix nor above it, so a reply can never land on a mesh subject.
+ */
+export function assertInboxPrefix(inboxPrefix: unknown, meshPrefix: string): string {
+  if (
+    typeof inboxPrefix !== "string" ||
+    inboxPrefix.length > 128 ||
+    !inboxPrefix.split(".").every(isValidName)
+  ) {
+    throw new TypeError(
+      `an inbox prefix must be dot-separated tokens of [A-Za-z0-9_-] (e.g. "_INBOX"), got ${JSON.stringify(String(inboxPrefix)).slice(0, 90)}`,
+    );
+  }
+  if (
+    inboxPrefix === meshPrefix ||
+    inboxPrefix.startsWith(`${meshPrefix}.`) ||
+    meshPrefix.startsWith(`${inboxPrefix}.`)
+  ) {
+    throw new TypeError(
+      `inbox prefix ${inboxPrefix} overlaps the mesh prefix ${meshPrefix}: replies would reach mesh subjects`,
+    );
+  }
+  return inboxPrefix;
+}
+
+/**
+ * Decides which reply subjects an agent answers: only those a requester could own, under one of
+ * the inbox prefixes, as literal subjects (no wildcard, no empty token, no control character) of
+ * at most {@link MAX_REPLY_SUBJECT_LENGTH} characters. Everything else, `$JS.…`, `$KV.…` and mesh
+ * subjects included, is refused: an agent must never publish where a caller tells it to.
+ */
+export class ReplySubjectRule {
+  readonly #prefixes: readonly string[];
+
+  /** `inboxPrefixes` must have passed {@link assertInboxPrefix}. */
+  constructor(inboxPrefixes: readonly string[]) {
+    this.#prefixes = inboxPrefixes.map((p) => `${p}.`);
+  }
+
+  /** True when `reply` is an inbox-shaped subject under one of the prefixes. */
+  allows(reply: string): boolean {
+    if (reply.length > MAX_REPLY_SUBJECT_LENGTH) return false;
+    for (const prefix of this.#prefixes) {
+      if (reply.startsWith(prefix)) return literalTokens(reply, prefix.length);
+    }
+    return false;
+  }
+}
+
+/** True when `s` from `from` on is one or more non-empty tokens of printable ASCII without wildcards. */
+function literalTokens(s: string, from: number): boolean {
+  let tokenStart = from;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2e) {
+      if (i === tokenStart) return false;
+      tokenStart = i + 1;
+    } else if (c <= 0x20 || c >= 0x7f || c === 0x2a || c === 0x3e) {
+      return false;
+    }
+  }
+  return tokenStart < s.length;
+}
