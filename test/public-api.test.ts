@@ -33,6 +33,7 @@ const PUBLIC_API = {
       "isMeshError",
       "isValidName",
       "issueToken",
+      "parsePresenceEntry",
       "parsePresenceKey",
       "parsePresenceMessage",
       "parseScope",

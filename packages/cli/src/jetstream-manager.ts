@@ -1,21 +1,23 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { failure } from "./errors.js";
+import { type CliError, failure } from "./errors.js";
 
 /**
- * The JetStream manager of `nc`. A server without JetStream is a failure (exit 1) that says
- * so in one line, instead of a timeout further on.
+ * A server without JetStream as the failure (exit 1) that says so in one line, instead of a
+ * timeout further on; `undefined` for any other error.
  */
+export function jetStreamOff(err: unknown): CliError | undefined {
+  if (err instanceof Error && err.name === "JetStreamNotEnabled") {
+    return failure("JetStream is not enabled on this NATS server (run nats-server with -js).", err);
+  }
+  return undefined;
+}
+
+/** The JetStream manager of `nc`; a server without JetStream is {@link jetStreamOff}. */
 export async function openJetStreamManager(nc: NatsConnection): Promise<JetStreamManager> {
   try {
     return await jetstreamManager(nc);
   } catch (err) {
-    if (err instanceof Error && err.name === "JetStreamNotEnabled") {
-      throw failure(
-        "JetStream is not enabled on this NATS server (run nats-server with -js).",
-        err,
-      );
-    }
-    throw err;
+    throw jetStreamOff(err) ?? err;
   }
 }

@@ -1,10 +1,6 @@
 import type { InstanceRecord } from "@natsmesh/protocol";
+import type { PresenceWatchEvent } from "@natsmesh/sdk/internal";
 import { Color, type Paint } from "./colors.js";
-
-/** A change seen by `natsmesh watch`. */
-export type WatchEvent =
-  | { type: "up" | "update"; instance: InstanceRecord }
-  | { type: "down"; key: string; service: string; id: string; instance?: InstanceRecord };
 
 const COLORS = { up: Color.green, update: Color.yellow, down: Color.red } as const;
 
@@ -27,13 +23,12 @@ function details(r: InstanceRecord): string {
  * One line per event, local time first:
  * `12:03:04.567  up      echo  <id>  v1.0.0 weight=100 ready zone=z1`.
  */
-export function formatWatchLine(event: WatchEvent, at: Date, paint: Paint): string {
+export function formatWatchLine(event: PresenceWatchEvent, at: Date, paint: Paint): string {
   const type = paint(COLORS[event.type], event.type.padEnd(6));
-  if (event.type === "down") {
-    const last = event.instance === undefined ? "" : `  ${version(event.instance.version)}`;
-    return `${clock(at)}  ${type}  ${event.service}  ${event.id}${last}\n`;
-  }
   const r = event.instance;
+  if (event.type === "down") {
+    return `${clock(at)}  ${type}  ${r.service}  ${r.id}  ${version(r.version)}\n`;
+  }
   return `${clock(at)}  ${type}  ${r.service}  ${r.id}  ${details(r)}\n`;
 }
 
@@ -41,10 +36,10 @@ export function formatWatchLine(event: WatchEvent, at: Date, paint: Paint): stri
  * One JSON object per line: `{"type":"up","instance":{…}}` (or `update`), and
  * `{"type":"down","key":…,"service":…,"id":…}`.
  */
-export function formatWatchJson(event: WatchEvent): string {
+export function formatWatchJson(event: PresenceWatchEvent): string {
   if (event.type === "down") {
-    const { type, key, service, id } = event;
-    return `${JSON.stringify({ type, key, service, id })}\n`;
+    const { type, key, instance } = event;
+    return `${JSON.stringify({ type, key, service: instance.service, id: instance.id })}\n`;
   }
   return `${JSON.stringify({ type: event.type, instance: event.instance })}\n`;
 }

@@ -24,6 +24,7 @@ export {
   DEFAULT_WEIGHT,
   InstanceStatus,
   PresenceLimits,
+  parsePresenceEntry,
   parsePresenceKey,
   parsePresenceMessage,
   presenceBucket,

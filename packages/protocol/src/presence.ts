@@ -224,6 +224,39 @@ export function parsePresenceMessage(
   return validate(() => message(value, prefix));
 }
 
+/**
+ * Decodes and checks an entry of the presence bucket, whoever wrote it: the key must be
+ * `<service>.<id>`, the value JSON of at most {@link PresenceLimits.maxMessageBytes} holding a
+ * valid record for `prefix`, and that record the one of the instance its key names. Returns the
+ * clean record or a `BAD_REQUEST` error; never throws. Every reader of the bucket uses this.
+ */
+export function parsePresenceEntry(
+  key: string,
+  value: Uint8Array,
+  prefix: string = DEFAULT_PREFIX,
+): Validation<InstanceRecord> {
+  const parts = parsePresenceKey(key);
+  if (parts === undefined) return invalidEntry("the key is not <service>.<id>");
+  if (value.length > PresenceLimits.maxMessageBytes) return invalidEntry("the value is too large");
+  let json: unknown;
+  try {
+    json = codecs.json.decode(value);
+  } catch {
+    return invalidEntry("the value is not UTF-8 JSON");
+  }
+  const checked = validateInstanceRecord(json, prefix);
+  if (!checked.ok) return checked;
+  const { service, id } = checked.value;
+  if (service !== parts.service || id !== parts.id) {
+    return invalidEntry(`the record is the one of ${service}.${id}`);
+  }
+  return checked;
+}
+
+function invalidEntry(why: string): Validation<never> {
+  return { ok: false, error: new MeshError("BAD_REQUEST", `invalid presence entry: ${why}`) };
+}
+
 /** KV key of an instance in the presence bucket: `<service>.<id>`. */
 export function presenceKey(service: string, id: string): string {
   assertName(service, "service");

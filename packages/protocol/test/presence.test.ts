@@ -1,5 +1,6 @@
 import {
   type InstanceRecord,
+  parsePresenceEntry,
   parsePresenceKey,
   parsePresenceMessage,
   presenceBucket,
@@ -152,6 +153,45 @@ describe("parsePresenceMessage", () => {
     const out = parsePresenceMessage(bytes);
     expect(out.ok).toBe(false);
     if (!out.ok) expect(out.error.code).toBe("BAD_REQUEST");
+  });
+});
+
+describe("parsePresenceEntry", () => {
+  const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+
+  it("returns the clean record of a valid entry", () => {
+    const out = parsePresenceEntry("echo.ABCDEF123", enc({ ...record(), extra: 1 }));
+    expect(out).toEqual({ ok: true, value: record() });
+  });
+
+  it.each([
+    ["a key that is not <service>.<id>", "echo", enc(record())],
+    ["a value that is not JSON", "echo.ABCDEF123", new TextEncoder().encode("{not json")],
+    ["a value that is not UTF-8", "echo.ABCDEF123", new Uint8Array([0x22, 0xff, 0x22])],
+    ["an empty value", "echo.ABCDEF123", new Uint8Array()],
+    ["an invalid record", "echo.ABCDEF123", enc({ ...record(), weight: -1 })],
+    ["the record of another instance", "echo.OTHER", enc(record())],
+    ["the record of another service", "billing.ABCDEF123", enc(record())],
+    [
+      "a record of another prefix",
+      "echo.ABCDEF123",
+      enc({ ...record(), subject: "x.inst.echo.ABCDEF123" }),
+    ],
+    [
+      "an oversized value",
+      "echo.ABCDEF123",
+      new TextEncoder().encode(`${JSON.stringify(record())}${" ".repeat(70_000)}`),
+    ],
+  ])("refuses %s with BAD_REQUEST", (_label, key, value) => {
+    const out = parsePresenceEntry(key, value);
+    expect(out.ok).toBe(false);
+    if (!out.ok) expect(out.error.code).toBe("BAD_REQUEST");
+  });
+
+  it("checks the record against the mesh prefix it is given", () => {
+    const value = enc({ ...record(), subject: "acme.inst.echo.ABCDEF123" });
+    expect(parsePresenceEntry("echo.ABCDEF123", value, "acme").ok).toBe(true);
+    expect(parsePresenceEntry("echo.ABCDEF123", value).ok).toBe(false);
   });
 });
 

@@ -1,4 +1,4 @@
-import { type InstanceRecord, validateInstanceRecord } from "@natsmesh/protocol";
+import { type InstanceRecord, parsePresenceEntry } from "@natsmesh/protocol";
 
 /**
  * The JSON the registry writes for a record, and compares to decide whether an `up` changed
@@ -20,13 +20,6 @@ export function canonicalStored(
   value: Uint8Array,
   prefix: string,
 ): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(value));
-  } catch {
-    return undefined;
-  }
-  const checked = validateInstanceRecord(parsed, prefix);
-  if (!checked.ok || key !== `${checked.value.service}.${checked.value.id}`) return undefined;
-  return canonicalRecord(checked.value);
+  const checked = parsePresenceEntry(key, value, prefix);
+  return checked.ok ? canonicalRecord(checked.value) : undefined;
 }

@@ -1,14 +1,19 @@
 import type { InstanceRecord } from "@natsmesh/protocol";
+import { readPresence } from "@natsmesh/sdk/internal";
 import { formatAge } from "../age.js";
 import type { Command } from "../command.js";
 import { ConnectMode, connectNats } from "../connect.js";
 import { ExitCode } from "../errors.js";
 import { note } from "../io.js";
-import { readInstances } from "../read-instances.js";
+import { jetStreamOff } from "../jetstream-manager.js";
 import { SERVICE_ARGUMENT, serviceArgument } from "../service-argument.js";
 import { renderTable } from "../table.js";
 
 const HEADER = ["SERVICE", "ID", "VERSION", "WEIGHT", "STATUS", "ZONE", "HOST", "AGE"] as const;
+
+function byServiceThenId(a: InstanceRecord, b: InstanceRecord): number {
+  return a.service.localeCompare(b.service) || a.id.localeCompare(b.id);
+}
 
 function row(r: InstanceRecord, now: number): string[] {
   const age = formatAge(now - r.startedAt);
@@ -28,9 +33,15 @@ export const ls: Command = {
     const service = serviceArgument(args[0]);
     const nc = await connectNats(global, "ls", ConnectMode.once);
     try {
-      const records = await readInstances(nc, global.prefix, service, (key, reason) =>
-        note(io, `skipping invalid record at key ${JSON.stringify(key)}: ${reason}`),
-      );
+      const records = await readPresence(nc, {
+        prefix: global.prefix,
+        service,
+        onInvalid: (key, err) =>
+          note(io, `skipping invalid record at key ${JSON.stringify(key)}: ${err.message}`),
+      }).catch((err: unknown) => {
+        throw jetStreamOff(err) ?? err;
+      });
+      records?.sort(byServiceThenId);
       if (global.json) {
         io.stdout.write(`${JSON.stringify(records ?? [], null, 2)}\n`);
       } else if (records === undefined) {

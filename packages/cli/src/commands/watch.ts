@@ -1,9 +1,10 @@
+import { type PresenceWatchStatus, watchPresence } from "@natsmesh/sdk/internal";
 import { painter } from "../colors.js";
 import type { Command } from "../command.js";
 import { ConnectMode, connectNats, noteConnectionChanges } from "../connect.js";
-import { ExitCode } from "../errors.js";
+import { type CliError, ExitCode, errorText } from "../errors.js";
 import { note } from "../io.js";
-import { followPresence } from "../presence-follower.js";
+import { jetStreamOff } from "../jetstream-manager.js";
 import { SERVICE_ARGUMENT, serviceArgument } from "../service-argument.js";
 import { shutdownOnSignals } from "../shutdown.js";
 import { formatWatchJson, formatWatchLine } from "../watch-event.js";
@@ -26,7 +27,9 @@ export const watch: Command = {
     const onNote = (message: string) => note(io, message);
     void noteConnectionChanges(nc, onNote);
     try {
-      await followPresence(nc, {
+      let fatal: CliError | undefined;
+      let last: PresenceWatchStatus["type"] | undefined;
+      const watcher = watchPresence(nc, {
         prefix: global.prefix,
         service,
         signal: shutdown.signal,
@@ -34,10 +37,28 @@ export const watch: Command = {
           io.stdout.write(
             global.json ? formatWatchJson(event) : formatWatchLine(event, new Date(), paint),
           ),
-        onInvalid: (key, reason) =>
-          onNote(`skipping invalid record at key ${JSON.stringify(key)}: ${reason}`),
-        onNote,
+        onInvalid: (key, err) =>
+          onNote(`skipping invalid record at key ${JSON.stringify(key)}: ${err.message}`),
+        onStatus: (status) => {
+          if (status.type === "waiting") {
+            onNote(
+              `waiting for the bucket ${status.bucket} ` +
+                `(no registry has run for prefix ${JSON.stringify(global.prefix)} yet)`,
+            );
+          } else if (status.type === "current") {
+            if (last !== undefined) onNote(`watching ${status.bucket}`);
+          } else if (last === undefined && jetStreamOff(status.error) !== undefined) {
+            // The very first look found no JetStream: that will not fix itself.
+            fatal = jetStreamOff(status.error);
+            watcher.stop();
+          } else {
+            onNote(`watch interrupted (${errorText(status.error)}); retrying`);
+          }
+          last = status.type;
+        },
       });
+      await watcher.closed;
+      if (fatal !== undefined) throw fatal;
     } finally {
       // Nothing to flush: a watch only reads. close() also ends the status loop above.
       await nc.close();

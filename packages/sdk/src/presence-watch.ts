@@ -1,0 +1,154 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { JetStreamApiCodes, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type MeshError, presenceBucket } from "@natsmesh/protocol";
+import { assertName } from "@natsmesh/protocol/internal";
+import { PresenceView, type PresenceWatchEvent } from "./presence-view.js";
+
+/**
+ * Where a watch stands; reported when it changes.
+ * - `current`: the snapshot is in, so the reported instances are the bucket's; changes follow.
+ * - `waiting`: the bucket does not exist (no registry has run for the prefix); looked for again.
+ * - `error`: looking for the bucket or watching it failed (no JetStream, server gone); retried.
+ */
+export type PresenceWatchStatus =
+  | { type: "current"; bucket: string }
+  | { type: "waiting"; bucket: string }
+  | { type: "error"; bucket: string; error: unknown };
+
+/** Options of {@link watchPresence}. */
+export interface PresenceWatchOptions {
+  /** Mesh prefix: the bucket is `<prefix>_presence`. */
+  prefix: string;
+  /** Only this service's instances. @default every service */
+  service?: string;
+  /** Ends the watch. */
+  signal?: AbortSignal;
+  onEvent(event: PresenceWatchEvent): void;
+  /** An entry that is not a valid record of the instance its key names; it is left out. */
+  onInvalid?(key: string, error: MeshError): void;
+  onStatus?(status: PresenceWatchStatus): void;
+}
+
+/** A running watch. */
+export interface PresenceWatch {
+  /** Settles once the watch has ended: `stop()`, its signal, or the connection closed. */
+  readonly closed: Promise<void>;
+  stop(): void;
+}
+
+/** Pause before looking for the bucket or watching again: doubling from the first to the last. */
+export const PRESENCE_RETRY_MS = { first: 250, last: 5000 } as const;
+
+function isStreamNotFound(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as Error & { code?: unknown }).code;
+  return err.name === "StreamNotFoundError" || code === JetStreamApiCodes.StreamNotFound;
+}
+
+/**
+ * Follows `<P>_presence` (snapshot, then changes) until stopped. It never creates the bucket:
+ * a missing one is waited for. nats.js resumes a watch across server restarts by itself; when
+ * the watch fails or ends anyway, it is opened again after a doubling pause, and what vanished
+ * meanwhile is reported `down` once the new snapshot is in. An empty bucket is `current` at
+ * once: nothing waits for a snapshot that will never come.
+ */
+export function watchPresence(nc: NatsConnection, options: PresenceWatchOptions): PresenceWatch {
+  if (options.service !== undefined) assertName(options.service, "service");
+  const controller = new AbortController();
+  const signal =
+    options.signal === undefined
+      ? controller.signal
+      : AbortSignal.any([options.signal, controller.signal]);
+  const watcher = new PresenceWatcher(nc, options, signal);
+  return { closed: watcher.run(), stop: () => controller.abort() };
+}
+
+class PresenceWatcher {
+  readonly #nc: NatsConnection;
+  readonly #o: PresenceWatchOptions;
+  readonly #signal: AbortSignal;
+  readonly #bucket: string;
+  readonly #view: PresenceView;
+  #status: PresenceWatchStatus["type"] | undefined;
+
+  constructor(nc: NatsConnection, o: PresenceWatchOptions, signal: AbortSignal) {
+    this.#nc = nc;
+    this.#o = o;
+    this.#signal = signal;
+    this.#bucket = presenceBucket(o.prefix);
+    this.#view = new PresenceView(o.prefix, o.onEvent, o.onInvalid ?? (() => undefined));
+  }
+
+  async run(): Promise<void> {
+    let pause: number = PRESENCE_RETRY_MS.first;
+    while (!this.#signal.aborted && !this.#nc.isClosed()) {
+      try {
+        if (await this.#watchOnce()) pause = PRESENCE_RETRY_MS.first;
+      } catch (error) {
+        if (this.#signal.aborted) break;
+        this.#report({ type: "error", bucket: this.#bucket, error });
+      }
+      await sleep(pause, undefined, { signal: this.#signal, ref: false }).catch(() => undefined);
+      pause = Math.min(PRESENCE_RETRY_MS.last, pause * 2);
+    }
+  }
+
+  /** Watches until the watch ends; false when the bucket does not exist. */
+  async #watchOnce(): Promise<boolean> {
+    const { service } = this.#o;
+    const filter = service === undefined ? ">" : `${service}.*`;
+    const jsm = await jetstreamManager(this.#nc);
+    let empty: boolean;
+    try {
+      // Kvm.open() binds without asking the server, so the stream is asked whether it exists,
+      // and whether the keys to watch hold anything: a watch of nothing never says it caught up.
+      const { state } = await jsm.streams.info(
+        `KV_${this.#bucket}`,
+        service === undefined ? {} : { subjects_filter: `$KV.${this.#bucket}.${filter}` },
+      );
+      empty =
+        service === undefined
+          ? state.messages === 0
+          : Object.keys(state.subjects ?? {}).length === 0;
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
+      this.#report({ type: "waiting", bucket: this.#bucket });
+      return false;
+    }
+    const kv = await new Kvm(this.#nc).open(this.#bucket);
+    const iter = await kv.watch({ key: filter });
+    const stop = () => iter.stop();
+    this.#signal.addEventListener("abort", stop, { once: true });
+    if (this.#signal.aborted) stop();
+    try {
+      // Keys of the snapshot; undefined once it is over.
+      let seen: Set<string> | undefined = new Set();
+      if (empty) seen = this.#endSnapshot(seen);
+      for await (const entry of iter) {
+        if (this.#signal.aborted) break;
+        seen?.add(entry.key);
+        this.#view.apply(entry);
+        if (seen !== undefined && (entry.isUpdate || entry.delta === 0)) {
+          seen = this.#endSnapshot(seen);
+        }
+      }
+    } finally {
+      this.#signal.removeEventListener("abort", stop);
+    }
+    return true;
+  }
+
+  #endSnapshot(seen: ReadonlySet<string>): undefined {
+    this.#view.reconcile(seen);
+    this.#report({ type: "current", bucket: this.#bucket });
+    return undefined;
+  }
+
+  #report(status: PresenceWatchStatus): void {
+    if (this.#status === status.type) return;
+    this.#status = status.type;
+    this.#o.onStatus?.(status);
+  }
+}

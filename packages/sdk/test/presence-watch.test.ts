@@ -1,0 +1,192 @@
+import { type KV, Kvm } from "@nats-io/kv";
+import { connect } from "@nats-io/transport-node";
+import { type InstanceRecord, presenceBucket, presenceKey } from "@natsmesh/protocol";
+import {
+  type PresenceWatch,
+  type PresenceWatchOptions,
+  type PresenceWatchStatus,
+  readPresence,
+  watchPresence,
+} from "@natsmesh/sdk/internal";
+import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+
+let t: TestSetup;
+const watches: PresenceWatch[] = [];
+
+beforeAll(async () => {
+  t = await setup();
+});
+afterEach(async () => {
+  for (const w of watches.splice(0)) w.stop();
+});
+afterAll(() => cleanup(t));
+
+function record(prefix: string, service: string, id: string, weight = 100): InstanceRecord {
+  return {
+    ...{ v: 1, id, service, version: "1.0.0", weight, status: "ready", methods: ["say"] },
+    ...{ subject: `${prefix}.inst.${service}.${id}`, host: "h", pid: 1, metadata: {} },
+    startedAt: 1,
+  };
+}
+
+async function bucket(prefix: string): Promise<KV> {
+  return new Kvm(t.nc).create(presenceBucket(prefix), { history: 1 });
+}
+
+async function put(kv: KV, r: InstanceRecord): Promise<void> {
+  await kv.put(presenceKey(r.service, r.id), JSON.stringify(r));
+}
+
+/** A watch of `prefix` that records what it reports as `<type> <key>` lines. */
+function follow(prefix: string, options: Partial<PresenceWatchOptions> = {}) {
+  const events: string[] = [];
+  const statuses: PresenceWatchStatus[] = [];
+  const invalid: string[] = [];
+  const watch = watchPresence(t.nc, {
+    prefix,
+    onEvent: (e) => events.push(`${e.type} ${e.key}`),
+    onStatus: (s) => statuses.push(s),
+    onInvalid: (key) => invalid.push(key),
+    ...options,
+  });
+  watches.push(watch);
+  const until = async (what: string, check: () => boolean) => {
+    if (!(await waitUntil(check, { timeoutMs: 10_000 }))) {
+      throw new Error(
+        `no ${what}: events ${events.join(", ")}; statuses ${statuses.map((s) => s.type)}`,
+      );
+    }
+  };
+  return { watch, events, statuses, invalid, until };
+}
+
+describe("watchPresence", () => {
+  it("reports the snapshot, says it is current, then follows changes", async () => {
+    const prefix = uniquePrefix();
+    const kv = await bucket(prefix);
+    await put(kv, record(prefix, "echo", "a"));
+    await put(kv, record(prefix, "echo", "b"));
+    const w = follow(prefix);
+    await w.until("current", () => w.statuses.length > 0);
+    expect(w.statuses).toEqual([{ type: "current", bucket: presenceBucket(prefix) }]);
+    expect(w.events.sort()).toEqual(["up echo.a", "up echo.b"]);
+
+    await put(kv, record(prefix, "echo", "a", 7));
+    await put(kv, record(prefix, "echo", "a", 7));
+    await kv.delete("echo.b");
+    await put(kv, record(prefix, "echo", "c"));
+    await w.until("up of c", () => w.events.includes("up echo.c"));
+    expect(w.events.slice(2)).toEqual(["update echo.a", "down echo.b", "up echo.c"]);
+  });
+
+  it("is current at once when the watched keys hold nothing", async () => {
+    const empty = uniquePrefix();
+    await bucket(empty);
+    const markers = uniquePrefix();
+    const kv = await bucket(markers);
+    await put(kv, record(markers, "echo", "gone"));
+    await kv.delete("echo.gone");
+    await put(kv, record(markers, "billing", "x"));
+    const both = [follow(empty), follow(markers, { service: "echo" })];
+    for (const w of both) {
+      await w.until("current", () => w.statuses.length > 0);
+      expect(w.statuses.map((s) => s.type)).toEqual(["current"]);
+      expect(w.events).toEqual([]);
+    }
+  });
+
+  it("waits for a missing bucket, then watches it once a registry creates it", async () => {
+    const prefix = uniquePrefix();
+    const w = follow(prefix);
+    await w.until("waiting", () => w.statuses.length > 0);
+    expect(w.statuses).toEqual([{ type: "waiting", bucket: presenceBucket(prefix) }]);
+    const kv = await bucket(prefix);
+    await put(kv, record(prefix, "echo", "a"));
+    await w.until("up of a", () => w.events.includes("up echo.a"));
+    expect(w.statuses.map((s) => s.type)).toEqual(["waiting", "current"]);
+  });
+
+  it("follows one service when given, and reports invalid entries", async () => {
+    const prefix = uniquePrefix();
+    const kv = await bucket(prefix);
+    await put(kv, record(prefix, "billing", "x"));
+    await kv.put("echo.junk", "[]");
+    const w = follow(prefix, { service: "echo" });
+    await w.until("current", () => w.statuses.length > 0);
+    await put(kv, record(prefix, "billing", "y"));
+    await put(kv, record(prefix, "echo", "a"));
+    await w.until("up of a", () => w.events.length > 0);
+    expect(w.events).toEqual(["up echo.a"]);
+    expect(w.invalid).toEqual(["echo.junk"]);
+  });
+
+  it("ends when stopped, when its signal aborts and when the connection closes", async () => {
+    const prefix = uniquePrefix();
+    await bucket(prefix);
+    const stopped = follow(prefix);
+    stopped.watch.stop();
+    await stopped.watch.closed;
+
+    const controller = new AbortController();
+    const aborted = follow(prefix, { signal: controller.signal });
+    await aborted.until("current", () => aborted.statuses.length > 0);
+    controller.abort();
+    await aborted.watch.closed;
+
+    const nc = await connect({ servers: t.server.url });
+    const own = watchPresence(nc, { prefix, onEvent: () => undefined });
+    await nc.close();
+    await own.closed;
+  });
+
+  it("refuses an invalid service name at once", () => {
+    expect(() =>
+      watchPresence(t.nc, { prefix: "mesh", service: "a.b", onEvent: () => {} }),
+    ).toThrow(TypeError);
+  });
+});
+
+describe("readPresence", () => {
+  it("reads the records of a bucket, one service's, or undefined when there is no bucket", async () => {
+    const prefix = uniquePrefix();
+    expect(await readPresence(t.nc, { prefix })).toBeUndefined();
+    const kv = await bucket(prefix);
+    expect(await readPresence(t.nc, { prefix })).toEqual([]);
+    const a = record(prefix, "echo", "a");
+    const x = record(prefix, "billing", "x");
+    await put(kv, a);
+    await put(kv, x);
+    await kv.put("echo.junk", "{");
+    const invalid: string[] = [];
+    const all = await readPresence(t.nc, { prefix, onInvalid: (key) => invalid.push(key) });
+    expect(all?.sort((p, q) => p.id.localeCompare(q.id))).toEqual([a, x]);
+    expect(invalid).toEqual(["echo.junk"]);
+    expect(await readPresence(t.nc, { prefix, service: "billing" })).toEqual([x]);
+  });
+});
+
+describe("without JetStream", () => {
+  let off: TestSetup;
+  beforeAll(async () => {
+    off = await setup({ jetstream: false });
+  });
+  afterAll(() => cleanup(off));
+
+  it("reports the failure and keeps trying; readPresence rejects with it", async () => {
+    const statuses: PresenceWatchStatus[] = [];
+    const w = watchPresence(off.nc, {
+      prefix: off.prefix,
+      onEvent: () => undefined,
+      onStatus: (s) => statuses.push(s),
+    });
+    watches.push(w);
+    expect(await waitUntil(() => statuses.length > 0, { timeoutMs: 10_000 })).toBe(true);
+    const [status] = statuses;
+    expect(status?.type === "error" && (status.error as Error).name).toBe("JetStreamNotEnabled");
+    await expect(readPresence(off.nc, { prefix: off.prefix })).rejects.toHaveProperty(
+      "name",
+      "JetStreamNotEnabled",
+    );
+  });
+});
