@@ -23,6 +23,7 @@ const PUBLIC_API = {
       "QUEUE_GROUP",
       "TokenAlgorithm",
       "TokenRejection",
+      "VERIFIER_DEFAULTS",
       "assertJwks",
       "codecForContentType",
       "codecs",

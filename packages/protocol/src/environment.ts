@@ -2,17 +2,34 @@ import type { TokenGateOptions } from "./tokens/token-gate.js";
 
 /**
  * Token settings from the environment every natsmesh process reads (12-factor): `MESH_JWKS`
- * (a path, inline JSON or "kv"), `MESH_ISSUER`, `MESH_AUDIENCE`. `undefined` when `MESH_JWKS`
- * is unset. Options given in code always win over these.
+ * (a path, inline JSON or "kv"), `MESH_ISSUER`, `MESH_AUDIENCE`, `MESH_MAX_TOKEN_LIFETIME`
+ * (seconds). `undefined` when `MESH_JWKS` is unset. Options given in code always win over these.
  */
 export function authFromEnv(env: NodeJS.ProcessEnv = process.env): TokenGateOptions | undefined {
   const jwks = env.MESH_JWKS;
   if (jwks === undefined || jwks === "") return undefined;
+  const life = maxTokenLifetimeFromEnv(env);
   return {
     jwks,
     ...(env.MESH_ISSUER ? { issuer: env.MESH_ISSUER } : {}),
     ...(env.MESH_AUDIENCE ? { audience: env.MESH_AUDIENCE } : {}),
+    ...(life === undefined ? {} : { maxTokenLifetimeSec: life }),
   };
+}
+
+/**
+ * The longest token lifetime from `MESH_MAX_TOKEN_LIFETIME` (whole seconds), or `undefined`
+ * when unset. Verifiers refuse longer-lived tokens; `natsmesh token issue` refuses to make
+ * them. Throws `TypeError` on a value that is not a whole number of seconds ≥ 1.
+ */
+export function maxTokenLifetimeFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.MESH_MAX_TOKEN_LIFETIME;
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new TypeError(`MESH_MAX_TOKEN_LIFETIME must be whole seconds ≥ 1, got ${raw}`);
+  }
+  return n;
 }
 
 /** The process's own token from `MESH_TOKEN`, or `undefined`. */

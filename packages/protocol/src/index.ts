@@ -40,5 +40,6 @@ export { JWKS_KEY } from "./tokens/key-source.js";
 export type { GenerateKeyPairOptions, MeshKeyPair } from "./tokens/keys.js";
 export { assertJwks, generateKeyPair, type JsonWebKeySet } from "./tokens/keys.js";
 export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
+export { TokenRejection } from "./tokens/rejections.js";
 export type { TokenVerifier, TokenVerifierOptions, VerifiedToken } from "./tokens/verifier.js";
-export { createVerifier, TokenRejection } from "./tokens/verifier.js";
+export { createVerifier, VERIFIER_DEFAULTS } from "./tokens/verifier.js";

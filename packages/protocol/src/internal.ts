@@ -9,7 +9,12 @@
 export { checkPayloadSize } from "./codec.js";
 export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
 export { withDefaults } from "./defaults.js";
-export { authFromEnv, inboxPrefixesFromEnv, tokenFromEnv } from "./environment.js";
+export {
+  authFromEnv,
+  inboxPrefixesFromEnv,
+  maxTokenLifetimeFromEnv,
+  tokenFromEnv,
+} from "./environment.js";
 export { toMeshError } from "./error-reply.js";
 export { parseAttempt, parseDeadline } from "./headers.js";
 export { assertName, assertPrefix } from "./names.js";
@@ -21,6 +26,7 @@ export {
   ReplySubjectRule,
 } from "./reply-subject.js";
 export { lastToken } from "./subjects.js";
+export { rejection, unauthenticated } from "./tokens/rejections.js";
 export type { JwksSource } from "./tokens/key-source.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";
 export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";

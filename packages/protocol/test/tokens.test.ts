@@ -8,7 +8,7 @@ import {
   type MeshKeyPair,
   type TokenVerifier,
 } from "@natsmesh/protocol";
-import { bearerToken } from "@natsmesh/protocol/internal";
+import { authFromEnv, bearerToken, maxTokenLifetimeFromEnv } from "@natsmesh/protocol/internal";
 import { SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
@@ -263,5 +263,122 @@ describe("bearerToken", () => {
     expect(bearerToken("bearer abc")).toBe("abc");
     for (const bad of [undefined, "", "Bearer ", "Basic abc", "abc", "Bearer"])
       expect(bearerToken(bad)).toBeUndefined();
+  });
+});
+
+describe("refusals are cheap", () => {
+  it("answers a refused token from memory, synchronously, with one shared frozen error", async () => {
+    const v = verifierFor(keys);
+    const forged = await issueToken({ key: other.privateJwk, ...base, kid: keys.kid });
+    expect(v.known(forged)).toBeUndefined();
+    const first = await v.check(forged);
+    expect(first).toBeInstanceOf(MeshError);
+    const again = v.check(forged);
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(((first as MeshError).data as { reason: string }).reason).toBe("signature");
+    // Another forgery with the same reason gets the very same object: no error built per token.
+    const other2 = await issueToken({ key: other.privateJwk, ...base, kid: keys.kid, sub: "x" });
+    expect(await v.check(other2)).toBe(first);
+  });
+
+  it("refuses without cryptography what can never verify", async () => {
+    const v = verifierFor(keys);
+    const expired = await issueToken({ key: keys.privateJwk, ...base, ttl: -120 });
+    const unknownKid = await issueToken({ key: other.privateJwk, ...base });
+    for (const [token, why] of [
+      [expired, "expired"],
+      [unknownKid, "unknown_kid"],
+      ["a.b.c", "malformed"],
+    ] as const) {
+      const r = v.known(token);
+      expect(r).toBeInstanceOf(MeshError);
+      expect(((r as MeshError).data as { reason: string }).reason).toBe(why);
+    }
+  });
+
+  it("shares one verification between checks of one token in flight", async () => {
+    const v = verifierFor(keys);
+    const token = await issueToken({ key: keys.privateJwk, ...base });
+    const a = v.check(token);
+    const b = v.check(token);
+    expect(a).toBeInstanceOf(Promise);
+    expect(b).toBe(a);
+    expect(await a).toBe(v.cached(token));
+  });
+
+  it("forgets refusals when the key set changes: a new key can make a token good", async () => {
+    const v = verifierFor(keys);
+    const token = await issueToken({ key: other.privateJwk, ...base });
+    expect(await reason(v, token)).toBe("unknown_kid");
+    v.setJwks({ keys: [keys.publicJwk, other.publicJwk] });
+    await expect(v.verify(token)).resolves.toBeDefined();
+  });
+
+  it("never verifies a token with a key published for another use", async () => {
+    const presenceKey = { ...other.publicJwk, use: "natsmesh-presence" };
+    const v = createVerifier({ jwks: { keys: [presenceKey] }, issuer: base.issuer });
+    const token = await issueToken({ key: other.privateJwk, ...base });
+    expect(await reason(v, token)).toBe("unknown_kid");
+  });
+});
+
+describe("token lifetime", () => {
+  const signed = (claims: Record<string, number | undefined>) => {
+    let jwt = new SignJWT({ scope: "x.y" })
+      .setProtectedHeader({ alg: "EdDSA", kid: keys.kid })
+      .setSubject("a")
+      .setAudience("natsmesh")
+      .setIssuer(base.issuer)
+      .setExpirationTime(claims.exp!);
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
+    return jwt.sign(keys.privateJwk);
+  };
+
+  it("refuses a token living longer than 24 h by default, exp in year 9999 included", async () => {
+    const v = verifierFor(keys);
+    expect(await reason(v, await signed({ iat: now(), exp: 253402300799 }))).toBe("lifetime");
+    expect(await reason(v, await signed({ exp: 253402300799 }))).toBe("lifetime");
+    expect(await reason(v, await signed({ iat: now(), exp: now() + 86_401 }))).toBe("lifetime");
+    await expect(
+      v.verify(await signed({ iat: now(), exp: now() + 86_400 })),
+    ).resolves.toBeDefined();
+    await expect(v.verify(await signed({ exp: now() + 86_400 }))).resolves.toBeDefined();
+  });
+
+  it("measures exp - iat, so a token issued long ago for long is refused even near its end", async () => {
+    const v = verifierFor(keys);
+    expect(await reason(v, await signed({ iat: now() - 200_000, exp: now() + 60 }))).toBe(
+      "lifetime",
+    );
+  });
+
+  it("refuses an iat in the future beyond the skew, which would stretch the lifetime", async () => {
+    const v = verifierFor(keys);
+    expect(await reason(v, await signed({ iat: now() + 3600, exp: now() + 7200 }))).toBe(
+      "not_yet_valid",
+    );
+  });
+
+  it("takes another maximum, and refuses a bad one with TypeError", async () => {
+    const v = createVerifier({ jwks: keys.jwks, issuer: base.issuer, maxTokenLifetimeSec: 600 });
+    expect(await reason(v, await signed({ iat: now(), exp: now() + 601 }))).toBe("lifetime");
+    await expect(v.verify(await signed({ iat: now(), exp: now() + 600 }))).resolves.toBeDefined();
+    expect(() => createVerifier({ jwks: keys.jwks, maxTokenLifetimeSec: -1 })).toThrow(TypeError);
+    expect(() => createVerifier({ jwks: keys.jwks, maxTokenLifetimeSec: 1.5 })).toThrow(TypeError);
+  });
+});
+
+describe("MESH_MAX_TOKEN_LIFETIME", () => {
+  it("sets the verifiers' maximum lifetime, in whole seconds", () => {
+    expect(maxTokenLifetimeFromEnv({})).toBeUndefined();
+    expect(maxTokenLifetimeFromEnv({ MESH_MAX_TOKEN_LIFETIME: "3600" })).toBe(3600);
+    expect(
+      authFromEnv({ MESH_JWKS: "kv", MESH_MAX_TOKEN_LIFETIME: "600" })?.maxTokenLifetimeSec,
+    ).toBe(600);
+    for (const bad of ["0", "-5", "1h", "1.5", "x"]) {
+      expect(() => maxTokenLifetimeFromEnv({ MESH_MAX_TOKEN_LIFETIME: bad })).toThrow(TypeError);
+    }
   });
 });

@@ -22,6 +22,11 @@ const COUNTERS = [
     "unauthorized",
     "Presence messages dropped for a missing or insufficient token.",
   ],
+  [
+    "dropped_messages_total",
+    "dropped",
+    "Presence messages dropped unverified: too many new tokens waiting for a signature check.",
+  ],
   ["kv_writes_total", "kvWrites", "Presence KV puts and deletes by this registry."],
   ["kv_errors_total", "kvErrors", "Presence KV writes that failed and were retried."],
   ["syncs_total", "syncs", "Presence sync requests published."],

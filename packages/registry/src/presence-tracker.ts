@@ -12,9 +12,15 @@ import { HeaderBlock, rawHeaderBlock, type TokenGate } from "@natsmesh/protocol/
 import type { Logger } from "pino";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
+import { ThrottledLog } from "./throttled-log.js";
 
-/** Most presence messages waiting for a token verification at once; more are dropped. */
-const MAX_QUEUED = 10_000;
+/**
+ * Bounds on presence messages waiting for a token's signature check, per instance subject and
+ * in all: beyond them, messages are dropped unverified (and counted). A message whose token is
+ * known (verified or refused before) never waits, so a flood of new tokens on one subject
+ * cannot hold up the instance's real heartbeats, nor anyone else's.
+ */
+export const VERIFY_QUEUE = { perSubject: 8, total: 1024 } as const;
 
 /** The `Authorization` value of a message, read from its raw header block: never throws. */
 function authorizationOf(msg: Msg): string | undefined {
@@ -51,14 +57,16 @@ export interface PresenceTrackerOptions {
 export class PresenceTracker {
   readonly #o: PresenceTrackerOptions;
   readonly #base: string;
+  readonly #throttled: ThrottledLog;
   #sub: Subscription | undefined;
-  /** Per instance, the last message waiting for a token verification: order is kept per key. */
-  readonly #pending = new Map<string, Promise<void>>();
-  #queued = 0;
+  /** Per instance, how many of its messages wait for a signature check. */
+  readonly #waiting = new Map<string, number>();
+  #waitingTotal = 0;
 
   constructor(options: PresenceTrackerOptions) {
     this.#o = options;
     this.#base = `${options.subjects.prefix}.presence.`;
+    this.#throttled = new ThrottledLog(options.log);
   }
 
   start(): void {
@@ -121,29 +129,42 @@ export class PresenceTracker {
       this.#apply(m, key, received);
       return;
     }
-    const checked = gate.check(authorizationOf(msg));
-    const waiting = this.#pending.get(key);
-    if (waiting === undefined && !(checked instanceof Promise)) {
-      this.#authorized(m, key, received, checked);
+    const authorization = authorizationOf(msg);
+    // A known good token costs a map lookup and never waits, whatever else is going on.
+    const cached = gate.cached(authorization);
+    if (cached !== undefined) {
+      this.#authorized(m, key, received, cached);
       return;
     }
-    if (this.#queued >= MAX_QUEUED) {
-      // A flood of tokens to verify: refuse more rather than fall behind on everyone.
-      counters.unauthorized++;
-      log.warn({ key }, "presence message dropped: too many tokens waiting for verification");
+    const waiting = this.#waiting.get(key) ?? 0;
+    if (waiting >= VERIFY_QUEUE.perSubject || this.#waitingTotal >= VERIFY_QUEUE.total) {
+      // Flooded: anything else is dropped before it costs more than this.
+      counters.dropped++;
+      this.#throttled.warn(
+        "dropped",
+        { key, dropped: counters.dropped },
+        "presence messages dropped unverified: too many new tokens waiting for a signature check",
+      );
       return;
     }
-    // Order is kept per instance: its messages wait for one another, nobody else's.
-    this.#queued++;
-    const next = (waiting ?? Promise.resolve())
-      .then(() => checked)
+    const known = gate.known(authorization);
+    if (known !== undefined) {
+      this.#authorized(m, key, received, known);
+      return;
+    }
+    // Messages with one token share one verification and are applied in arrival order; those
+    // with a known token go ahead at once rather than queue behind anyone's unverified ones.
+    this.#waiting.set(key, waiting + 1);
+    this.#waitingTotal++;
+    void Promise.resolve(gate.check(authorization))
       .then((result) => this.#authorized(m, key, received, result))
       .catch((e: unknown) => log.error({ err: e, key }, "presence message handling failed"))
       .finally(() => {
-        this.#queued--;
-        if (this.#pending.get(key) === next) this.#pending.delete(key);
+        this.#waitingTotal--;
+        const left = (this.#waiting.get(key) ?? 1) - 1;
+        if (left === 0) this.#waiting.delete(key);
+        else this.#waiting.set(key, left);
       });
-    this.#pending.set(key, next);
   }
 
   #authorized(

@@ -14,6 +14,8 @@ export interface RegistryStats {
   readonly invalid: number;
   /** Presence messages dropped because their token was missing, invalid or not for the service. */
   readonly unauthorized: number;
+  /** Presence messages dropped unverified: too many new tokens were waiting for a signature check. */
+  readonly dropped: number;
   /** Successful KV puts of presence records. */
   readonly kvPuts: number;
   /** Successful KV deletes of presence records. */
@@ -36,6 +38,7 @@ export class Counters {
   evictions = 0;
   invalid = 0;
   unauthorized = 0;
+  dropped = 0;
   kvPuts = 0;
   kvDeletes = 0;
   kvErrors = 0;
@@ -51,6 +54,7 @@ export class Counters {
       evictions: this.evictions,
       invalid: this.invalid,
       unauthorized: this.unauthorized,
+      dropped: this.dropped,
       kvPuts: this.kvPuts,
       kvDeletes: this.kvDeletes,
       kvWrites: this.kvPuts + this.kvDeletes,

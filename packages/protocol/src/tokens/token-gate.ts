@@ -3,11 +3,12 @@ import type { MeshError } from "../errors.js";
 import { TokenAlgorithm } from "./algorithms.js";
 import { type JwksSource, type KeySource, startKeySource } from "./key-source.js";
 import { assertJwks } from "./keys.js";
+import { rejection } from "./rejections.js";
 import {
   bearerToken,
   createVerifier,
   type TokenVerifier,
-  unauthenticated,
+  VERIFIER_DEFAULTS,
   type VerifiedToken,
 } from "./verifier.js";
 
@@ -23,6 +24,11 @@ export interface TokenGateOptions {
   audience?: string;
   /** @default ["EdDSA", "ES256", "RS256"] (+ "HS256" with a secret) */
   algorithms?: TokenAlgorithm[];
+  /**
+   * Longest token lifetime accepted, in seconds (`exp - iat`, or `exp - now` without `iat`).
+   * @default 86400 (24 h), or `MESH_MAX_TOKEN_LIFETIME`
+   */
+  maxTokenLifetimeSec?: number;
 }
 
 /** Where a gate gets its keys and reports key changes. */
@@ -42,6 +48,13 @@ export interface TokenGate {
   check(
     authorization: string | undefined,
   ): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError>;
+  /**
+   * What {@link TokenGate.check} can tell without a signature check, synchronously; `undefined`
+   * when only one can tell. Lets a caller bound the signature checks it starts.
+   */
+  known(authorization: string | undefined): VerifiedToken | MeshError | undefined;
+  /** The verified token of an `Authorization` value if it is cached, the cheapest look of all. */
+  cached(authorization: string | undefined): VerifiedToken | undefined;
   stop(): void;
 }
 
@@ -60,6 +73,12 @@ export function checkTokenGateOptions(options: unknown): TokenGateOptions {
     if (!Object.values(TokenAlgorithm).includes(alg))
       throw new TypeError(`algorithm ${String(alg)} is not allowed`);
   }
+  const life = o.maxTokenLifetimeSec;
+  if (life !== undefined && (!Number.isInteger(life) || life < 1)) {
+    throw new TypeError(
+      `auth.maxTokenLifetimeSec must be a whole number of seconds ≥ 1 (default ${VERIFIER_DEFAULTS.maxTokenLifetimeSec}), got ${String(life)}`,
+    );
+  }
   return { ...o };
 }
 
@@ -75,6 +94,7 @@ export async function startTokenGate(
     ...(o.issuer === undefined ? {} : { issuer: o.issuer }),
     ...(o.audience === undefined ? {} : { audience: o.audience }),
     ...(o.algorithms === undefined ? {} : { algorithms: o.algorithms }),
+    ...(o.maxTokenLifetimeSec === undefined ? {} : { maxTokenLifetimeSec: o.maxTokenLifetimeSec }),
   });
   const keys: KeySource =
     o.jwks === undefined
@@ -89,17 +109,23 @@ export async function startTokenGate(
           },
           ...(context.onError === undefined ? {} : { onError: context.onError }),
         });
+  const bearer = (authorization: string | undefined): string | MeshError => {
+    const token = bearerToken(authorization);
+    if (token !== undefined) return token;
+    return rejection(authorization === undefined ? "missing" : "malformed");
+  };
   return {
     check(authorization) {
+      const token = bearer(authorization);
+      return typeof token === "string" ? verifier.check(token) : token;
+    },
+    known(authorization) {
+      const token = bearer(authorization);
+      return typeof token === "string" ? verifier.known(token) : token;
+    },
+    cached(authorization) {
       const token = bearerToken(authorization);
-      if (token === undefined) {
-        return authorization === undefined
-          ? unauthenticated("missing", "no token: send Authorization: Bearer <jwt>")
-          : unauthenticated("malformed", "Authorization must be Bearer <jwt>");
-      }
-      const hit = verifier.cached(token);
-      if (hit !== undefined) return hit;
-      return verifier.verify(token).catch((err: MeshError) => err);
+      return token === undefined ? undefined : verifier.cached(token);
     },
     stop: () => keys.stop(),
   };

@@ -1,14 +1,28 @@
 import {
   createLocalJWKSet,
   type FlattenedJWSInput,
+  type JWK,
   type JWTHeaderParameters,
   type JWTPayload,
   jwtVerify,
 } from "jose";
-import { MeshError } from "../errors.js";
+import type { MeshError } from "../errors.js";
 import { DEFAULT_AUDIENCE, isTokenAlgorithm, type TokenAlgorithm } from "./algorithms.js";
 import { assertJwks, type JsonWebKeySet } from "./keys.js";
+import { precheck } from "./precheck.js";
+import { RejectedCache } from "./rejected-cache.js";
+import { rejection, type TokenRejection } from "./rejections.js";
 import { parseScope } from "./scope.js";
+
+/** Defaults of {@link TokenVerifierOptions}. */
+export const VERIFIER_DEFAULTS = {
+  clockToleranceSec: 30,
+  cacheSize: 10_000,
+  rejectedCacheSize: 10_000,
+  maxTokenLength: 8192,
+  /** A day: long enough for a deployment's token, short enough that a leaked one dies. */
+  maxTokenLifetimeSec: 86_400,
+} as const;
 
 /** Options of {@link createVerifier}. */
 export interface TokenVerifierOptions {
@@ -29,8 +43,16 @@ export interface TokenVerifierOptions {
   clockToleranceSec?: number;
   /** Most verified tokens kept. @default 10000 */
   cacheSize?: number;
+  /** Most refused tokens remembered (by digest), so a replayed forgery costs no cryptography. @default 10000 */
+  rejectedCacheSize?: number;
   /** Longest token accepted, in characters. @default 8192 */
   maxTokenLength?: number;
+  /**
+   * Longest lifetime accepted, in seconds: `exp - iat`, or `exp - now` for a token without
+   * `iat`. Longer-lived tokens are refused with reason `lifetime`.
+   * @default 86400 (24 h)
+   */
+  maxTokenLifetimeSec?: number;
 }
 
 /** A token that passed verification. */
@@ -43,44 +65,32 @@ export interface VerifiedToken {
   kid: string | undefined;
 }
 
-/** Verifies mesh tokens, with a bounded cache of verified ones. */
+/** Verifies mesh tokens, with a bounded cache of verified ones and one of refused ones. */
 export interface TokenVerifier {
   /**
    * Verifies a token (the JWS compact string, without `Bearer `). Rejects with
    * `UNAUTHENTICATED` (`data.reason` says why); a cached token resolves without crypto.
    */
   verify(token: string): Promise<VerifiedToken>;
+  /**
+   * Like {@link TokenVerifier.verify}, but never throws: the verified token or the (shared,
+   * frozen) `UNAUTHENTICATED` error, synchronously whenever no signature must be checked (a
+   * cached token, a refused one, one that cannot verify anyway). Checks of one token in
+   * flight at once share one verification, so their results arrive in call order.
+   */
+  check(token: string | undefined): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError>;
+  /**
+   * What {@link TokenVerifier.check} can tell without checking a signature: the verified token,
+   * the refusal, or `undefined` when only a signature check (or one in flight) can tell.
+   * Synchronous and cheap, so a caller can decide whether to afford the check at all.
+   */
+  known(token: string | undefined): VerifiedToken | MeshError | undefined;
   /** The cached verification of `token` while it has not expired, else `undefined`. Synchronous. */
   cached(token: string): VerifiedToken | undefined;
   /** Replaces the key set; cached tokens of removed or changed keys are dropped at once. */
   setJwks(jwks: JsonWebKeySet): void;
   /** Number of cached tokens. */
   readonly size: number;
-}
-
-/** Why a token was refused, in `MeshError.data.reason`. */
-export const TokenRejection = {
-  missing: "missing",
-  malformed: "malformed",
-  tooLong: "too_long",
-  expired: "expired",
-  notYetValid: "not_yet_valid",
-  issuer: "issuer",
-  audience: "audience",
-  claims: "claims",
-  algorithm: "algorithm",
-  unknownKey: "unknown_kid",
-  signature: "signature",
-} as const;
-export type TokenRejection = (typeof TokenRejection)[keyof typeof TokenRejection];
-
-/** Makes the `UNAUTHENTICATED` error for a refused token. */
-export function unauthenticated(
-  reason: TokenRejection,
-  message: string,
-  cause?: unknown,
-): MeshError {
-  return new MeshError("UNAUTHENTICATED", message, { data: { reason }, cause });
 }
 
 interface Entry {
@@ -92,10 +102,26 @@ interface Entry {
 
 type KeyGetter = (header: JWTHeaderParameters, input: FlattenedJWSInput) => Promise<unknown>;
 
+/** Keys that sign tokens: a key published for another use (`use` other than "sig") never does. */
+function signingKeys(jwks: JsonWebKeySet): JWK[] {
+  return jwks.keys.filter((k) => k.use === undefined || k.use === "sig");
+}
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 0) throw new TypeError(`${what} must be an integer ≥ 0`);
+  return v;
+}
+
 class Verifier implements TokenVerifier {
   readonly #cache = new Map<string, Entry>();
+  readonly #rejected: RejectedCache;
+  readonly #inflight = new Map<string, Promise<VerifiedToken | MeshError>>();
   readonly #options: Required<
-    Pick<TokenVerifierOptions, "clockToleranceSec" | "cacheSize" | "maxTokenLength">
+    Pick<
+      TokenVerifierOptions,
+      "clockToleranceSec" | "cacheSize" | "maxTokenLength" | "maxTokenLifetimeSec"
+    >
   >;
   readonly #algorithms: TokenAlgorithm[];
   readonly #secret: Uint8Array | undefined;
@@ -125,11 +151,24 @@ class Verifier implements TokenVerifier {
         throw new TypeError("HS256 is allowed only with an explicit secret");
       }
     }
+    const D = VERIFIER_DEFAULTS;
     this.#options = {
-      clockToleranceSec: options.clockToleranceSec ?? 30,
-      cacheSize: options.cacheSize ?? 10_000,
-      maxTokenLength: options.maxTokenLength ?? 8192,
+      clockToleranceSec: positiveInt(
+        options.clockToleranceSec,
+        D.clockToleranceSec,
+        "clockToleranceSec",
+      ),
+      cacheSize: positiveInt(options.cacheSize, D.cacheSize, "cacheSize"),
+      maxTokenLength: positiveInt(options.maxTokenLength, D.maxTokenLength, "maxTokenLength"),
+      maxTokenLifetimeSec: positiveInt(
+        options.maxTokenLifetimeSec,
+        D.maxTokenLifetimeSec,
+        "maxTokenLifetimeSec",
+      ),
     };
+    this.#rejected = new RejectedCache(
+      positiveInt(options.rejectedCacheSize, D.rejectedCacheSize, "rejectedCacheSize"),
+    );
     this.#issuer = options.issuer;
     this.#audience = options.audience ?? DEFAULT_AUDIENCE;
     if (jwks !== undefined) this.setJwks(jwks);
@@ -155,18 +194,44 @@ class Verifier implements TokenVerifier {
   }
 
   async verify(token: string): Promise<VerifiedToken> {
+    const result = await this.check(token);
+    if (isVerified(result)) return result;
+    throw result;
+  }
+
+  check(token: string | undefined): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError> {
+    const known = this.known(token);
+    if (known !== undefined) return known;
+    const t = token as string;
+    const running = this.#inflight.get(t);
+    if (running !== undefined) return running;
+    const verification = this.#verify(t, this.#generation).finally(() => this.#inflight.delete(t));
+    this.#inflight.set(t, verification);
+    return verification;
+  }
+
+  known(token: string | undefined): VerifiedToken | MeshError | undefined {
+    if (typeof token !== "string" || token.length === 0) return rejection("missing");
     const hit = this.cached(token);
     if (hit !== undefined) return hit;
-    if (typeof token !== "string" || token.length === 0) {
-      throw unauthenticated("missing", "no token: send Authorization: Bearer <jwt>");
-    }
-    if (token.length > this.#options.maxTokenLength) {
-      throw unauthenticated(
-        "too_long",
-        `token longer than ${this.#options.maxTokenLength} characters`,
-      );
-    }
-    const generation = this.#generation;
+    if (token.length > this.#options.maxTokenLength) return rejection("too_long");
+    const refused = this.#rejected.get(token);
+    if (refused !== undefined) return rejection(refused);
+    if (this.#inflight.has(token)) return undefined;
+    const early = precheck(
+      token,
+      {
+        algorithms: this.#algorithms,
+        knownKid: (kid) => this.#kidKeys.has(kid),
+        clockToleranceSec: this.#options.clockToleranceSec,
+        maxLifetimeSec: this.#options.maxTokenLifetimeSec,
+      },
+      Date.now() / 1000,
+    );
+    return early === undefined ? undefined : this.#refuse(token, early, this.#generation);
+  }
+
+  async #verify(token: string, generation: number): Promise<VerifiedToken | MeshError> {
     let payload: JWTPayload;
     let kid: string | undefined;
     let alg: string;
@@ -182,14 +247,9 @@ class Verifier implements TokenVerifier {
       kid = result.protectedHeader.kid;
       alg = result.protectedHeader.alg;
     } catch (err) {
-      throw rejection(err);
+      return this.#refuse(token, reasonOf(err), generation);
     }
-    if (typeof payload.sub !== "string" || typeof payload.exp !== "number") {
-      throw unauthenticated("claims", "token needs string sub and numeric exp claims");
-    }
-    if (payload.scope !== undefined && typeof payload.scope !== "string") {
-      throw unauthenticated("claims", "scope claim must be a space-separated string");
-    }
+    // The precheck read these very bytes; now they are verified, they are typed from here.
     const verified: VerifiedToken = {
       claims: payload as VerifiedToken["claims"],
       scopes: Object.freeze(parseScope(payload.scope)),
@@ -197,11 +257,7 @@ class Verifier implements TokenVerifier {
     };
     this.#remember(
       token,
-      {
-        token: verified,
-        expiresAt: payload.exp * 1000,
-        bySecret: alg === "HS256",
-      },
+      { token: verified, expiresAt: (payload.exp as number) * 1000, bySecret: alg === "HS256" },
       generation,
     );
     return verified;
@@ -209,29 +265,39 @@ class Verifier implements TokenVerifier {
 
   setJwks(jwks: JsonWebKeySet): void {
     assertJwks(jwks);
+    const keys = signingKeys(jwks);
     const next = new Map<string, string>();
-    for (const key of jwks.keys) if (key.kid !== undefined) next.set(key.kid, JSON.stringify(key));
+    for (const key of keys) if (key.kid !== undefined) next.set(key.kid, JSON.stringify(key));
     // Tokens verified by a key that is gone or changed must not outlive it in the cache.
     for (const [token, { token: verified, bySecret }] of this.#cache) {
       const kid = verified.kid;
       if (bySecret) continue;
       if (kid === undefined || next.get(kid) !== this.#kidKeys.get(kid)) this.#cache.delete(token);
     }
+    // A new key may make a refused token good.
+    this.#rejected.clear();
     this.#kidKeys = next;
     this.#last = undefined;
     this.#generation++;
-    this.#keys = createLocalJWKSet(jwks) as KeyGetter;
+    this.#keys = createLocalJWKSet({ keys }) as KeyGetter;
   }
 
   #key = async (header: JWTHeaderParameters, input: FlattenedJWSInput): Promise<never> => {
     if (header.alg === "HS256") {
-      if (this.#secret === undefined) throw unauthenticated("algorithm", "HS256 is not allowed");
+      if (this.#secret === undefined) throw rejection("algorithm");
       return this.#secret as never;
     }
-    if (this.#keys === undefined)
-      throw unauthenticated("unknown_kid", "no public keys are configured");
+    if (this.#keys === undefined) throw rejection("unknown_kid");
     return (await this.#keys(header, input)) as never;
   };
+
+  #refuse(token: string, reason: TokenRejection, generation: number): MeshError {
+    // Time heals "not valid yet"; a refusal reached with keys since replaced proves nothing.
+    if (reason !== "not_yet_valid" && generation === this.#generation) {
+      this.#rejected.add(token, reason);
+    }
+    return rejection(reason);
+  }
 
   #remember(token: string, entry: Entry, generation: number): void {
     if (entry.expiresAt <= Date.now() || this.#options.cacheSize === 0) return;
@@ -246,30 +312,34 @@ class Verifier implements TokenVerifier {
   }
 }
 
-function rejection(err: unknown): MeshError {
-  if (err instanceof MeshError) return err;
+function isVerified(result: VerifiedToken | MeshError): result is VerifiedToken {
+  return "claims" in result;
+}
+
+/** Why jose refused a token. */
+function reasonOf(err: unknown): TokenRejection {
+  const data = (err as { data?: { reason?: TokenRejection } }).data;
+  if (data?.reason !== undefined) return data.reason;
   const code = (err as { code?: string }).code;
   const claim = (err as { claim?: string }).claim;
   switch (code) {
     case "ERR_JWT_EXPIRED":
-      return unauthenticated("expired", "token has expired", err);
+      return "expired";
     case "ERR_JWT_CLAIM_VALIDATION_FAILED":
-      if (claim === "nbf" || claim === "iat") {
-        return unauthenticated("not_yet_valid", "token is not valid yet", err);
-      }
-      if (claim === "iss") return unauthenticated("issuer", "token has the wrong issuer", err);
-      if (claim === "aud") return unauthenticated("audience", "token has the wrong audience", err);
-      return unauthenticated("claims", `token claim ${claim ?? "?"} is invalid`, err);
+      if (claim === "nbf" || claim === "iat") return "not_yet_valid";
+      if (claim === "iss") return "issuer";
+      if (claim === "aud") return "audience";
+      return "claims";
     case "ERR_JOSE_ALG_NOT_ALLOWED":
     case "ERR_JOSE_NOT_SUPPORTED":
-      return unauthenticated("algorithm", "token algorithm is not allowed", err);
+      return "algorithm";
     case "ERR_JWKS_NO_MATCHING_KEY":
     case "ERR_JWKS_MULTIPLE_MATCHING_KEYS":
-      return unauthenticated("unknown_kid", "no known key matches the token's kid", err);
+      return "unknown_kid";
     case "ERR_JWS_SIGNATURE_VERIFICATION_FAILED":
-      return unauthenticated("signature", "token signature is invalid", err);
+      return "signature";
     default:
-      return unauthenticated("malformed", "token is malformed", err);
+      return "malformed";
   }
 }
 
