@@ -39,7 +39,7 @@ export { type IssueTokenOptions, issueToken } from "./tokens/issue.js";
 export { JWKS_KEY } from "./tokens/key-source.js";
 export type { GenerateKeyPairOptions, MeshKeyPair } from "./tokens/keys.js";
 export { assertJwks, generateKeyPair, type JsonWebKeySet } from "./tokens/keys.js";
-export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
 export { TokenRejection } from "./tokens/rejections.js";
+export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
 export type { TokenVerifier, TokenVerifierOptions, VerifiedToken } from "./tokens/verifier.js";
 export { createVerifier, VERIFIER_DEFAULTS } from "./tokens/verifier.js";

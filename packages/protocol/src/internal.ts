@@ -26,8 +26,8 @@ export {
   ReplySubjectRule,
 } from "./reply-subject.js";
 export { lastToken } from "./subjects.js";
-export { rejection, unauthenticated } from "./tokens/rejections.js";
 export type { JwksSource } from "./tokens/key-source.js";
+export { rejection, unauthenticated } from "./tokens/rejections.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";
 export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";

@@ -20,7 +20,7 @@ import {
   waitUntil,
 } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { record } from "./helpers.js";
+import { fixture, record } from "./helpers.js";
 
 /** The registry's defaults, written out: the target is stated in them. */
 const HEARTBEAT_TIMEOUT_MS = 3000;
@@ -82,7 +82,7 @@ describe("a flood of forged heartbeats on one live instance's subject", () => {
     "(%s) leaves the lease held, the instance present and a new agent visible within 2 × the heartbeat timeout",
     async (flood, tokenOf) => {
       const registry: Fixture<{ id: string; leader: boolean }> = await startFixture(
-        new URL("./fixtures/probed-registry.mjs", import.meta.url),
+        fixture("probed-registry"),
         [JSON.stringify({ servers: t.server.url, prefix: t.prefix, auth: { jwks: keys.jwks } })],
       );
       expect(registry.info.leader).toBe(true);

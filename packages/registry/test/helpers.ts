@@ -25,6 +25,6 @@ export async function record(kv: KV): Promise<Recorder> {
 }
 
 /** `test/fixtures/<name>.mjs`, for `startFixture()`. */
-export function fixture(name: "agent" | "registry"): URL {
+export function fixture(name: "agent" | "registry" | "probed-registry"): URL {
   return new URL(`./fixtures/${name}.mjs`, import.meta.url);
 }
