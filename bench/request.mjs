@@ -1,46 +1,161 @@
-// `npm run bench -- request`: natsmesh (queue balancing) against raw nats.js request() and a
-// hand-rolled muxed baseline (plain publish + one wildcard reply subscription + a Map), all with
-// msgpack payloads, on one nats-server, in one run. Prints req/s, p50/p99 and ratios.
+// `npm run bench -- request`: one request/reply echo, five ways, on one nats-server, in one run:
+//
+//   mux        plain nats.js publish + one wildcard reply subscription + a Map (msgpackr): the
+//              least any request/reply over nats.js can cost, and the design the SDK follows
+//   request    nats.js request() (msgpackr)
+//   mesh       natsmesh mesh.request(), queue balancing, msgpack, no auth
+//   mesh-auth  the same against an agent that checks a real EdDSA token against a JWKS
+//   moleculer  Moleculer 0.14 broker.call() over its NATS transporter, JSON, no auth
+//
+// Scenarios take turns in short rounds; each reports the median of its rounds: req/s, p50/p99
+// and the CPU time per call of every process involved (client, responder, nats-server).
 import { fork } from "node:child_process";
 import { createInbox } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer } from "@natsmesh/testing";
+import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
-import { closedLoop, median, parseArgs, table } from "./lib.mjs";
+import { PROC_TICK_US, procCpuMicros, selfCpuMicros } from "./cpu.mjs";
+import { closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
+import { moleculerOptions, natsOptions, startResponders } from "./request-responders.mjs";
+
+const SCENARIOS = ["mux", "request", "mesh", "mesh-auth", "moleculer"];
+const LAYOUTS = {
+  inproc: "client and responders in one process, nats-server in another",
+  split: "client in one process, responders in another, nats-server in a third",
+};
 
 export async function run(args) {
   const opts = parseArgs(args, {
-    duration: 3000,
-    warmup: 300,
+    duration: 1000,
+    warmup: 200,
     rounds: 5,
+    sizes: "60",
+    inflight: "128,1",
+    layouts: "inproc,split",
+    scenarios: SCENARIOS.join(","),
+    "pending-limit": 0,
+    "max-minutes": 30,
     json: false,
-    sizes: "64,1024",
-    inflight: "1,16,128",
   });
-  const sizes = opts.sizes.split(",").map(Number);
-  const inflights = opts.inflight.split(",").map(Number);
-  const prefix = `bench${process.pid}`;
-  const server = await startNatsServer({ runtime: "process", jetstream: false });
-  const responder = fork(new URL("./responder.mjs", import.meta.url), [server.url, prefix], {
-    stdio: "inherit",
-  });
-  await new Promise((resolve, reject) => {
-    responder.once("message", resolve);
-    responder.once("exit", (code) => reject(new Error(`responder exited with ${code}`)));
-  });
-
-  const packr = new Packr({ useRecords: false });
-  const nc = await connect({ servers: server.url });
-  const plainSubject = `${prefix}.plain.echo`;
-
-  // Baseline 1: nats.js request(), one subscription-less mux per request inside nats.js.
-  const raw = (payload) => async () => {
-    const msg = await nc.request(plainSubject, packr.pack(payload), { timeout: 5000 });
-    packr.unpack(msg.data);
+  const list = (value, known) => {
+    const items = String(value).split(",");
+    for (const item of items) {
+      if (known !== undefined && !known.includes(item)) {
+        throw new TypeError(`unknown ${item}: choose from ${known.join(", ")}`);
+      }
+    }
+    return items;
   };
+  const scenarios = list(opts.scenarios, SCENARIOS);
+  const layouts = list(opts.layouts, Object.keys(LAYOUTS));
+  const sizes = list(opts.sizes).map(Number);
+  const inflights = list(opts.inflight).map(Number);
+  const pendingLimit = opts["pending-limit"];
+  const cells = layouts.length * sizes.length * inflights.length * scenarios.length * opts.rounds;
+  const estimateMin = (cells * (opts.duration + opts.warmup)) / 60_000;
+  if (estimateMin > opts["max-minutes"]) {
+    throw new TypeError(
+      `this run would take about ${estimateMin.toFixed(1)} min, over --max-minutes ${opts["max-minutes"]}: ` +
+        "use fewer rounds, scenarios or cells, or raise --max-minutes",
+    );
+  }
+  const abortAt = Date.now() + opts["max-minutes"] * 60_000;
 
-  // Baseline 2: the design the SDK follows, with nothing else (no headers, deadlines or retries).
+  const flush =
+    pendingLimit > 0
+      ? `nats.js flush: inline once ${pendingLimit} B are buffered (pendingLimit set), else in a microtask`
+      : "nats.js flush: default (a publish schedules a microtask flush; 32 KiB buffered writes inline)";
+  const keys = await generateKeyPair();
+  const token = await issueToken({
+    key: keys.privateJwk,
+    sub: "bench",
+    scope: "benchauth.echo",
+    ttl: 3600,
+  });
+  const jwks = JSON.stringify(keys.jwks);
+  const server = await startNatsServer({ runtime: "process", jetstream: false });
+  const out = { flush, server: server.url, layouts: {} };
+  if (!opts.json) console.log(`${flush}\nnats-server ${server.url} (pid ${server.pid})\n`);
+  try {
+    for (const layout of layouts) {
+      const rows = await runLayout(layout, {
+        ...opts,
+        url: server.url,
+        serverPid: server.pid,
+        scenarios,
+        sizes,
+        inflights,
+        pendingLimit,
+        jwks,
+        token,
+        abortAt,
+      });
+      out.layouts[layout] = rows;
+      if (!opts.json) {
+        console.log(`layout ${layout}: ${LAYOUTS[layout]}`);
+        table(rows);
+        console.log();
+      }
+    }
+  } finally {
+    await server.dispose();
+  }
+  if (opts.json) console.log(JSON.stringify(out, null, 2));
+}
+
+async function runLayout(layout, o) {
+  const tag = `${process.pid}${layout[0]}`;
+  const prefix = `bench${tag}`;
+  const namespace = `bench${tag}`;
+  const wantMoleculer = o.scenarios.includes("moleculer");
+
+  // The responders: here, or in a child that reports its CPU time when asked.
+  let responders;
+  let child;
+  if (layout === "inproc") {
+    responders = await startResponders({
+      url: o.url,
+      prefix,
+      jwks: o.jwks,
+      namespace: wantMoleculer ? namespace : undefined,
+      pendingLimit: o.pendingLimit,
+    });
+  } else {
+    child = fork(
+      new URL("./responder.mjs", import.meta.url),
+      wantMoleculer ? [o.url, prefix, namespace] : [o.url, prefix],
+      {
+        stdio: "inherit",
+        env: { ...process.env, BENCH_JWKS: o.jwks, BENCH_PENDING_LIMIT: String(o.pendingLimit) },
+      },
+    );
+    await new Promise((resolve, reject) => {
+      child.once("message", resolve);
+      child.once("exit", (code) => reject(new Error(`responder exited with ${code}`)));
+    });
+  }
+  const childCpu = () =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("responder did not report its CPU")), 5000);
+      child.once("message", (m) => {
+        clearTimeout(timer);
+        resolve(m.cpu);
+      });
+      child.send("cpu");
+    });
+  const sample = async () => ({
+    self: selfCpuMicros(),
+    child: child === undefined ? 0 : await childCpu(),
+    nats: procCpuMicros(o.serverPid),
+  });
+
+  // The clients, each on its own connection.
+  const packr = new Packr({ useRecords: false });
+  const nc = await connect(natsOptions(o.url, o.pendingLimit));
+  const plainSubject = `${prefix}.plain.echo`;
   const inbox = createInbox();
   const pending = new Map();
   let seq = 0;
@@ -52,49 +167,121 @@ export async function run(args) {
       resolve?.(packr.unpack(msg.data));
     },
   });
-  const muxed = (payload) => () =>
-    new Promise((resolve) => {
-      const id = (++seq).toString(36);
-      pending.set(id, resolve);
-      nc.publish(plainSubject, packr.pack(payload), { reply: `${inbox}.${id}` });
-    });
-
-  const mesh = await connectMesh({ connection: nc, prefix });
-  const natsmesh = (payload) => () => mesh.request("bench", "echo", payload);
+  const meshNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const mesh = await connectMesh({ connection: meshNc, prefix, presence: false });
+  const authNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const authed = await connectMesh({ connection: authNc, prefix, presence: false, token: o.token });
+  let broker;
+  if (wantMoleculer) {
+    broker = new Moleculer.ServiceBroker(
+      moleculerOptions(o.url, namespace, `client-${process.pid}`, o.pendingLimit),
+    );
+    await broker.start();
+    await broker.waitForServices(["bench"], 10_000);
+  }
+  const calls = {
+    mux: (payload) => () =>
+      new Promise((resolve) => {
+        const id = (++seq).toString(36);
+        pending.set(id, resolve);
+        nc.publish(plainSubject, packr.pack(payload), { reply: `${inbox}.${id}` });
+      }),
+    request: (payload) => async () => {
+      const msg = await nc.request(plainSubject, packr.pack(payload), { timeout: 5000 });
+      packr.unpack(msg.data);
+    },
+    mesh: (payload) => () => mesh.request("bench", "echo", payload),
+    "mesh-auth": (payload) => () => authed.request("benchauth", "echo", payload),
+    moleculer: (payload) => () => broker.call("bench.echo", payload),
+  };
 
   const rows = [];
-  for (const size of sizes) {
-    const payload = { data: "x".repeat(Math.max(0, size - 8)) };
-    for (const inflight of inflights) {
-      // The machine drifts; scenarios take turns in short rounds and each reports its median round.
-      const cell = { durationMs: opts.duration / opts.rounds, warmupMs: opts.warmup, inflight };
-      const rounds = { b: [], r: [], m: [] };
-      for (let i = 0; i < opts.rounds; i++) {
-        rounds.b.push(await closedLoop(muxed(payload), cell));
-        rounds.r.push(await closedLoop(raw(payload), cell));
-        rounds.m.push(await closedLoop(natsmesh(payload), cell));
+  try {
+    for (const size of o.sizes) {
+      // `{ data: "x" × (size − 8) }` is `size` bytes of MessagePack for sizes up to 263.
+      const payload = { data: "x".repeat(Math.max(0, size - 8)) };
+      for (const inflight of o.inflights) {
+        const cell = { durationMs: o.duration, warmupMs: o.warmup, inflight, sample };
+        const rounds = Object.fromEntries(o.scenarios.map((s) => [s, []]));
+        for (let r = 0; r < o.rounds; r++) {
+          // Each round starts with a different scenario, so none always follows the same one.
+          for (let k = 0; k < o.scenarios.length; k++) {
+            if (Date.now() > o.abortAt) throw new Error("--max-minutes passed; stopping");
+            const name = o.scenarios[(r + k) % o.scenarios.length];
+            rounds[name].push(await closedLoop(calls[name](payload), cell));
+          }
+        }
+        const summaries = o.scenarios.map((name) => summarize(name, rounds[name], layout));
+        const base = summaries.find((s) => s.scenario === "mux");
+        for (const s of summaries) rows.push(row(size, inflight, s, base, layout));
       }
-      const [b, r, m] = [median(rounds.b), median(rounds.r), median(rounds.m)];
-      rows.push({
-        size,
-        inflight,
-        "muxed rps": b.rps,
-        "request() rps": r.rps,
-        "natsmesh rps": m.rps,
-        "mesh/muxed": (m.rps / b.rps).toFixed(2),
-        "mesh/request()": (m.rps / r.rps).toFixed(2),
-        "muxed p50/p99 µs": `${b.p50}/${b.p99}`,
-        "request() p50/p99 µs": `${r.p50}/${r.p99}`,
-        "mesh p50/p99 µs": `${m.p50}/${m.p99}`,
-      });
     }
+  } finally {
+    await broker?.stop();
+    await mesh.close();
+    await authed.close();
+    await meshNc.close();
+    await authNc.close();
+    await nc.close();
+    if (child !== undefined) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.send("stop");
+      await exited;
+    }
+    await responders?.stop();
   }
-  if (opts.json) console.log(JSON.stringify(rows, null, 2));
-  else table(rows);
+  return rows;
+}
 
-  responder.send("stop");
-  await new Promise((r) => responder.once("exit", r));
-  await mesh.close();
-  await nc.close();
-  await server.dispose();
+/** Medians over the rounds of one scenario, with the spread of throughput and CPU. */
+function summarize(scenario, rounds, layout) {
+  const perCall = (round, key) => (round.after[key] - round.before[key]) / round.count;
+  const cpu = rounds.map((r) => ({
+    self: perCall(r, "self"),
+    child: perCall(r, "child"),
+    nats: perCall(r, "nats"),
+    natsTicks: (r.after.nats - r.before.nats) / PROC_TICK_US,
+  }));
+  const total = cpu.map((c) => c.self + c.child + c.nats);
+  return {
+    scenario,
+    layout,
+    rps: medianOf(rounds.map((r) => r.rps)),
+    rpsMin: Math.min(...rounds.map((r) => r.rps)),
+    rpsMax: Math.max(...rounds.map((r) => r.rps)),
+    p50: medianOf(rounds.map((r) => r.p50)),
+    p99: medianOf(rounds.map((r) => r.p99)),
+    cpu: medianOf(total),
+    cpuMin: Math.min(...total),
+    cpuMax: Math.max(...total),
+    self: medianOf(cpu.map((c) => c.self)),
+    child: medianOf(cpu.map((c) => c.child)),
+    nats: medianOf(cpu.map((c) => c.nats)),
+    natsTicks: medianOf(cpu.map((c) => c.natsTicks)),
+    calls: rounds.reduce((n, r) => n + r.count, 0),
+  };
+}
+
+function row(size, inflight, s, base, layout) {
+  const ratio = (a, b) => (b === undefined ? "" : (a / b).toFixed(2));
+  const us = (v) => v.toFixed(1);
+  const parts =
+    layout === "inproc"
+      ? { "process µs": us(s.self) }
+      : { "client µs": us(s.self), "responder µs": us(s.child) };
+  return {
+    size,
+    inflight,
+    scenario: s.scenario,
+    "req/s": s.rps,
+    "req/s min–max": `${s.rpsMin}–${s.rpsMax}`,
+    "×mux": ratio(s.rps, base?.rps),
+    "p50/p99 µs": `${s.p50}/${s.p99}`,
+    "CPU µs/call": us(s.cpu),
+    "CPU min–max": `${us(s.cpuMin)}–${us(s.cpuMax)}`,
+    "CPU ×mux": ratio(s.cpu, base?.cpu),
+    ...parts,
+    "nats-server µs": us(s.nats),
+    calls: s.calls,
+  };
 }

@@ -1,41 +1,25 @@
-// The server side of the request benchmark, in its own process so client and responder do not
-// share one event loop: a plain nats.js echo (msgpack in, msgpack out) and a natsmesh agent.
-import { connect } from "@nats-io/transport-node";
-import { startAgent } from "@natsmesh/agent";
-import { Packr } from "msgpackr";
+// The answering side of the request and auth benchmarks in a child process, so client and
+// responder do not share one event loop. Arguments: <nats url> <prefix> [<moleculer namespace>];
+// env BENCH_JWKS (a key set: adds the token-checking agent), BENCH_PENDING_LIMIT (nats.js flush
+// threshold). Messages from the parent: "cpu" (answers { cpu: microseconds }), "stop".
+import { selfCpuMicros } from "./cpu.mjs";
+import { startResponders } from "./request-responders.mjs";
 
-const [url, prefix] = process.argv.slice(2);
-const packr = new Packr({ useRecords: false });
-const nc = await connect({ servers: url });
-nc.subscribe(`${prefix}.plain.echo`, {
-  callback: (_err, msg) => msg.respond(packr.pack(packr.unpack(msg.data))),
-});
-const agent = await startAgent({
-  connection: nc,
+const [url, prefix, namespace] = process.argv.slice(2);
+const responders = await startResponders({
+  url,
   prefix,
-  service: "bench",
-  concurrency: 4096,
-  methods: { echo: (payload) => payload },
+  jwks: process.env.BENCH_JWKS,
+  namespace,
+  pendingLimit: Number(process.env.BENCH_PENDING_LIMIT ?? 0),
 });
-// With BENCH_JWKS set, a second agent checks tokens: the auth benchmark compares the two.
-const authed =
-  process.env.BENCH_JWKS === undefined
-    ? undefined
-    : await startAgent({
-        connection: nc,
-        prefix,
-        service: "benchauth",
-        concurrency: 4096,
-        auth: { jwks: process.env.BENCH_JWKS },
-        methods: { echo: (payload) => payload },
-      });
-await nc.flush();
 process.send?.("ready");
 process.on("message", async (m) => {
+  if (m === "cpu") process.send?.({ cpu: selfCpuMicros() });
   if (m === "stop") {
-    await agent.stop();
-    await authed?.stop();
-    await nc.close();
+    await responders.stop();
     process.exit(0);
   }
 });
+// The parent may die without saying stop; never outlive it.
+process.on("disconnect", () => process.exit(0));
