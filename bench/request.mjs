@@ -38,6 +38,7 @@ export async function run(args) {
     scenarios: SCENARIOS.join(","),
     "pending-limit": 0,
     "max-minutes": 30,
+    "nats-profile": 0,
     json: false,
   });
   const list = (value, known) => {
@@ -76,7 +77,9 @@ export async function run(args) {
     ttl: 3600,
   });
   const jwks = JSON.stringify(keys.jwks);
-  const server = await startNatsServer({ runtime: "process", jetstream: false });
+  // --nats-profile <port>: nats-server serves Go's pprof on 127.0.0.1:<port> (docs/benchmarks.md).
+  const profile = opts["nats-profile"] > 0 ? ["--profile", String(opts["nats-profile"])] : [];
+  const server = await startNatsServer({ runtime: "process", jetstream: false, args: profile });
   const out = { flush, server: server.url, layouts: {} };
   if (!opts.json) console.log(`${flush}\nnats-server ${server.url} (pid ${server.pid})\n`);
   try {
@@ -136,6 +139,11 @@ async function runLayout(layout, o) {
       child.once("message", resolve);
       child.once("exit", (code) => reject(new Error(`responder exited with ${code}`)));
     });
+  }
+  if (!o.json) {
+    // For attaching a profiler (see docs/benchmarks.md) while the rounds run.
+    const responder = child === undefined ? "" : `, responders ${child.pid}`;
+    console.log(`layout ${layout}: client ${process.pid}${responder}, nats-server ${o.serverPid}`);
   }
   const childCpu = () =>
     new Promise((resolve, reject) => {
