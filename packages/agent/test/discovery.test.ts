@@ -1,28 +1,24 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Svcm } from "@nats-io/services";
-import { connect } from "@nats-io/transport-node";
 import { type Agent, startAgent } from "@natsmesh/agent";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 let agent: Agent;
-const prefix = `disc${process.pid}`;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup({ tag: "disc" });
   agent = await startAgent({
-    servers: server.url,
-    prefix,
+    servers: t.server.url,
+    prefix: t.prefix,
     service: "calc",
     version: "1.4.0",
     description: "adds numbers",
     metadata: { team: "math" },
     methods: {
       add: async ([a, b]: [number, number]) => {
-        await new Promise((r) => setTimeout(r, 5));
+        await sleep(5);
         return a + b;
       },
       fail: () => {
@@ -31,11 +27,7 @@ beforeAll(async () => {
     },
   });
 });
-afterAll(async () => {
-  await agent?.stop();
-  await nc?.close();
-  await server?.stop();
-});
+afterAll(() => cleanup(t, agent));
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -45,7 +37,7 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 describe("NATS micro discovery", () => {
   it("is seen by the @nats-io/services client", async () => {
-    const client = new Svcm(nc).client({ maxWait: 1000, strategy: "timer" });
+    const client = new Svcm(t.nc).client({ maxWait: 1000, strategy: "timer" });
     const pings = await collect(await client.ping("calc"));
     expect(pings).toHaveLength(1);
     expect(pings[0]).toMatchObject({
@@ -60,22 +52,22 @@ describe("NATS micro discovery", () => {
       type: "io.nats.micro.v1.info_response",
       description: "adds numbers",
       endpoints: [
-        { name: "add", subject: `${prefix}.svc.calc.add`, queue_group: "q" },
-        { name: "fail", subject: `${prefix}.svc.calc.fail`, queue_group: "q" },
+        { name: "add", subject: `${t.prefix}.svc.calc.add`, queue_group: "q" },
+        { name: "fail", subject: `${t.prefix}.svc.calc.fail`, queue_group: "q" },
       ],
     });
   });
 
   it("counts requests, errors and processing time in nanoseconds", async () => {
     for (let i = 0; i < 3; i++) {
-      const msg = await nc.request(`${prefix}.svc.calc.add`, JSON.stringify([i, 1]), {
+      const msg = await t.nc.request(`${t.prefix}.svc.calc.add`, JSON.stringify([i, 1]), {
         timeout: 5000,
       });
       expect(msg.json()).toBe(i + 1);
     }
-    await nc.request(`${prefix}.svc.calc.fail`, "", { timeout: 5000 });
+    await t.nc.request(`${t.prefix}.svc.calc.fail`, "", { timeout: 5000 });
     const stats = await collect(
-      await new Svcm(nc).client({ maxWait: 1000, strategy: "timer" }).stats("calc"),
+      await new Svcm(t.nc).client({ maxWait: 1000, strategy: "timer" }).stats("calc"),
     );
     const add = stats[0]?.endpoints?.find((e) => e.name === "add");
     const fail = stats[0]?.endpoints?.find((e) => e.name === "fail");
@@ -92,7 +84,7 @@ describe("NATS micro discovery", () => {
   it.each(["$SRV.PING", "$SRV.PING.calc", "$SRV.INFO.calc", "$SRV.STATS.calc"])(
     "answers a raw request on %s",
     async (subject) => {
-      const msg = await nc.request(subject, "", { timeout: 2000 });
+      const msg = await t.nc.request(subject, "", { timeout: 2000 });
       const doc = msg.json<{ type: string; name: string; id: string }>();
       expect(doc.type).toMatch(/^io\.nats\.micro\.v1\.(ping|info|stats)_response$/);
       expect(doc.name).toBe("calc");
@@ -101,8 +93,8 @@ describe("NATS micro discovery", () => {
   );
 
   it("answers on its own id subject and not on another id", async () => {
-    const mine = await nc.request(`$SRV.PING.calc.${agent.id}`, "", { timeout: 2000 });
+    const mine = await t.nc.request(`$SRV.PING.calc.${agent.id}`, "", { timeout: 2000 });
     expect(mine.json<{ id: string }>().id).toBe(agent.id);
-    await expect(nc.request("$SRV.PING.calc.OTHER", "", { timeout: 500 })).rejects.toThrow();
+    await expect(t.nc.request("$SRV.PING.calc.OTHER", "", { timeout: 500 })).rejects.toThrow();
   });
 });

@@ -1,43 +1,59 @@
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Subscription } from "@nats-io/nats-core";
 import { startAgent } from "@natsmesh/agent";
 import { type PresenceMessage, parsePresenceMessage } from "@natsmesh/protocol";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let seq = 0;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+afterAll(() => cleanup(t));
 
-/** Records every presence message of a prefix, validated as a registry would. */
-async function listen(prefix: string): Promise<{ messages: PresenceMessage[]; sub: Subscription }> {
+interface Listener {
+  /** Every presence message that passed the registry's checks, in arrival order. */
+  readonly messages: PresenceMessage[];
+  /** Why each other message was refused: a test asserts this is empty. */
+  readonly invalid: unknown[];
+  readonly sub: Subscription;
+  /** Waits until `check` holds or a message was refused; fails on any refusal. */
+  until(check: () => boolean): Promise<void>;
+}
+
+/**
+ * Records every presence message of a prefix, validated as a registry would. A callback cannot
+ * fail a test (nats.js runs it outside the test), so refusals are collected for the test.
+ */
+async function listen(prefix: string): Promise<Listener> {
   const messages: PresenceMessage[] = [];
-  const sub = nc.subscribe(`${prefix}.presence.*.*`, {
-    callback: (_err, msg) => {
+  const invalid: unknown[] = [];
+  const sub = t.nc.subscribe(`${prefix}.presence.*.*`, {
+    callback: (err, msg) => {
+      if (err) {
+        invalid.push(err);
+        return;
+      }
       const parsed = parsePresenceMessage(msg.data, prefix);
-      if (!parsed.ok) throw parsed.error;
-      messages.push(parsed.value);
+      if (parsed.ok) messages.push(parsed.value);
+      else invalid.push(parsed.error);
     },
   });
-  await nc.flush();
-  return { messages, sub };
+  await t.nc.flush();
+  const until = async (check: () => boolean) => {
+    await expect.poll(() => invalid.length > 0 || check()).toBe(true);
+    expect(invalid).toEqual([]);
+  };
+  return { messages, invalid, sub, until };
 }
 
 describe("agent presence", () => {
   it("announces up, heartbeats, re-announces on sync and update, drains then goes down", async () => {
-    const prefix = `p${process.pid}x${seq++}`;
-    const { messages, sub } = await listen(prefix);
+    const prefix = uniquePrefix("p");
+    const { messages, invalid, sub, until } = await listen(prefix);
     const agent = await startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "echo",
       version: "2.0.0",
@@ -46,9 +62,7 @@ describe("agent presence", () => {
       heartbeatMs: 50,
       methods: { say: (p) => p },
     });
-    await expect
-      .poll(() => messages.filter((m) => m.kind === "hb").length)
-      .toBeGreaterThanOrEqual(2);
+    await until(() => messages.filter((m) => m.kind === "hb").length >= 2);
     const up = messages[0];
     expect(up?.kind).toBe("up");
     if (up?.kind === "up") {
@@ -70,51 +84,63 @@ describe("agent presence", () => {
 
     const ups = () => messages.filter((m) => m.kind === "up").length;
     const before = ups();
-    nc.publish(`${prefix}.presence.sync`);
-    await expect.poll(ups).toBe(before + 1);
+    t.nc.publish(`${prefix}.presence.sync`);
+    await until(() => ups() === before + 1);
 
     await agent.update({ weight: 7, metadata: { team: "edge" } });
-    await expect.poll(ups).toBe(before + 2);
+    await until(() => ups() === before + 2);
     const last = messages.filter((m) => m.kind === "up").at(-1);
     expect(last?.kind === "up" && last.instance.weight).toBe(7);
     expect(agent.record.metadata).toEqual({ team: "edge" });
     await expect(agent.update({ weight: -1 })).rejects.toThrow(TypeError);
 
     await agent.stop();
-    await nc.flush();
-    const tail = messages.slice(-2);
-    expect(tail[0]?.kind === "up" && tail[0].instance.status).toBe("draining");
-    expect(tail[1]).toEqual({ kind: "down", service: "echo", id: agent.id, reason: "stopped" });
+    await t.nc.flush();
+    // The last `up` says draining; heartbeats may go on while it drains, and say so too; the
+    // `down` comes last.
+    const drainingAt = messages.map((m) => m.kind).lastIndexOf("up");
+    const draining = messages[drainingAt];
+    expect(draining?.kind === "up" && draining.instance.status).toBe("draining");
+    const tail = messages.slice(drainingAt + 1);
+    expect(tail.at(-1)).toEqual({ kind: "down", service: "echo", id: agent.id, reason: "stopped" });
+    expect(tail.slice(0, -1).filter((m) => m.kind !== "hb" || m.status !== "draining")).toEqual([]);
+    // Silence is not a condition to wait for: watch three heartbeat periods pass quietly.
     const count = messages.length;
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     expect(messages.length).toBe(count);
+    expect(invalid).toEqual([]);
     sub.unsubscribe();
   });
 
   it("leaves nothing listening on a shared connection after stop()", async () => {
-    const prefix = `p${process.pid}x${seq++}`;
+    const prefix = uniquePrefix("p");
     // nats.js keeps one listener per status() iterator; stopped agents must remove theirs.
     const listeners = () =>
-      (nc as unknown as { protocol: { listeners: unknown[] } }).protocol.listeners.length;
+      (t.nc as unknown as { protocol: { listeners: unknown[] } }).protocol.listeners.length;
     const before = listeners();
     for (let i = 0; i < 10; i++) {
-      const a = await startAgent({ connection: nc, prefix, service: "s", methods: { m: () => 1 } });
+      const a = await startAgent({
+        connection: t.nc,
+        prefix,
+        service: "s",
+        methods: { m: () => 1 },
+      });
       await a.stop();
     }
     await expect.poll(listeners).toBe(before);
   });
 
   it("gives every start a new instance id", async () => {
-    const prefix = `p${process.pid}x${seq++}`;
+    const prefix = uniquePrefix("p");
     const a = await startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "s",
       methods: { m: () => 1 },
     });
-    const b = await startAgent({ connection: nc, prefix, service: "s", methods: { m: () => 1 } });
+    const b = await startAgent({ connection: t.nc, prefix, service: "s", methods: { m: () => 1 } });
     expect(a.id).not.toBe(b.id);
     await Promise.all([a.stop(), b.stop()]);
-    expect(nc.isClosed()).toBe(false);
+    expect(t.nc.isClosed()).toBe(false);
   });
 });
