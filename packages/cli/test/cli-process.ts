@@ -1,11 +1,15 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import {
+  type ProcessResult,
+  runProcess,
+  type SpawnProcessOptions,
+  spawnProcess,
+  type TestProcess,
+} from "@natsmesh/testing";
 
 /** The built binary, as `npm test` leaves it after `tsc -b`. */
 export const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
@@ -23,122 +27,8 @@ const CLI_VARIABLES = [
   "NO_COLOR",
 ];
 
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  for (const name of CLI_VARIABLES) delete base[name];
-  return { ...base, ...env };
-}
-
-/** How a finished CLI process ended. */
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const live = new Set<CliProcess>();
-
-/** A `natsmesh` child process whose output is read line by line. */
-export class CliProcess {
-  readonly child: ChildProcess;
-  readonly stdout: string[] = [];
-  readonly stderr: string[] = [];
-  readonly #exit: Promise<number | null>;
-  #wake: (() => void)[] = [];
-
-  /** `input`, when given, is written to the process's stdin, which is then closed. */
-  constructor(args: readonly string[], env: Record<string, string>, input?: string) {
-    this.child = spawn(process.execPath, [BIN, ...args], {
-      env: childEnv(env),
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    if (input !== undefined) this.child.stdin!.end(input);
-    live.add(this);
-    for (const [stream, lines] of [
-      [this.child.stdout!, this.stdout],
-      [this.child.stderr!, this.stderr],
-    ] as const) {
-      createInterface({ input: stream }).on("line", (line) => {
-        lines.push(line);
-        for (const w of this.#wake.splice(0)) w();
-      });
-    }
-    this.#exit = once(this.child, "close").then(([code]) => {
-      live.delete(this);
-      for (const w of this.#wake.splice(0)) w();
-      return code as number | null;
-    });
-  }
-
-  get exited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
-  }
-
-  /**
-   * Waits (bounded) until a line of `stream` at index `from` or later matches, and returns
-   * its index; fails with everything printed so far when it does not come.
-   */
-  async waitFor(
-    match: RegExp | ((line: string) => boolean),
-    { from = 0, stream = "stdout", timeoutMs = 10_000 }: WaitOptions = {},
-  ): Promise<number> {
-    const test = typeof match === "function" ? match : (line: string) => match.test(line);
-    const lines = stream === "stdout" ? this.stdout : this.stderr;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const at = lines.findIndex((line, i) => i >= from && test(line));
-      if (at >= 0) return at;
-      const left = deadline - Date.now();
-      if (left <= 0 || this.exited) {
-        throw new Error(
-          `no ${stream} line matching ${String(match)} within ${timeoutMs} ms` +
-            `${this.exited ? " (the process exited)" : ""}\n` +
-            `stdout:\n${this.stdout.join("\n")}\nstderr:\n${this.stderr.join("\n")}`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** Sends `signal` and waits (bounded) for the exit code. */
-  stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 5_000): Promise<number | null> {
-    if (!this.exited) this.child.kill(signal);
-    return this.exit(timeoutMs);
-  }
-
-  /** Waits (bounded) for the exit code; SIGKILLs and fails past the bound. */
-  async exit(timeoutMs = 15_000): Promise<number | null> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.child.kill("SIGKILL");
-        reject(new Error(`natsmesh did not exit within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([this.#exit, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** SIGKILL if still running, and wait for the exit. */
-  async kill(): Promise<void> {
-    if (!this.exited) this.child.kill("SIGKILL");
-    await this.#exit;
-  }
-}
-
-export interface WaitOptions {
-  from?: number;
-  stream?: "stdout" | "stderr";
-  timeoutMs?: number;
+function cliOptions(env: Record<string, string>, input: string | undefined): SpawnProcessOptions {
+  return { env, unset: CLI_VARIABLES, ...(input === undefined ? {} : { input }) };
 }
 
 /** Starts `natsmesh <args>` with `env` on top of a clean environment, and `input` on stdin. */
@@ -146,32 +36,18 @@ export function startCli(
   args: readonly string[],
   env: Record<string, string> = {},
   input?: string,
-): CliProcess {
-  return new CliProcess(args, env, input);
+): TestProcess {
+  return spawnProcess(process.execPath, [BIN, ...args], cliOptions(env, input));
 }
 
 /** Runs `natsmesh <args>` to the end (bounded) and returns its exit code and output. */
-export async function runCli(
+export function runCli(
   args: readonly string[],
   env: Record<string, string> = {},
   timeoutMs = 15_000,
   input?: string,
-): Promise<CliResult> {
-  const cli = startCli(args, env, input);
-  const code = await cli.exit(timeoutMs);
-  return { code, stdout: cli.stdout.join("\n"), stderr: cli.stderr.join("\n") };
-}
-
-/** Kills every CLI process a test left running; for `afterEach`. */
-export async function killAll(): Promise<void> {
-  await Promise.all([...live].map((cli) => cli.kill()));
-}
-
-let seq = 0;
-
-/** A mesh prefix no other test (or test process) uses. */
-export function uniquePrefix(): string {
-  return `cli${process.pid}x${seq++}`;
+): Promise<ProcessResult> {
+  return runProcess(process.execPath, [BIN, ...args], { ...cliOptions(env, input), timeoutMs });
 }
 
 /** A new empty directory under the system's temporary directory, removed by {@link removeTempDirs}. */

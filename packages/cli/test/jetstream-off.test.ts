@@ -1,16 +1,22 @@
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import {
+  cleanup,
+  killAllProcesses,
+  type NatsServer,
+  startNatsServer,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, removeTempDirs, runCli, tempDir, uniquePrefix } from "./cli-process.js";
+import { removeTempDirs, runCli, tempDir } from "./cli-process.js";
 
 let server: NatsServer;
 
 beforeAll(async () => {
   server = await startNatsServer({ jetstream: false });
 });
-afterEach(killAll);
+afterEach(killAllProcesses);
 afterAll(async () => {
   removeTempDirs();
-  await server?.dispose();
+  await cleanup(server);
 });
 
 describe("natsmesh on a server without JetStream", () => {

@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { assertJwks, type JsonWebKeySet } from "@natsmesh/protocol";
+import { killAllProcesses } from "@natsmesh/testing";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { killAll, removeTempDirs, runCli, tempDir } from "./cli-process.js";
+import { removeTempDirs, runCli, tempDir } from "./cli-process.js";
 
-afterEach(killAll);
+afterEach(killAllProcesses);
 afterAll(removeTempDirs);
 
 interface Generated {

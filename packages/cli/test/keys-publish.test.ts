@@ -1,32 +1,20 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { generateKeyPair, JWKS_KEY, registryBucket } from "@natsmesh/protocol";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  closedPort,
-  killAll,
-  removeTempDirs,
-  runCli,
-  tempDir,
-  uniquePrefix,
-} from "./cli-process.js";
+import { closedPort, removeTempDirs, runCli, tempDir } from "./cli-process.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterEach(killAll);
+afterEach(killAllProcesses);
 afterAll(async () => {
   removeTempDirs();
-  await nc?.close();
-  await server?.dispose();
+  await cleanup(t);
 });
 
 /** A jwks.json from `keys generate` in a new directory, with its kid. */
@@ -39,7 +27,7 @@ async function generated(dir = tempDir()): Promise<{ kid: string; jwksFile: stri
 describe("natsmesh keys publish", () => {
   it('puts the JWKS under "jwks" in <prefix>_registry and prints the kids', async () => {
     const prefix = uniquePrefix();
-    const env = { NATS_URL: server.url, MESH_PREFIX: prefix };
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: prefix };
     const dir = tempDir();
     const first = await generated(dir);
     const r = await runCli(["keys", "publish", first.jwksFile], env);
@@ -49,7 +37,7 @@ describe("natsmesh keys publish", () => {
       `published 1 key to bucket ${bucket}, key "jwks" (revision 1)`,
       `  ${first.kid}`,
     ]);
-    const kv = await new Kvm(nc).open(bucket);
+    const kv = await new Kvm(t.nc).open(bucket);
     const entry = await kv.get(JWKS_KEY);
     expect(entry?.json()).toEqual(JSON.parse(readFileSync(first.jwksFile, "utf8")));
     expect((await kv.status()).history).toBe(1);

@@ -1,38 +1,30 @@
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import type { InstanceRecord } from "@natsmesh/protocol";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, runCli, uniquePrefix } from "./cli-process.js";
+import { runCli } from "./cli-process.js";
 import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 const agents: Agent[] = [];
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterEach(killAll);
-afterAll(async () => {
-  await Promise.all(agents.map((a) => a.stop()));
-  await nc?.close();
-  await server?.dispose();
-});
+afterEach(killAllProcesses);
+afterAll(() => cleanup(t, ...agents));
 
 function ls(prefix: string, ...args: string[]) {
-  return runCli(["ls", ...args], { NATS_URL: server.url, MESH_PREFIX: prefix });
+  return runCli(["ls", ...args], { NATS_URL: t.server.url, MESH_PREFIX: prefix });
 }
 
 /** A mesh with two live agents (echo, billing) and a hand-written echo record, mirrored to KV. */
 async function populatedMesh(): Promise<{ prefix: string; kv: KV; records: InstanceRecord[] }> {
   const prefix = uniquePrefix();
-  const kv = await createPresenceBucket(nc, prefix);
+  const kv = await createPresenceBucket(t.nc, prefix);
   const echo = await startAgent({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     service: "echo",
     version: "1.2.0",
@@ -40,7 +32,7 @@ async function populatedMesh(): Promise<{ prefix: string; kv: KV; records: Insta
     methods: { say: (p) => p },
   });
   const billing = await startAgent({
-    servers: server.url,
+    servers: t.server.url,
     prefix,
     service: "billing",
     weight: 50,
@@ -66,7 +58,7 @@ describe("natsmesh ls", () => {
 
   it('says "no instances" for an empty bucket', async () => {
     const prefix = uniquePrefix();
-    const kv = await createPresenceBucket(nc, prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     const gone = makeRecord(prefix, "echo");
     await putRecord(kv, gone);
     await kv.delete(`echo.${gone.id}`);
@@ -162,7 +154,7 @@ describe("natsmesh ls", () => {
   it("--prefix wins over MESH_PREFIX", async () => {
     const { prefix, records } = await populatedMesh();
     const r = await runCli(["--prefix", prefix, "ls", "--json"], {
-      NATS_URL: server.url,
+      NATS_URL: t.server.url,
       MESH_PREFIX: uniquePrefix(),
     });
     expect(r.code).toBe(0);

@@ -1,44 +1,22 @@
 import { readFileSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
 import { presenceBucket } from "@natsmesh/protocol";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, removeTempDirs, runCli, startCli, tempDir, uniquePrefix } from "./cli-process.js";
+import { removeTempDirs, runCli, startCli, tempDir } from "./cli-process.js";
+import { makeRecord } from "./records.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterEach(killAll);
+afterEach(killAllProcesses);
 afterAll(async () => {
   removeTempDirs();
-  await nc?.close();
-  await server?.dispose();
+  await cleanup(t);
 });
-
-/** A presence record as an agent would announce it, without starting one. */
-function handMadeRecord(prefix: string, service: string, id: string) {
-  return {
-    v: 1,
-    id,
-    service,
-    version: "1.0.0",
-    weight: 100,
-    status: "ready",
-    methods: ["say"],
-    subject: `${prefix}.inst.${service}.${id}`,
-    host: "h",
-    pid: 1,
-    metadata: {},
-    startedAt: Date.now(),
-  };
-}
 
 /** The value of the Prometheus counter `name` at `url`. */
 async function metric(url: string, name: string): Promise<number> {
@@ -55,7 +33,7 @@ function logAt(lines: readonly string[], index: number): Record<string, unknown>
 describe("natsmesh registry", () => {
   it("mirrors an agent's presence into KV, logs JSON, and exits 0 on SIGTERM", async () => {
     const prefix = uniquePrefix();
-    const env = { NATS_URL: server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
     const registry = startCli(["registry", "--http-port", "0"], env);
     const started = await registry.waitFor(/"msg":"registry started"/);
     expect(logAt(registry.stdout, started)).toMatchObject({ level: 30, leader: true });
@@ -64,13 +42,13 @@ describe("natsmesh registry", () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
     const agent = await startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "echo",
       heartbeatMs: 100,
       methods: { say: (p) => p },
     });
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     await expect
       .poll(async () => (await kv.get(`echo.${agent.id}`))?.json(), { timeout: 10_000 })
       .toEqual(agent.record);
@@ -93,13 +71,16 @@ describe("natsmesh registry", () => {
 
   it("evicts a silent instance after 3 × MESH_HEARTBEAT_MS when no timeout flag is given", async () => {
     const prefix = uniquePrefix();
-    const env = { NATS_URL: server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
     const registry = startCli(["registry"], env);
     await registry.waitFor(/"msg":"registry started"/);
     // An announcement, then silence, as from a process that died without saying "down".
-    const record = handMadeRecord(prefix, "echo", "silent1");
-    nc.publish(`${prefix}.presence.echo.silent1`, JSON.stringify({ kind: "up", instance: record }));
-    const kv = await new Kvm(nc).open(presenceBucket(prefix));
+    const record = makeRecord(prefix, "echo", { id: "silent1" });
+    t.nc.publish(
+      `${prefix}.presence.echo.silent1`,
+      JSON.stringify({ kind: "up", instance: record }),
+    );
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     await expect
       .poll(async () => (await kv.get("echo.silent1"))?.operation, { timeout: 5_000 })
       .toBe("PUT");
@@ -124,7 +105,7 @@ describe("natsmesh registry", () => {
     expect(issued.code).toBe(0);
     const token = issued.stdout.trim();
 
-    const env = { NATS_URL: server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
     const registry = startCli(["registry", "--jwks", jwksFile!, "--http-port", "0"], env);
     await registry.waitFor(/"msg":"registry started"/);
     const loaded = await registry.waitFor(/"msg":"key set loaded"/);
@@ -136,9 +117,12 @@ describe("natsmesh registry", () => {
     const metrics = `http://127.0.0.1:${port}/metrics`;
 
     // Without a token, as anyone allowed to publish on the presence subjects could.
-    const forged = handMadeRecord(prefix, "echo", "forged1");
-    nc.publish(`${prefix}.presence.echo.forged1`, JSON.stringify({ kind: "up", instance: forged }));
-    await nc.flush();
+    const forged = makeRecord(prefix, "echo", { id: "forged1" });
+    t.nc.publish(
+      `${prefix}.presence.echo.forged1`,
+      JSON.stringify({ kind: "up", instance: forged }),
+    );
+    await t.nc.flush();
     await expect
       .poll(() => metric(metrics, "natsmesh_registry_unauthorized_messages_total"), {
         timeout: 10_000,
@@ -146,7 +130,7 @@ describe("natsmesh registry", () => {
       .toBeGreaterThanOrEqual(1);
 
     const agent = await startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "echo",
       heartbeatMs: 100,
@@ -154,7 +138,7 @@ describe("natsmesh registry", () => {
       methods: { say: (p) => p },
     });
     try {
-      const kv = await new Kvm(nc).open(presenceBucket(prefix));
+      const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
       await expect
         .poll(async () => (await kv.get(`echo.${agent.id}`))?.json(), { timeout: 10_000 })
         .toEqual(agent.record);
@@ -168,7 +152,7 @@ describe("natsmesh registry", () => {
   });
 
   it("refuses a --jwks file that cannot be read, exit 2", async () => {
-    const env = { NATS_URL: server.url, MESH_PREFIX: uniquePrefix() };
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: uniquePrefix() };
     const r = await runCli(["registry", "--jwks", `${tempDir()}/nope.json`], env);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^natsmesh: cannot read the JWKS file .*nope\.json/);
@@ -183,7 +167,7 @@ describe("natsmesh registry", () => {
     };
     const [fromEnv, fromFlag] = [await generate(), await generate()];
     const env = {
-      NATS_URL: server.url,
+      NATS_URL: t.server.url,
       MESH_PREFIX: uniquePrefix(),
       MESH_JWKS: readFileSync(fromEnv, "utf8"),
     };

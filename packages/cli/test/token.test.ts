@@ -7,8 +7,9 @@ import {
   issueToken,
   type JsonWebKeySet,
 } from "@natsmesh/protocol";
+import { killAllProcesses } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, removeTempDirs, runCli, tempDir } from "./cli-process.js";
+import { removeTempDirs, runCli, tempDir } from "./cli-process.js";
 
 let keyFile: string;
 let jwks: JsonWebKeySet;
@@ -24,7 +25,7 @@ beforeAll(async () => {
   assertJwks(value);
   jwks = value;
 });
-afterEach(killAll);
+afterEach(killAllProcesses);
 afterAll(removeTempDirs);
 
 function issue(...args: string[]) {

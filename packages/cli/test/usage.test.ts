@@ -1,7 +1,8 @@
+import { killAllProcesses } from "@natsmesh/testing";
 import { afterEach, describe, expect, it } from "vitest";
-import { closedPort, killAll, runCli } from "./cli-process.js";
+import { closedPort, runCli } from "./cli-process.js";
 
-afterEach(killAll);
+afterEach(killAllProcesses);
 
 describe("natsmesh help and usage", () => {
   it("--help lists every command with a summary and exits 0", async () => {

@@ -1,38 +1,46 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, startCli, uniquePrefix } from "./cli-process.js";
+import { startCli } from "./cli-process.js";
 import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
-// A server of its own: restarting it must not disturb other suites.
-let server: NatsServer;
-let nc: NatsConnection;
+// A server of its own: restarting it must not disturb other suites. setup()'s connection
+// reconnects forever.
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  t = await setup();
 });
-afterEach(killAll);
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterEach(killAllProcesses);
+afterAll(() => cleanup(t));
 
 describe("natsmesh watch across a server restart", () => {
   it("keeps printing changes after the server comes back, without repeating the snapshot", async () => {
     const prefix = uniquePrefix();
-    const kv = await createPresenceBucket(nc, prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     const before = makeRecord(prefix, "echo");
     await putRecord(kv, before);
-    const cli = startCli(["watch"], { NATS_URL: server.url, MESH_PREFIX: prefix });
+    const cli = startCli(["watch"], { NATS_URL: t.server.url, MESH_PREFIX: prefix });
     await cli.waitFor(new RegExp(`  up      echo  ${before.id}  `));
 
-    await server.restart();
+    await t.server.restart();
     await cli.waitFor(/reconnected to NATS/, { stream: "stderr", timeoutMs: 15_000 });
 
     const after = makeRecord(prefix, "echo");
-    await putRecord(kv, after);
+    // The CLI has reconnected; this connection and JetStream may need a moment more: the put is
+    // retried, bounded by the poll (the same record twice is no change to print).
+    await expect
+      .poll(
+        () =>
+          putRecord(kv, after).then(
+            () => true,
+            () => false,
+          ),
+        {
+          timeout: 15_000,
+          interval: 250,
+        },
+      )
+      .toBe(true);
     const at = await cli.waitFor(new RegExp(`  up      echo  ${after.id}  `), {
       timeoutMs: 15_000,
     });

@@ -1,26 +1,19 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { killAll, startCli, uniquePrefix } from "./cli-process.js";
+import { startCli } from "./cli-process.js";
 import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterEach(killAll);
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+afterEach(killAllProcesses);
+afterAll(() => cleanup(t));
 
 function watch(prefix: string, ...args: string[]) {
-  return startCli(["watch", ...args], { NATS_URL: server.url, MESH_PREFIX: prefix });
+  return startCli(["watch", ...args], { NATS_URL: t.server.url, MESH_PREFIX: prefix });
 }
 
 const TIME = "\\d\\d:\\d\\d:\\d\\d\\.\\d{3}";
@@ -28,9 +21,9 @@ const TIME = "\\d\\d:\\d\\d:\\d\\d\\.\\d{3}";
 describe("natsmesh watch", () => {
   it("prints the snapshot as up, then update and down lines; exits 0 on SIGTERM", async () => {
     const prefix = uniquePrefix();
-    const kv = await createPresenceBucket(nc, prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     const agent = await startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "echo",
       version: "1.0.0",
@@ -69,7 +62,7 @@ describe("natsmesh watch", () => {
 
   it("prints JSON lines with --json, and follows only one service when named", async () => {
     const prefix = uniquePrefix();
-    const kv = await createPresenceBucket(nc, prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     const cli = watch(prefix, "echo", "--json");
     const echo = makeRecord(prefix, "echo");
     // The watch may start before or after these puts: snapshot or update, each shows once.
@@ -101,7 +94,7 @@ describe("natsmesh watch", () => {
     await cli.waitFor(/waiting for the bucket .*no registry has run for prefix/, {
       stream: "stderr",
     });
-    const kv = await createPresenceBucket(nc, prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     await kv.put("echo.junk", "[]");
     const record = makeRecord(prefix, "echo");
     await putRecord(kv, record);
