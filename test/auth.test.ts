@@ -3,8 +3,7 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
 import {
   generateKeyPair,
@@ -16,19 +15,16 @@ import {
   registryBucket,
 } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ISSUER = "https://auth.test";
-let server: NatsServer;
-let nc: NatsConnection;
+let t: TestSetup;
 let keys: MeshKeyPair;
 let other: MeshKeyPair;
 let agent: Agent;
 let mesh: Mesh;
-const prefix = `auth${process.pid}`;
-let seq = 0;
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -47,13 +43,12 @@ async function failure(p: Promise<unknown>): Promise<{ code: string; reason?: st
 }
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup({ tag: "auth" });
   keys = await generateKeyPair();
   other = await generateKeyPair({ alg: "ES256" });
   agent = await startAgent({
-    servers: server.url,
-    prefix,
+    servers: t.server.url,
+    prefix: t.prefix,
     service: "billing",
     auth: { jwks: keys.jwks, issuer: ISSUER },
     methods: {
@@ -66,20 +61,15 @@ beforeAll(async () => {
       audit: { handler: () => "audited", scope: "billing.write" },
     },
   });
-  mesh = await connectMesh({ servers: server.url, prefix });
+  mesh = await connectMesh({ servers: t.server.url, prefix: t.prefix });
 });
-afterAll(async () => {
-  await mesh?.close();
-  await agent?.stop();
-  await nc?.close();
-  await server?.dispose();
-});
+afterAll(() => cleanup(t, agent, mesh));
 
 describe("calls with tokens", () => {
   it("accepts a valid token and hands the verified claims to the handler", async () => {
-    const t = await token("billing.*", { claims: { tenant: "t1" } });
+    const tok = await token("billing.*", { claims: { tenant: "t1" } });
     const out = await mesh.request<Record<string, unknown>>("billing", "charge", null, {
-      token: t,
+      token: tok,
     });
     expect(out).toMatchObject({ sub: "alice", scope: "billing.*", tenant: "t1" });
     expect(typeof out.jti).toBe("string");
@@ -88,8 +78,8 @@ describe("calls with tokens", () => {
   it("uses the mesh's token function and a per-call token over it", async () => {
     let calls = 0;
     const viaFn = await connectMesh({
-      servers: server.url,
-      prefix,
+      servers: t.server.url,
+      prefix: t.prefix,
       token: async () => {
         calls++;
         return token("billing.charge", { sub: "fn" });
@@ -112,12 +102,12 @@ describe("calls with tokens", () => {
       code: "UNAUTHENTICATED",
       reason: "missing",
     });
-    const reply = await nc.request(`${prefix}.svc.billing.charge`, "{}", { timeout: 5000 });
+    const reply = await t.nc.request(`${t.prefix}.svc.billing.charge`, "{}", { timeout: 5000 });
     expect(reply.headers?.get(Header.ServiceErrorCode)).toBe("401");
     expect(reply.headers?.get(Header.MeshError)).toBe("UNAUTHENTICATED");
     const h = natsHeaders();
     h.set(Header.Authorization, "Basic YWxpY2U6c2VjcmV0");
-    const basic = await nc.request(`${prefix}.svc.billing.charge`, "{}", {
+    const basic = await t.nc.request(`${t.prefix}.svc.billing.charge`, "{}", {
       timeout: 5000,
       headers: h,
     });
@@ -170,8 +160,8 @@ describe("calls with tokens", () => {
           .sign(keys.privateJwk),
     ],
   ])("refuses a token failing on %s with UNAUTHENTICATED", async (reason, make) => {
-    const t = await make();
-    const result = await failure(mesh.request("billing", "charge", null, { token: t }));
+    const tok = await make();
+    const result = await failure(mesh.request("billing", "charge", null, { token: tok }));
     expect(result.code).toBe("UNAUTHENTICATED");
     if (reason === "algorithm") expect(["algorithm", "malformed"]).toContain(result.reason);
     else expect(result.reason).toBe(reason);
@@ -190,8 +180,8 @@ describe("calls with tokens", () => {
   });
 
   it("accepts clock skew within 30 s", async () => {
-    const t = await token("*", { ttl: -10 });
-    await expect(mesh.request("billing", "charge", null, { token: t })).resolves.toBeDefined();
+    const tok = await token("*", { ttl: -10 });
+    await expect(mesh.request("billing", "charge", null, { token: tok })).resolves.toBeDefined();
   });
 
   it("answers FORBIDDEN when no scope pattern matches, and honours a method's own scope", async () => {
@@ -235,11 +225,11 @@ describe("calls with tokens", () => {
 
   it("refuses invalid auth options with TypeError", async () => {
     await expect(
-      startAgent({ connection: nc, service: "x", methods: { a: () => 1 }, auth: {} }),
+      startAgent({ connection: t.nc, service: "x", methods: { a: () => 1 }, auth: {} }),
     ).rejects.toThrow(TypeError);
     await expect(
       startAgent({
-        connection: nc,
+        connection: t.nc,
         service: "x",
         methods: { a: () => 1 },
         auth: { jwks: "/nonexistent/jwks.json" },
@@ -247,7 +237,7 @@ describe("calls with tokens", () => {
     ).rejects.toThrow(TypeError);
     await expect(
       startAgent({
-        connection: nc,
+        connection: t.nc,
         service: "x",
         methods: { a: { handler: () => 1, scope: "no-dot" } },
       }),
@@ -257,20 +247,20 @@ describe("calls with tokens", () => {
 
 describe("discovery with auth", () => {
   it("answers PING and INFO with names only and not STATS; closed answers nothing", async () => {
-    const ping = await nc.request(`$SRV.PING.billing.${agent.id}`, "", { timeout: 2000 });
+    const ping = await t.nc.request(`$SRV.PING.billing.${agent.id}`, "", { timeout: 2000 });
     expect(ping.json()).toMatchObject({ name: "billing", id: agent.id, metadata: {} });
     await expect(
-      nc.request(`$SRV.STATS.billing.${agent.id}`, "", { timeout: 300 }),
+      t.nc.request(`$SRV.STATS.billing.${agent.id}`, "", { timeout: 300 }),
     ).rejects.toThrow();
     await using closed = await startAgent({
-      connection: nc,
-      prefix,
+      connection: t.nc,
+      prefix: t.prefix,
       service: "hidden",
       auth: { jwks: keys.jwks, discovery: "closed" },
       methods: { a: () => 1 },
     });
     await expect(
-      nc.request(`$SRV.PING.hidden.${closed.id}`, "", { timeout: 300 }),
+      t.nc.request(`$SRV.PING.hidden.${closed.id}`, "", { timeout: 300 }),
     ).rejects.toThrow();
   });
 });
@@ -280,15 +270,15 @@ describe("key rotation without restarts", () => {
     const dir = mkdtempSync(join(tmpdir(), "natsmesh-jwks-"));
     const file = join(dir, "jwks.json");
     writeFileSync(file, JSON.stringify(keys.jwks));
-    const p = `${prefix}f${seq++}`;
+    const p = uniquePrefix("authf");
     await using a = await startAgent({
-      connection: nc,
+      connection: t.nc,
       prefix: p,
       service: "rot",
       auth: { jwks: file },
       methods: { m: () => "ok" },
     });
-    await using m = await connectMesh({ connection: nc, prefix: p });
+    await using m = await connectMesh({ connection: t.nc, prefix: p });
     const oldToken = await issueToken({ key: keys.privateJwk, sub: "a", scope: "*" });
     const newToken = await issueToken({ key: other.privateJwk, sub: "a", scope: "*" });
     expect(await m.request("rot", "m", null, { token: oldToken })).toBe("ok");
@@ -308,21 +298,21 @@ describe("key rotation without restarts", () => {
   });
 
   it("follows the jwks key of the registry bucket", async () => {
-    const p = `${prefix}k${seq++}`;
+    const p = uniquePrefix("authk");
     await using a = await startAgent({
-      connection: nc,
+      connection: t.nc,
       prefix: p,
       service: "rot",
       auth: { jwks: "kv" },
       methods: { m: () => "ok" },
     });
-    await using m = await connectMesh({ connection: nc, prefix: p });
+    await using m = await connectMesh({ connection: t.nc, prefix: p });
     const t1 = await issueToken({ key: keys.privateJwk, sub: "a", scope: "*" });
     const t2 = await issueToken({ key: other.privateJwk, sub: "a", scope: "*" });
     expect((await failure(m.request("rot", "m", null, { token: t1 }))).code).toBe(
       "UNAUTHENTICATED",
     );
-    const kv = await new Kvm(nc).create(registryBucket(p), { history: 1 });
+    const kv = await new Kvm(t.nc).create(registryBucket(p), { history: 1 });
     await kv.put(JWKS_KEY, JSON.stringify(keys.jwks));
     await expect
       .poll(() => m.request("rot", "m", null, { token: t1 }).catch(() => "refused"), {
@@ -346,17 +336,17 @@ describe("key rotation without restarts", () => {
 
 describe("the agent's own token", () => {
   it("is sent on its presence messages", async () => {
-    const p = `${prefix}t${seq++}`;
+    const p = uniquePrefix("autht");
     const own = await issueToken({ key: keys.privateJwk, sub: "agent", scope: "announce:rot" });
     const seen: string[] = [];
-    const sub = nc.subscribe(`${p}.presence.*.*`, {
+    const sub = t.nc.subscribe(`${p}.presence.*.*`, {
       callback: (_e, msg) => {
         seen.push(msg.headers?.get(Header.Authorization) ?? "");
       },
     });
-    await nc.flush();
+    await t.nc.flush();
     await using a = await startAgent({
-      connection: nc,
+      connection: t.nc,
       prefix: p,
       service: "rot",
       token: own,
@@ -383,29 +373,29 @@ describe("configuration from the environment", () => {
   }
 
   it("reads MESH_JWKS, MESH_ISSUER and MESH_TOKEN when options omit them; auth: false wins", async () => {
-    const p = `${prefix}e${seq++}`;
+    const p = uniquePrefix("authe");
     const good = await token("envsvc.m");
     await withEnv(
       { MESH_JWKS: JSON.stringify(keys.jwks), MESH_ISSUER: ISSUER, MESH_TOKEN: good },
       async () => {
         await using a = await startAgent({
-          connection: nc,
+          connection: t.nc,
           prefix: p,
           service: "envsvc",
           methods: { m: () => "ok" },
         });
         await using open = await startAgent({
-          connection: nc,
+          connection: t.nc,
           prefix: p,
           service: "opensvc",
           auth: false,
           methods: { m: () => "open" },
         });
-        await using viaEnv = await connectMesh({ connection: nc, prefix: p });
+        await using viaEnv = await connectMesh({ connection: t.nc, prefix: p });
         expect(await viaEnv.request("envsvc", "m")).toBe("ok");
         expect((await failure(mesh.request("envsvc", "m"))).code).toBe("UNAVAILABLE");
         await using anonymous = await connectMesh({
-          connection: nc,
+          connection: t.nc,
           prefix: p,
           token: "not-a-jwt",
         });
@@ -420,8 +410,8 @@ describe("configuration from the environment", () => {
 describe("token functions", () => {
   it("refuses a token that would corrupt the header block", async () => {
     await using m = await connectMesh({
-      connection: nc,
-      prefix,
+      connection: t.nc,
+      prefix: t.prefix,
       token: async () => `${await token("*")}\r\n`,
     });
     expect((await failure(m.request("billing", "charge"))).code).toBe("UNAUTHENTICATED");
@@ -430,9 +420,9 @@ describe("token functions", () => {
 
 describe("token refresh", () => {
   it("calls the token function again before the token expires", async () => {
-    const p = `${prefix}r${seq++}`;
+    const p = uniquePrefix("authr");
     await using a = await startAgent({
-      connection: nc,
+      connection: t.nc,
       prefix: p,
       service: "ref",
       auth: { jwks: keys.jwks },
@@ -440,7 +430,7 @@ describe("token refresh", () => {
     });
     let minted = 0;
     await using m = await connectMesh({
-      connection: nc,
+      connection: t.nc,
       prefix: p,
       token: () => {
         minted++;

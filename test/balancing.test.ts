@@ -1,27 +1,26 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type KV, Kvm } from "@nats-io/kv";
 import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
 import { type InstanceRecord, isMeshError, presenceBucket, presenceKey } from "@natsmesh/protocol";
 import { connectMesh, type Mesh, type PresenceEvent } from "@natsmesh/sdk";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, type NatsServer, startNatsServer, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 // These tests play the registry's part themselves, writing records into the presence bucket, so
 // the SDK's view and strategies are tested on their own; registry.test.ts runs the whole chain.
 
 let server: NatsServer;
-let seq = 0;
-let cleanup: (() => Promise<unknown>)[] = [];
+/** What each test's worlds started, ended after the test. */
+let started: { mesh: Mesh; agents: Agent[] }[] = [];
 
 beforeAll(async () => {
   server = await startNatsServer();
 });
 afterEach(async () => {
-  for (const c of cleanup.reverse()) await c();
-  cleanup = [];
+  await cleanup(...started.flatMap((w) => [...w.agents, w.mesh]));
+  started = [];
 });
-afterAll(async () => {
-  await server?.dispose();
-});
+afterAll(() => cleanup(server));
 
 interface World {
   prefix: string;
@@ -31,14 +30,11 @@ interface World {
 }
 
 async function world(meshOptions: Parameters<typeof connectMesh>[0] = {}): Promise<World> {
-  const prefix = `bal${process.pid}x${seq++}`;
+  const prefix = uniquePrefix("bal");
   const mesh = await connectMesh({ servers: server.url, prefix, ...meshOptions });
   const kv = await new Kvm(mesh.connection).create(presenceBucket(prefix), { history: 1 });
   const w: World = { prefix, kv, mesh, agents: [] };
-  cleanup.push(async () => {
-    await mesh.close();
-    for (const a of w.agents) await a.stop();
-  });
+  started.push(w);
   return w;
 }
 
@@ -56,7 +52,7 @@ async function agent(
     ...(record.metadata === undefined ? {} : { metadata: record.metadata }),
     methods: {
       who: async (_p: unknown, ctx: RequestContext) => {
-        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        if (delayMs > 0) await sleep(delayMs);
         return ctx.instance.id;
       },
     },
@@ -98,7 +94,7 @@ describe("presence view", () => {
     expect(await w.mesh.request("svc", "who", null, { balance: "random" })).toBe("queued");
     expect(Date.now() - start).toBeLessThan(2000);
 
-    const prefix = `nobucket${process.pid}x${seq++}`;
+    const prefix = uniquePrefix("nobucket");
     await using mesh = await connectMesh({ servers: server.url, prefix });
     await using b = await startAgent({
       servers: server.url,
@@ -149,7 +145,7 @@ describe("presence view", () => {
 
   it("keeps following the bucket across a server restart", async () => {
     await using local = await startNatsServer();
-    const prefix = `rs${process.pid}`;
+    const prefix = uniquePrefix("rs");
     await using mesh = await connectMesh({ servers: local.url, prefix });
     const kv = await new Kvm(mesh.connection).create(presenceBucket(prefix), { history: 1 });
     await using a = await startAgent({
@@ -299,7 +295,7 @@ describe("failover", () => {
       concurrency: 1,
       methods: {
         who: async (_p: unknown, ctx: RequestContext) => {
-          await new Promise((r) => setTimeout(r, 300));
+          await sleep(300);
           return ctx.instance.id;
         },
       },

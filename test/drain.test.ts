@@ -1,48 +1,31 @@
-import type { NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
 import { isMeshError } from "@natsmesh/protocol";
-import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { connectMesh } from "@natsmesh/sdk";
+import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-let server: NatsServer;
-let mesh: Mesh;
-let nc: NatsConnection;
-let seq = 0;
+let t: TestSetup;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connect({ servers: server.url });
+  t = await setup();
 });
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
+afterAll(() => cleanup(t));
 
 async function pair(prefix: string, drainTimeoutMs = 10_000) {
   const running = new Map<string, number>();
   const aborted: unknown[] = [];
   const make = (name: string) =>
     startAgent({
-      servers: server.url,
+      servers: t.server.url,
       prefix,
       service: "work",
       drainTimeoutMs,
       methods: {
         run: async (ms: number, ctx: RequestContext) => {
           running.set(name, (running.get(name) ?? 0) + 1);
-          await sleep(ms, ctx.signal);
+          // Works for `ms`, or until the agent aborts the call.
+          await sleep(ms, undefined, { signal: ctx.signal }).catch(() => {});
           if (ctx.signal.aborted) aborted.push(ctx.signal.reason);
           running.set(name, running.get(name)! - 1);
           return name;
@@ -55,8 +38,8 @@ async function pair(prefix: string, drainTimeoutMs = 10_000) {
 
 describe("draining an agent", () => {
   it("finishes an in-flight call during stop() while the other instance keeps serving", async () => {
-    const prefix = `dr${process.pid}x${seq++}`;
-    mesh = await connectMesh({ servers: server.url, prefix });
+    const prefix = uniquePrefix("dr");
+    await using mesh = await connectMesh({ servers: t.server.url, prefix });
     const { agents, running } = await pair(prefix);
     const slow = mesh.request<string>("work", "run", 400);
     await expect.poll(() => (running.get("a") ?? 0) + (running.get("b") ?? 0)).toBe(1);
@@ -78,17 +61,16 @@ describe("draining an agent", () => {
     );
     expect(new Set(after)).toEqual(new Set([other]));
     // The stopped instance's own subject has no responders any more.
-    const direct = await nc
+    const direct = await t.nc
       .request(`${prefix}.inst.work.${agents[busy]!.id}.run`, "1", { timeout: 2000 })
       .catch((e: unknown) => e);
     expect(direct).toBeInstanceOf(Error);
     await agents[other]!.stop();
-    await mesh.close();
   });
 
   it("aborts calls still running after the grace period and answers them UNAVAILABLE", async () => {
-    const prefix = `dr${process.pid}x${seq++}`;
-    mesh = await connectMesh({ servers: server.url, prefix, retries: 0 });
+    const prefix = uniquePrefix("dr");
+    await using mesh = await connectMesh({ servers: t.server.url, prefix, retries: 0 });
     const { agents, running, aborted } = await pair(prefix, 150);
     await agents.b!.stop();
     const call = mesh.request("work", "run", 10_000, { timeout: 20_000 }).catch((e: unknown) => e);
@@ -101,6 +83,5 @@ describe("draining an agent", () => {
     expect((err as { data?: unknown }).data).toEqual({ started: true });
     expect(Date.now() - start).toBeLessThan(5000);
     await expect.poll(() => aborted.length).toBe(1);
-    await mesh.close();
   });
 });

@@ -1,15 +1,16 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, MeshError, type RequestContext, startAgent } from "@natsmesh/agent";
 import { Header, isMeshError } from "@natsmesh/protocol";
 import { parseTraceparent } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { type NatsServer, startNatsServer } from "@natsmesh/testing";
+import { cleanup, type NatsServer, startNatsServer, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let server: NatsServer;
 let mesh: Mesh;
 const agents: Agent[] = [];
-const prefix = `rr${process.pid}`;
+const prefix = uniquePrefix("rr");
 const seen: { ctx: Record<string, unknown>; aborted?: unknown }[] = [];
 let idemCalls: { attempt: number; key: string | undefined }[] = [];
 
@@ -21,16 +22,6 @@ async function code(p: Promise<unknown>): Promise<string> {
     throw err;
   }
   throw new Error("call succeeded");
-}
-
-function wait(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }
 
 beforeAll(async () => {
@@ -60,13 +51,14 @@ beforeAll(async () => {
             aborted: undefined as unknown,
           };
           seen.push(record);
-          await wait(ms, ctx.signal);
+          // Works for `ms`, or until the agent aborts the call.
+          await sleep(ms, undefined, { signal: ctx.signal }).catch(() => {});
           record.aborted = ctx.signal.aborted ? ctx.signal.reason : false;
           return "slow done";
         },
         idem: async (ms: number, ctx: RequestContext) => {
           idemCalls.push({ attempt: ctx.attempt, key: ctx.headers[Header.IdempotencyKey] });
-          if (ctx.attempt === 1) await wait(ms);
+          if (ctx.attempt === 1) await sleep(ms);
           return ctx.attempt;
         },
         custom: () => {
@@ -90,11 +82,7 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await mesh?.close();
-  for (const a of agents) await a.stop();
-  await server?.stop();
-});
+afterAll(() => cleanup(server, ...agents, mesh));
 
 describe("request/reply through the SDK", () => {
   it("round-trips nested values and binary data in MessagePack and JSON", async () => {
@@ -290,14 +278,14 @@ describe("request/reply through the SDK", () => {
       prefix,
       service: "busy",
       concurrency: 1,
-      methods: { work: (ms: number) => wait(ms).then(() => "busy-a") },
+      methods: { work: (ms: number) => sleep(ms, "busy-a") },
     });
     const spare = await startAgent({
       servers: server.url,
       prefix,
       service: "busy",
       concurrency: 1,
-      methods: { work: (ms: number) => wait(ms).then(() => "busy-b") },
+      methods: { work: (ms: number) => sleep(ms, "busy-b") },
     });
     agents.push(busy, spare);
     // Five concurrent calls on two slots: the overflow is refused and retried until a slot frees.
