@@ -5,16 +5,18 @@ export interface OutStream {
   readonly isTTY?: boolean;
 }
 
-/** Where a command reads its environment and input and writes its output; `process` in the binary. */
+/**
+ * Where a command reads its input and writes its output; `process` in the binary. (Variables
+ * are read from `process.env`, where commander reads the options' fallbacks.)
+ */
 export interface Io {
   /** Input for arguments given as `-`; none when omitted (such an argument is then empty). */
   readonly stdin?: AsyncIterable<string | Uint8Array>;
   readonly stdout: OutStream;
   readonly stderr: OutStream;
-  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-/** The process's own streams and environment. */
+/** The process's own streams. */
 export function processIo(): Io {
   return {
     // A getter: touching process.stdin opens it, which only a command reading it should do.
@@ -23,7 +25,6 @@ export function processIo(): Io {
     },
     stdout: process.stdout,
     stderr: process.stderr,
-    env: process.env,
   };
 }
 

@@ -100,7 +100,9 @@ describe("natsmesh keys generate", () => {
   it("refuses an unknown --alg or an --out that is a file, exit 2", async () => {
     const alg = await runCli(["keys", "generate", "--alg", "HS256", "--out", tempDir()]);
     expect(alg.code).toBe(2);
-    expect(alg.stderr).toMatch(/--alg must be one of EdDSA, ES256, RS256/);
+    expect(alg.stderr).toMatch(
+      /'--alg <ALG>' argument 'HS256' is invalid. It must be one of EdDSA, ES256, RS256/,
+    );
     const file = join(tempDir(), "file");
     writeFileSync(file, "");
     const out = await runCli(["keys", "generate", "--out", file]);

@@ -86,7 +86,7 @@ describe("natsmesh keys publish", () => {
     expect(missing.stderr).toMatch(/cannot read the JWKS file .*: no such file/);
     const none = await runCli(["keys", "publish"], env);
     expect(none.code).toBe(2);
-    expect(none.stderr).toMatch(/keys publish needs <file>/);
+    expect(none.stderr).toMatch(/missing required argument 'file'/);
   });
 
   it("says once, clearly, that NATS is unreachable, exit 1", async () => {

@@ -82,13 +82,13 @@ describe("natsmesh token issue", () => {
   });
 
   it.each([
-    [["--sub", "a", "--scope", "x.y"], /token issue needs --key/],
-    [["--key", "k", "--scope", "x.y"], /token issue needs --sub/],
-    [["--key", "k", "--sub", "a"], /token issue needs --scope/],
-    [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "soon"], /--ttl must be seconds/],
-    [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "0"], /--ttl must be seconds/],
-    [["--key", "k", "--sub", "a", "--scope", "billing"], /scope pattern "billing" would never/],
-    [["--key", "k", "--sub", " ", "--scope", "x.y"], /--sub must not be empty/],
+    [["--sub", "a", "--scope", "x.y"], /required option '--key <FILE>' not specified/],
+    [["--key", "k", "--scope", "x.y"], /required option '--sub <NAME>' not specified/],
+    [["--key", "k", "--sub", "a"], /required option '--scope <PATTERNS>' not specified/],
+    [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "soon"], /It must be seconds/],
+    [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "0"], /It must be seconds/],
+    [["--key", "k", "--sub", "a", "--scope", "billing"], /pattern "billing" would never/],
+    [["--key", "k", "--sub", " ", "--scope", "x.y"], /'--sub <NAME>' argument ' ' is invalid/],
   ])("exits 2 with the usage for %j", async (args, message) => {
     const r = await runCli(["token", "issue", ...args]);
     expect(r.code).toBe(2);

@@ -1,28 +1,15 @@
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { generateKeyPair, type JsonWebKeySet, KeyAlgorithm } from "@natsmesh/protocol";
-import type { Command } from "../command.js";
-import { CliError, ExitCode, failure, inputError, usageError } from "../errors.js";
-import { note } from "../io.js";
-import { kidsOf, readJwksFile, replaceFile } from "../jwks-file.js";
-import { stringOption } from "../option-values.js";
-import { privateKeyFileName } from "../private-key-file.js";
-import { writeSecretFile } from "../secret-file.js";
+import { generateKeyPair, type JsonWebKeySet, type KeyAlgorithm } from "@natsmesh/protocol";
+import { CliError, ExitCode, failure, inputError } from "../errors.js";
+import { kidsOf, readJwksFile, replaceFile } from "../files/jwks-file.js";
+import { privateKeyFileName } from "../files/private-key-file.js";
+import { writeSecretFile } from "../files/secret-file.js";
+import { type Io, note } from "../io.js";
+import type { GlobalOptions } from "../program.js";
 
 /** Name of the public key set `keys generate` writes next to the private keys. */
 const JWKS_FILE = "jwks.json";
-
-function algOption(values: Readonly<Record<string, string | boolean | undefined>>): KeyAlgorithm {
-  const raw = stringOption(values, "alg");
-  if (raw === undefined) return KeyAlgorithm.EdDSA;
-  const alg = Object.values(KeyAlgorithm).find((a) => a.toLowerCase() === raw.toLowerCase());
-  if (alg === undefined) {
-    throw usageError(
-      `--alg must be one of ${Object.values(KeyAlgorithm).join(", ")}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return alg;
-}
 
 /** Makes `dir` (owner-only, as it will hold a private key) unless it is already a directory. */
 function ensureDirectory(dir: string): void {
@@ -68,81 +55,64 @@ function existingKeySet(
   }
 }
 
+/** The flags of `natsmesh keys generate`. */
+export interface KeysGenerateOptions {
+  readonly alg: KeyAlgorithm;
+  readonly out: string;
+  readonly force: boolean;
+}
+
 /** `natsmesh keys generate`: a signing key pair as a private JWK file and a public JWKS file. */
-export const keysGenerate: Command = {
-  name: "keys generate",
-  summary: "Generate a signing key pair: a private key file and a public jwks.json",
-  description:
-    "Writes the private key to <kid>.private.jwk.json (mode 0600) and its public key to\n" +
-    "jwks.json in --out. If jwks.json exists, the new key is ADDED to it and the old ones stay:\n" +
-    "that is a key rotation, where tokens signed with the old key keep verifying until you\n" +
-    "remove it. Give the private key only to whoever issues tokens (natsmesh token issue);\n" +
-    "hand jwks.json to registries and agents (--jwks) or publish it (natsmesh keys publish).\n" +
-    "Needs no NATS.",
-  arguments: [],
-  options: {
-    alg: {
-      type: "string",
-      value: "ALG",
-      description: "Signature algorithm: EdDSA (Ed25519), ES256 or RS256 (default EdDSA)",
-    },
-    out: { type: "string", value: "DIR", description: "Directory to write to (default .)" },
-    force: {
-      type: "boolean",
-      description: "Overwrite an existing key file, or replace a jwks.json that is not a key set",
-    },
-  },
-  async run({ global, values, io }) {
-    const alg = algOption(values);
-    const out = stringOption(values, "out") ?? ".";
-    if (out === "") throw usageError("--out needs a directory");
-    const force = values.force === true;
-    ensureDirectory(out);
-    const jwksFile = join(out, JWKS_FILE);
-    // Checked before any key is made, so a refusal leaves nothing behind.
-    const existing = existingKeySet(jwksFile, force, (reason) =>
-      note(io, `${reason}; replacing it (--force)`),
+export async function keysGenerate(
+  global: GlobalOptions,
+  { alg, out, force }: KeysGenerateOptions,
+  io: Io,
+): Promise<number> {
+  ensureDirectory(out);
+  const jwksFile = join(out, JWKS_FILE);
+  // Checked before any key is made, so a refusal leaves nothing behind.
+  const existing = existingKeySet(jwksFile, force, (reason) =>
+    note(io, `${reason}; replacing it (--force)`),
+  );
+
+  const pair = await generateKeyPair({ alg });
+  const privateKeyFile = join(out, privateKeyFileName(pair.kid));
+  writeSecretFile(privateKeyFile, `${JSON.stringify(pair.privateJwk, null, 2)}\n`, force);
+  const keys = [...(existing?.keys ?? []).filter((k) => k.kid !== pair.kid), pair.publicJwk];
+  const jwks: JsonWebKeySet = { ...existing, keys };
+  try {
+    replaceFile(jwksFile, `${JSON.stringify(jwks, null, 2)}\n`);
+  } catch (err) {
+    throw failure(
+      `wrote ${privateKeyFile} but could not write ${jwksFile}: ${(err as Error).message}`,
+      err,
     );
+  }
 
-    const pair = await generateKeyPair({ alg });
-    const privateKeyFile = join(out, privateKeyFileName(pair.kid));
-    writeSecretFile(privateKeyFile, `${JSON.stringify(pair.privateJwk, null, 2)}\n`, force);
-    const keys = [...(existing?.keys ?? []).filter((k) => k.kid !== pair.kid), pair.publicJwk];
-    const jwks: JsonWebKeySet = { ...existing, keys };
-    try {
-      replaceFile(jwksFile, `${JSON.stringify(jwks, null, 2)}\n`);
-    } catch (err) {
-      throw failure(
-        `wrote ${privateKeyFile} but could not write ${jwksFile}: ${(err as Error).message}`,
-        err,
-      );
-    }
-
-    if (global.json) {
-      io.stdout.write(
-        `${JSON.stringify({ kid: pair.kid, alg, privateKeyFile, jwksFile }, null, 2)}\n`,
-      );
-      return ExitCode.ok;
-    }
-    const publicNote =
-      existing === undefined
-        ? "new key set with this one key"
-        : `key ADDED to the existing set, now ${keys.length} keys: ${kidsOf(jwks).join(", ")}`;
+  if (global.json) {
     io.stdout.write(
-      [
-        `kid          ${pair.kid} (${alg})`,
-        `private key  ${privateKeyFile} (mode 0600: keep it secret)`,
-        `public keys  ${jwksFile} (${publicNote})`,
-        ...(existing === undefined
-          ? []
-          : [
-              "Rotation: tokens signed with the old keys keep verifying. Publish this set, sign new",
-              "tokens with the new key, and remove the old keys once their tokens have expired.",
-            ]),
-        `Next: natsmesh keys publish ${jwksFile}  (or --jwks ${jwksFile} on registries and agents)`,
-        "",
-      ].join("\n"),
+      `${JSON.stringify({ kid: pair.kid, alg, privateKeyFile, jwksFile }, null, 2)}\n`,
     );
     return ExitCode.ok;
-  },
-};
+  }
+  const publicNote =
+    existing === undefined
+      ? "new key set with this one key"
+      : `key ADDED to the existing set, now ${keys.length} keys: ${kidsOf(jwks).join(", ")}`;
+  io.stdout.write(
+    [
+      `kid          ${pair.kid} (${alg})`,
+      `private key  ${privateKeyFile} (mode 0600: keep it secret)`,
+      `public keys  ${jwksFile} (${publicNote})`,
+      ...(existing === undefined
+        ? []
+        : [
+            "Rotation: tokens signed with the old keys keep verifying. Publish this set, sign new",
+            "tokens with the new key, and remove the old keys once their tokens have expired.",
+          ]),
+      `Next: natsmesh keys publish ${jwksFile}  (or --jwks ${jwksFile} on registries and agents)`,
+      "",
+    ].join("\n"),
+  );
+  return ExitCode.ok;
+}

@@ -5,10 +5,10 @@ import {
   type JWTPayload,
   type ProtectedHeaderParameters,
 } from "jose";
-import { formatAge } from "../age.js";
-import type { Command } from "../command.js";
 import { ExitCode, inputError, usageError } from "../errors.js";
 import { type Io, readStdin } from "../io.js";
+import { formatAge } from "../output/age.js";
+import type { GlobalOptions } from "../program.js";
 
 /** Longest token read from stdin; mesh verifiers refuse anything past 8 KiB anyway. */
 const MAX_STDIN = 65_536;
@@ -72,41 +72,29 @@ function section(title: string, entries: Record<string, unknown>): string[] {
   return [title, ...names.map((n) => `  ${n.padEnd(width)}  ${claimText(n, entries[n])}`)];
 }
 
-/** `natsmesh token inspect JWT`: what a token says, decoded without verifying it. */
-export const tokenInspect: Command = {
-  name: "token inspect",
-  summary: "Show a token's header, claims, expiry and scope (decoded, NOT verified)",
-  description:
-    "Decodes without checking the signature: anyone can write any claims into a token, so this\n" +
-    "shows what a token says, not whether to trust it. <jwt> may be - to read it from stdin;\n" +
-    "without it, the --token / MESH_TOKEN token is shown. With --json: { header, claims,\n" +
-    "expiresIn } where expiresIn is seconds, negative once expired (null without exp).",
-  arguments: [
-    {
-      name: "jwt",
-      description: "The token, or - for stdin (default: --token or MESH_TOKEN)",
-    },
-  ],
-  options: {},
-  async run({ global, args, io }) {
-    const { header, claims } = decode(await tokenText(args[0], global.token, io));
-    if (global.json) {
-      const nowSec = Math.floor(Date.now() / 1000);
-      const expiresIn = typeof claims.exp === "number" ? claims.exp - nowSec : null;
-      io.stdout.write(`${JSON.stringify({ header, claims, expiresIn }, null, 2)}\n`);
-      return ExitCode.ok;
-    }
-    const scope = parseScope(claims.scope);
-    io.stdout.write(
-      [
-        "(decoded only: the signature is NOT verified)",
-        ...section("header", header),
-        ...section("claims", claims),
-        ...validityWords(claims, Date.now() / 1000),
-        ...(scope.length === 0 ? ["scope: none"] : ["scope", ...scope.map((p) => `  ${p}`)]),
-        "",
-      ].join("\n"),
-    );
+/** `natsmesh token inspect [jwt]`: what a token says, decoded without verifying it. */
+export async function tokenInspect(
+  global: GlobalOptions,
+  jwt: string | undefined,
+  io: Io,
+): Promise<number> {
+  const { header, claims } = decode(await tokenText(jwt, global.token, io));
+  if (global.json) {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const expiresIn = typeof claims.exp === "number" ? claims.exp - nowSec : null;
+    io.stdout.write(`${JSON.stringify({ header, claims, expiresIn }, null, 2)}\n`);
     return ExitCode.ok;
-  },
-};
+  }
+  const scope = parseScope(claims.scope);
+  io.stdout.write(
+    [
+      "(decoded only: the signature is NOT verified)",
+      ...section("header", header),
+      ...section("claims", claims),
+      ...validityWords(claims, Date.now() / 1000),
+      ...(scope.length === 0 ? ["scope: none"] : ["scope", ...scope.map((p) => `  ${p}`)]),
+      "",
+    ].join("\n"),
+  );
+  return ExitCode.ok;
+}

@@ -1,5 +1,5 @@
 import { closeSync, fchmodSync, fstatSync, openSync, rmSync, writeFileSync } from "node:fs";
-import { failure, inputError } from "./errors.js";
+import { failure, inputError } from "../errors.js";
 
 const SECRET_MODE = 0o600;
 

@@ -1,6 +1,6 @@
 import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { assertJwks, type JsonWebKeySet } from "@natsmesh/protocol";
-import { inputError } from "./errors.js";
+import { inputError } from "../errors.js";
 import { readJsonFile } from "./json-file.js";
 
 /**

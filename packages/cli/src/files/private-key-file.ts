@@ -1,8 +1,8 @@
 import { statSync } from "node:fs";
 import { KeyAlgorithm } from "@natsmesh/protocol";
 import type { JWK } from "jose";
-import { inputError } from "./errors.js";
-import { type Io, note } from "./io.js";
+import { inputError } from "../errors.js";
+import { type Io, note } from "../io.js";
 import { readJsonFile } from "./json-file.js";
 
 /** What `natsmesh keys generate` names a private key file. */

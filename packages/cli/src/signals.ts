@@ -24,11 +24,3 @@ export function shutdownOnSignals(): Shutdown {
     },
   };
 }
-
-/** Resolves when `signal` aborts (at once if it already has). */
-export function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) =>
-    signal.addEventListener("abort", () => resolve(), { once: true }),
-  );
-}

@@ -1,6 +1,6 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type CliError, failure } from "./errors.js";
+import { type CliError, failure } from "../errors.js";
 
 /**
  * A server without JetStream as the failure (exit 1) that says so in one line, instead of a
@@ -13,8 +13,8 @@ export function jetStreamOff(err: unknown): CliError | undefined {
   return undefined;
 }
 
-/** The JetStream manager of `nc`; a server without JetStream is {@link jetStreamOff}. */
-export async function openJetStreamManager(nc: NatsConnection): Promise<JetStreamManager> {
+/** The JetStream manager of `nc`, for commands that need JetStream on ({@link jetStreamOff}). */
+export async function requireJetStream(nc: NatsConnection): Promise<JetStreamManager> {
   try {
     return await jetstreamManager(nc);
   } catch (err) {

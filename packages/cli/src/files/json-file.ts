@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { inputError } from "./errors.js";
+import { inputError } from "../errors.js";
 
 /** Why a file could not be read, in a few words; told apart by code, not message text. */
 function readFailure(err: unknown): string {

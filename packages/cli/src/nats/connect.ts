@@ -1,8 +1,8 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions } from "@natsmesh/protocol/internal";
-import { type CliError, failure } from "./errors.js";
-import type { GlobalOptions } from "./global-options.js";
+import { type CliError, failure } from "../errors.js";
+import type { GlobalOptions } from "../program.js";
 
 /** How long the first connect may take before the CLI says NATS is unreachable. */
 export const CONNECT_TIMEOUT_MS = 3_000;

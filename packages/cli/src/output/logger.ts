@@ -1,8 +1,8 @@
 import { type DestinationStream, type Logger, pino } from "pino";
 import { prettyFactory } from "pino-pretty";
+import type { Io } from "../io.js";
+import type { LogLevel } from "../values.js";
 import { colorsOn } from "./colors.js";
-import type { LogLevel } from "./global-options.js";
-import type { Io } from "./io.js";
 
 /**
  * The logger of a long-running command, on stdout at `level`: pino JSON for log collectors
@@ -15,7 +15,7 @@ export function createCliLogger(level: LogLevel, io: Io): Logger {
   }
   // The formatter rather than pino-pretty's stream: no worker, no pipe, just lines.
   const format = prettyFactory({
-    colorize: colorsOn(io.stdout, io.env),
+    colorize: colorsOn(io.stdout),
     translateTime: "SYS:HH:MM:ss.l",
     ignore: "pid,hostname",
     singleLine: true,

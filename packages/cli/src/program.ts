@@ -1,0 +1,337 @@
+import { readFileSync } from "node:fs";
+import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm } from "@natsmesh/protocol";
+import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
+import { Command, Help, Option } from "commander";
+import { keysGenerate } from "./commands/keys-generate.js";
+import { keysPublish } from "./commands/keys-publish.js";
+import { ls } from "./commands/ls.js";
+import { type RegistryCommandOptions, registry } from "./commands/registry.js";
+import { tokenInspect } from "./commands/token-inspect.js";
+import { type TokenIssueOptions, tokenIssue } from "./commands/token-issue.js";
+import { watch } from "./commands/watch.js";
+import { usageError } from "./errors.js";
+import type { Io } from "./io.js";
+import * as value from "./values.js";
+
+/**
+ * Every `natsmesh` command, its arguments, options, the variables they fall back on, and its
+ * help, declared with commander. A new command is a file under `commands/` and a declaration
+ * here. Parsing and usage errors are commander's; `main()` turns the outcome into an exit code.
+ */
+
+/** The process configuration every command sees: flags first, then the environment (12-factor). */
+export interface GlobalOptions {
+  /** From `--server`, else `NATS_URL`, else {@link DEFAULT_SERVER}. */
+  readonly servers: readonly string[];
+  /** From `--prefix`, else `MESH_PREFIX`, else `mesh`. */
+  readonly prefix: string;
+  readonly json: boolean;
+  /** From `--log-level`, else `LOG_LEVEL`, else `info`. */
+  readonly logLevel: value.LogLevel;
+  /** From `--token`, else `MESH_TOKEN`: this process's own token, for commands that call or announce. */
+  readonly token: string | undefined;
+}
+
+const GLOBAL_HEADING = "Global options:";
+
+/** The flags every command takes (before or after the command word); new objects each call. */
+function globalOptions(): Option[] {
+  return [
+    new Option("--server <URL>", "NATS server(s), comma-separated")
+      .env("NATS_URL")
+      .default(DEFAULT_SERVER)
+      .argParser(value.optional),
+    new Option("--prefix <P>", "Subject prefix of the mesh")
+      .env("MESH_PREFIX")
+      .default(DEFAULT_PREFIX)
+      .argParser(value.prefix),
+    new Option("--token <JWT>", "This process's own token, for commands that call or announce")
+      .env("MESH_TOKEN")
+      .argParser(value.optional),
+    new Option("--log-level <LEVEL>", `Log level: ${value.LOG_LEVELS.join(", ")}`)
+      .env("LOG_LEVEL")
+      .default("info")
+      .argParser(value.logLevel),
+    new Option("--json", "Print JSON instead of text"),
+  ].map((o) => o.helpGroup(GLOBAL_HEADING));
+}
+
+/** Commands from `cmd` up to the program. */
+function lineage(cmd: Command): Command[] {
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c !== null; c = c.parent) chain.push(c);
+  return chain;
+}
+
+/**
+ * The global options of the command `cmd` runs. The program and each command declare them, so
+ * they may come before or after the command word; a flag typed anywhere wins over a variable,
+ * the nearest one over a farther one.
+ */
+export function globalsOf(cmd: Command): GlobalOptions {
+  const chain = lineage(cmd);
+  const pick = <T>(key: string): T | undefined => {
+    const typed = chain.find((c) => c.getOptionValueSource(key) === "cli");
+    return (typed ?? cmd).getOptionValue(key) as T | undefined;
+  };
+  return {
+    servers: parseServers(pick<string>("server")),
+    prefix: pick<string>("prefix") ?? DEFAULT_PREFIX,
+    json: pick<boolean>("json") === true,
+    logLevel: pick<value.LogLevel>("logLevel") ?? "info",
+    token: pick<string>("token"),
+  };
+}
+
+/** The path of `cmd` below the program: `ls`, `keys generate`. */
+function path(cmd: Command): string {
+  return lineage(cmd)
+    .slice(0, -1)
+    .reverse()
+    .map((c) => c.name())
+    .join(" ");
+}
+
+/** The commands that run something, groups (`keys`) replaced by their commands. */
+function leaves(cmd: Command): Command[] {
+  return cmd.commands.flatMap((c) => (c.commands.length > 0 ? leaves(c) : [c]));
+}
+
+/**
+ * What follows a usage error: the command's synopsis and where to read more, rather than the
+ * whole help.
+ */
+export function usageHint(cmd: Command): string {
+  const name = cmd.parent === null ? "" : ` ${path(cmd)}`;
+  const what = cmd.commands.length > 0 ? "commands" : "options";
+  return `Usage: ${new Help().commandUsage(cmd)}\nRun "natsmesh${name} --help" for its ${what}.`;
+}
+
+/** The version of `@natsmesh/cli`, from its package.json (one level above `dist/`). */
+function cliVersion(): string {
+  const url = new URL("../package.json", import.meta.url);
+  return String((JSON.parse(readFileSync(url, "utf8")) as { version: unknown }).version);
+}
+
+/**
+ * The `natsmesh` program for one run. Each action resolves to an exit code, handed to `done`;
+ * failures meant for the user are thrown as `CliError`.
+ */
+export function createProgram(io: Io, done: (exitCode: number) => void): Command {
+  const program = new Command("natsmesh")
+    .description("natsmesh: a service mesh on NATS")
+    .enablePositionalOptions()
+    .exitOverride()
+    .helpCommand(false)
+    .addHelpOption(new Option("-h, --help", "Show help").helpGroup(GLOBAL_HEADING))
+    .configureOutput({
+      writeOut: (text) => void io.stdout.write(text),
+      writeErr: (text) => void io.stderr.write(text),
+      outputError: (text, write) => write(`natsmesh: ${text.replace(/^error: /, "")}`),
+    })
+    .configureHelp({
+      // Commands of a group are listed by their full name (`keys generate`), with arguments.
+      visibleCommands: (cmd) => leaves(cmd),
+      subcommandTerm: (cmd) =>
+        [
+          path(cmd),
+          ...cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`)),
+        ].join(" "),
+    })
+    .version(cliVersion(), "--version", "Print the version");
+  const run = async (exitCode: Promise<number>) => done(await exitCode);
+
+  program
+    .command("ls")
+    .summary("List the running instances recorded in the presence bucket")
+    .description(
+      "List the running instances recorded in the KV bucket <prefix>_presence. Reads the bucket " +
+        "directly: needs no registry to be running right now, only one to have run. Records " +
+        "that do not validate are skipped with a warning on stderr.",
+    )
+    .argument("[service]", "Only instances of this service", value.name)
+    .action((service: string | undefined, _o, cmd: Command) =>
+      run(ls(globalsOf(cmd), service, io)),
+    );
+
+  program
+    .command("watch")
+    .summary("Follow instances as they come up, change and go down")
+    .description(
+      "Print the current instances as `up` lines, then one line per change, until SIGINT or " +
+        "SIGTERM. Waits for the presence bucket if no registry has created it yet, and keeps " +
+        "watching across NATS server restarts. With --json, one JSON object per line.",
+    )
+    .argument("[service]", "Only instances of this service", value.name)
+    .action((service: string | undefined, _o, cmd: Command) =>
+      run(watch(globalsOf(cmd), service, io)),
+    );
+
+  program
+    .command("registry")
+    .summary("Run a registry: mirror presence into KV, evict dead instances")
+    .description(
+      "Run a registry until SIGINT or SIGTERM, then stop gracefully (release the leader lease) " +
+        "and exit 0. Run several for availability: one leads and writes, the others take over " +
+        "when it goes. Logs are pino JSON on stdout (readable lines on a terminal).\n\n" +
+        "With --jwks (or MESH_JWKS) presence is signed: an up, hb or down counts only when its " +
+        "token verifies and its scope holds announce:<service>; the rest is dropped, counted and " +
+        'logged. The keys are a JWKS file (re-read when it changes), inline JSON, or "kv": the ' +
+        `"${JWKS_KEY}" key of the <prefix>_registry bucket, where \`natsmesh keys publish\` puts ` +
+        "them (watched).",
+    )
+    .option(
+      "--http-port <N>",
+      "Serve /healthz, /v1/services, /metrics here (0: any free port)",
+      value.integer(0, 65_535),
+    )
+    .option(
+      "--http-host <H>",
+      "Address to bind the HTTP endpoint to (default 127.0.0.1)",
+      value.nonEmpty,
+    )
+    .option(
+      "--heartbeat-timeout <MS>",
+      "Evict instances silent this long (default 3 × --heartbeat, or 3000)",
+      value.integer(1, 3_600_000),
+    )
+    .addOption(
+      new Option("--heartbeat <MS>", "The agents' heartbeat interval")
+        .env("MESH_HEARTBEAT_MS")
+        .argParser(value.optionalInteger(1, 3_600_000)),
+    )
+    .option("--lease <MS>", "Leader lease time (default 5000)", value.integer(1, 3_600_000))
+    .option("--replicas <N>", "Replicas of the buckets it creates (default 1)", value.integer(1, 5))
+    .addOption(
+      new Option(
+        "--jwks <JWKS>",
+        'Check tokens with these public keys: a file, inline JSON or "kv"',
+      )
+        .env("MESH_JWKS")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option("--issuer <ISS>", "Required iss of tokens (not checked by default)")
+        .env("MESH_ISSUER")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option("--audience <AUD>", "Required aud of tokens (natsmesh by default)")
+        .env("MESH_AUDIENCE")
+        .argParser(value.optional),
+    )
+    .action((o: RegistryCommandOptions, cmd: Command) => {
+      // MESH_ISSUER and MESH_AUDIENCE are shared by every process of a mesh: only a flag
+      // without a key set is a mistake.
+      for (const flag of ["issuer", "audience"] as const) {
+        if (o.jwks === undefined && cmd.getOptionValueSource(flag) === "cli") {
+          throw usageError(`--${flag} needs --jwks (or MESH_JWKS)`);
+        }
+      }
+      return run(registry(globalsOf(cmd), o, io));
+    });
+
+  const keys = program.command("keys").description("Signing keys: generate, publish");
+  keys
+    .command("generate")
+    .summary("Generate a signing key pair: a private key file and a public jwks.json")
+    .description(
+      "Write the private key to <kid>.private.jwk.json (mode 0600) and its public key to " +
+        "jwks.json in --out. If jwks.json exists, the new key is ADDED to it and the old ones " +
+        "stay: that is a key rotation, where tokens signed with the old key keep verifying " +
+        "until you remove it. Give the private key only to whoever issues tokens (natsmesh " +
+        "token issue); hand jwks.json to registries and agents (--jwks) or publish it " +
+        "(natsmesh keys publish). Needs no NATS.",
+    )
+    .addOption(
+      new Option("--alg <ALG>", "Signature algorithm: EdDSA (Ed25519), ES256 or RS256")
+        .default(KeyAlgorithm.EdDSA)
+        .argParser(value.keyAlgorithm),
+    )
+    .addOption(
+      new Option("--out <DIR>", "Directory to write to").default(".").argParser(value.nonEmpty),
+    )
+    .option(
+      "--force",
+      "Overwrite an existing key file, or replace a jwks.json that is not a key set",
+    )
+    .action((o: { alg: KeyAlgorithm; out: string; force?: boolean }, cmd: Command) =>
+      run(keysGenerate(globalsOf(cmd), { ...o, force: o.force === true }, io)),
+    );
+  keys
+    .command("publish")
+    .summary('Publish a JWKS to the registry bucket (key "jwks"), where --jwks kv reads it')
+    .description(
+      `Put the key set under the key "${JWKS_KEY}" of the <prefix>_registry bucket, creating ` +
+        "the bucket if no registry has yet. Registries and agents started with --jwks kv watch " +
+        "that key and switch to the new keys without a restart. The whole set is replaced: to " +
+        "rotate, publish a set holding the old and the new key (as keys generate leaves " +
+        "jwks.json), and later one without the old key. Private, symmetric and empty key sets " +
+        "are refused.",
+    )
+    .argument("<file>", "The JWKS file (jwks.json from keys generate)")
+    .action((file: string, _o, cmd: Command) => run(keysPublish(globalsOf(cmd), file, io)));
+
+  const token = program.command("token").description("Tokens: issue, inspect");
+  token
+    .command("issue")
+    .summary("Sign a token with a private key file and print it")
+    .description(
+      "Print the JWT alone on stdout, so TOKEN=$(natsmesh token issue ...) works; with --json, " +
+        "{ token, kid, exp }. The scope is a space-separated list of patterns: billing.charge, " +
+        "billing.* (a service), *.read (a method of any service), * (anything), announce:billing " +
+        "(an agent's right to announce the service). Needs no NATS.",
+    )
+    .addOption(
+      new Option("--key <FILE>", "Private key file (<kid>.private.jwk.json from keys generate)")
+        .makeOptionMandatory()
+        .argParser(value.nonEmpty),
+    )
+    .addOption(
+      new Option("--sub <NAME>", "Who the token is for (sub)")
+        .makeOptionMandatory()
+        .argParser(value.nonEmpty),
+    )
+    .addOption(
+      new Option("--scope <PATTERNS>", 'What it may call, e.g. "billing.* greeter.hello"')
+        .makeOptionMandatory()
+        .argParser(value.scope),
+    )
+    .addOption(
+      new Option("--ttl <TTL>", "Lifetime: seconds (90) or a span (30m, 1h, 2d)")
+        .default(3600, "1h")
+        .argParser(value.timeSpan),
+    )
+    .addOption(
+      new Option("--issuer <ISS>", "iss claim (none by default)")
+        .env("MESH_ISSUER")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option("--audience <AUD>", "aud claim (natsmesh by default)")
+        .env("MESH_AUDIENCE")
+        .argParser(value.optional),
+    )
+    .action((o: TokenIssueOptions, cmd: Command) => run(tokenIssue(globalsOf(cmd), o, io)));
+  token
+    .command("inspect")
+    .summary("Show a token's header, claims, expiry and scope (decoded, NOT verified)")
+    .description(
+      "Show a token's header, claims, expiry and scope, decoded but NOT verified: anyone can " +
+        "write any claims into a token, so this shows what a token says, not whether to trust it. With --json: " +
+        "{ header, claims, expiresIn } where expiresIn is seconds, negative once expired (null " +
+        "without exp).",
+    )
+    .argument("[jwt]", "The token, or - for stdin (default: --token or MESH_TOKEN)")
+    .action((jwt: string | undefined, _o, cmd: Command) =>
+      run(tokenInspect(globalsOf(cmd), jwt, io)),
+    );
+
+  for (const cmd of [program, ...leaves(program)]) {
+    for (const option of globalOptions()) cmd.addOption(option);
+  }
+  for (const cmd of [program, ...program.commands, ...leaves(program)]) {
+    cmd.showHelpAfterError(usageHint(cmd));
+  }
+  return program;
+}
