@@ -118,17 +118,8 @@ const PUBLIC_API = {
     ],
   },
   cli: {
-    values: ["COMMANDS", "CliError", "CliErrorCode", "ExitCode", "main"],
-    types: [
-      "ArgumentSpec",
-      "Command",
-      "CommandContext",
-      "GlobalOptions",
-      "Io",
-      "LogLevel",
-      "OptionSpec",
-      "OutStream",
-    ],
+    values: ["CliError", "CliErrorCode", "ExitCode", "main"],
+    types: ["GlobalOptions", "Io", "LogLevel", "OutStream"],
   },
   testing: {
     values: [
