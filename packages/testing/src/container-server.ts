@@ -1,7 +1,3 @@
-// Written against the Testcontainers 11 API as found in node_modules (GenericContainer,
-// StartedTestContainer.stop({ timeout, remove }), withExposedPorts({ container, host })).
-// No Docker engine exists on the machine this package was written on, so this path is not
-// exercised by the package's own tests; the process runtime is.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,12 +6,17 @@ import { NatsTestingError } from "./errors.js";
 import type { NatsServer } from "./nats-server.js";
 import { configText, type ResolvedNatsServerOptions } from "./options.js";
 import { freePorts } from "./ports.js";
-import { trackDir, untrackDir } from "./reaper.js";
+import { trackContainer, trackDir, untrackContainer, untrackDir } from "./reaper.js";
+import { type HaltMode, ServerLifecycle } from "./server-lifecycle.js";
+import { canConnect, waitUntil } from "./wait.js";
 
 const STORE = "/data";
 const CONFIG = "/etc/natsmesh/nats.conf";
+const READY_LINE = /Server is ready/;
+/** Label on every container, naming its store directory, so a test or an operator can find it. */
+export const CONTAINER_LABEL = "io.natsmesh.testing.store";
 
-/** Starts nats-server in a container; resolves once it logged "Server is ready". */
+/** Starts nats-server in a container; resolves once it accepts clients. */
 export async function startContainerServer(
   options: ResolvedNatsServerOptions,
 ): Promise<NatsServer> {
@@ -24,7 +25,7 @@ export async function startContainerServer(
   const [client = 0, monitor = 0] = await freePorts(2);
   const server = new ContainerNatsServer(options, storeDir, options.port || client, monitor);
   try {
-    await server.restart();
+    await server.start();
     return server;
   } catch (err) {
     await server.dispose();
@@ -33,21 +34,17 @@ export async function startContainerServer(
 }
 
 /**
- * Every start creates a fresh container, bound to the same host ports and bind-mounting the
- * same host store directory: that is what lets `kill()` (which removes the container) be
- * followed by a `restart()` that finds the JetStream data again.
+ * Every run is a fresh container on the same ports, bind-mounting the same store directory of
+ * this machine: that is what lets `kill()` (which removes the container) be followed by a
+ * `restart()` that finds the JetStream data again.
  */
-class ContainerNatsServer implements NatsServer {
+class ContainerNatsServer extends ServerLifecycle implements NatsServer {
   readonly storeDir: string;
   readonly port: number;
   readonly monitorPort: number;
   #options: ResolvedNatsServerOptions;
   #host = "127.0.0.1";
   #container: StartedTestContainer | undefined;
-  #launching: Promise<void> | undefined;
-  #stopping: Promise<void> | undefined;
-  #restarting: Promise<void> | undefined;
-  #disposing: Promise<void> | undefined;
 
   constructor(
     options: ResolvedNatsServerOptions,
@@ -55,6 +52,7 @@ class ContainerNatsServer implements NatsServer {
     port: number,
     monitorPort: number,
   ) {
+    super();
     this.#options = options;
     this.storeDir = storeDir;
     this.port = port;
@@ -73,95 +71,94 @@ class ContainerNatsServer implements NatsServer {
     return this.#container !== undefined;
   }
 
-  stop(): Promise<void> {
-    this.#stopping ??= this.#halt(this.#options.stopTimeoutMs);
-    return this.#stopping;
-  }
-
-  kill(): Promise<void> {
-    // `docker stop -t 0`: SIGKILL follows SIGTERM at once, so the server cannot shut down cleanly.
-    return this.#halt(0);
-  }
-
-  restart(): Promise<void> {
-    if (this.#disposing !== undefined) {
-      return Promise.reject(new NatsTestingError("DISPOSED", "restart() after dispose()"));
-    }
-    this.#restarting ??= (async () => {
-      try {
-        await this.stop();
-        this.#stopping = undefined;
-        this.#launching = this.#launch();
-        await this.#launching;
-      } finally {
-        this.#restarting = undefined;
-      }
-    })();
-    return this.#restarting;
-  }
-
-  dispose(): Promise<void> {
-    this.#disposing ??= (async () => {
-      await this.#restarting?.catch(() => {});
-      try {
-        await this.stop();
-      } finally {
-        await rm(this.storeDir, { recursive: true, force: true });
-        untrackDir(this.storeDir);
-      }
-    })();
-    return this.#disposing;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.dispose();
-  }
-
-  async #launch(): Promise<void> {
-    const { NatsContainer } = await import("@testcontainers/nats");
-    const command = this.#command();
-    // NatsContainer always adds `--user test --pass test`, and nats.js takes no credentials
-    // from a URL; replacing the command it builds keeps `url` usable as it is, with the
-    // module's image handling and "Server is ready" wait strategy.
-    class Container extends NatsContainer {
-      override withCommand(): this {
-        return super.withCommand(command);
-      }
-    }
-    const text = configText(this.#options);
-    const container = new Container(this.#options.image)
-      .withExposedPorts(
+  protected async launch(): Promise<void> {
+    const { GenericContainer, Wait } = await import("testcontainers");
+    const o = this.#options;
+    const host = o.network === "host";
+    const container = new GenericContainer(o.image)
+      .withCommand(this.#command())
+      .withLabels({ [CONTAINER_LABEL]: this.storeDir })
+      .withBindMounts([{ source: this.storeDir, target: STORE }])
+      .withWaitStrategy(Wait.forLogMessage(READY_LINE))
+      .withStartupTimeout(o.startTimeoutMs);
+    if (host) {
+      container.withNetworkMode("host");
+    } else {
+      container.withExposedPorts(
         { container: 4222, host: this.port },
         { container: 8222, host: this.monitorPort },
-      )
-      .withBindMounts([{ source: this.storeDir, target: STORE }])
-      .withStartupTimeout(this.#options.startTimeoutMs);
+      );
+    }
     // Run as the current user so files in the bind-mounted store can be removed afterwards.
     const uid = process.getuid?.();
     const gid = process.getgid?.();
     if (uid !== undefined && gid !== undefined) container.withUser(`${uid}:${gid}`);
+    const text = configText(o);
     if (text !== undefined) {
       container.withCopyContentToContainer([{ content: text, target: CONFIG }]);
     }
-    const started = await container.start();
-    this.#host = started.getHost();
+    let started: StartedTestContainer;
+    try {
+      started = await container.start();
+    } catch (err) {
+      throw new NatsTestingError(
+        "START_FAILED",
+        `nats-server in a container of ${o.image} (network ${o.network}) did not start: ` +
+          `${err instanceof Error ? err.message : String(err)}\ncommand: ${this.#command().join(" ")}`,
+        { cause: err },
+      );
+    }
     this.#container = started;
+    trackContainer(started.getId());
+    this.#host = host ? "127.0.0.1" : started.getHost();
+    // Published ports go through the engine's proxy, which may lag behind the server's log line.
+    const reachable = await waitUntil(() => canConnect(this.#host, this.port, 1_000), {
+      timeoutMs: o.startTimeoutMs,
+    });
+    if (!reachable) {
+      await this.halt("kill");
+      throw new NatsTestingError(
+        "START_TIMEOUT",
+        `nats-server in a container of ${o.image} accepted no TCP connection on ${this.#host}:${this.port} within ${o.startTimeoutMs} ms`,
+      );
+    }
   }
 
-  async #halt(timeoutMs: number): Promise<void> {
-    // A stop that arrives while a container is being created must still reach it.
-    await this.#launching?.catch(() => {});
+  protected async halt(mode: HaltMode): Promise<void> {
     const container = this.#container;
     if (container === undefined) return;
     this.#container = undefined;
-    await container.stop({ timeout: timeoutMs, remove: true });
+    if (mode === "kill") {
+      // A crash: SIGKILL, with no chance to shut down cleanly (`docker kill`).
+      const { getContainerRuntimeClient } = await import("testcontainers");
+      const client = await getContainerRuntimeClient();
+      await client.container
+        .getById(container.getId())
+        .kill()
+        .catch((err: { statusCode?: number }) => {
+          // 409: it is not running any more, which is what was asked.
+          if (err.statusCode !== 409) throw err;
+        });
+    }
+    // `docker stop -t <stopTimeout>`: SIGTERM, then SIGKILL once the timeout has passed.
+    await container.stop({ timeout: this.#options.stopTimeoutMs, remove: true });
+    untrackContainer(container.getId());
+  }
+
+  protected async release(): Promise<void> {
+    await rm(this.storeDir, { recursive: true, force: true });
+    untrackDir(this.storeDir);
   }
 
   #command(): string[] {
     const o = this.#options;
     const args: string[] = [];
     if (configText(o) !== undefined) args.push("-c", CONFIG);
-    args.push("-p", "4222", "-m", "8222");
+    if (o.network === "host") {
+      args.push("-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort));
+    } else {
+      args.push("-p", "4222", "-m", "8222");
+    }
     if (o.jetstream) args.push("-js", "-sd", STORE);
     args.push(...o.args);
     return args;

@@ -7,6 +7,7 @@ export const NATS_TESTING_ERROR_CODES = [
   "STOP_TIMEOUT",
   "CLUSTER_TIMEOUT",
   "DISPOSED",
+  "DOCKER_UNAVAILABLE",
 ] as const;
 
 /** One of {@link NATS_TESTING_ERROR_CODES}. */

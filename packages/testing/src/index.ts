@@ -10,8 +10,8 @@ export type { NatsTestingErrorCode } from "./errors.js";
 export { NATS_TESTING_ERROR_CODES, NatsTestingError } from "./errors.js";
 export type { NatsServer } from "./nats-server.js";
 export { startNatsServer } from "./nats-server.js";
-export type { NatsRuntime, NatsServerOptions } from "./options.js";
-export { DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
+export type { ContainerNetwork, NatsRuntime, NatsServerOptions } from "./options.js";
+export { CONTAINER_NETWORKS, DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
 export { type Cleanable, cleanup, type SetupOptions, setup, type TestSetup } from "./setup.js";
 export {
   type Fixture,

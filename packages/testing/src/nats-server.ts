@@ -1,5 +1,5 @@
 import { startContainerServer } from "./container-server.js";
-import { useContainer } from "./docker.js";
+import { requireDocker, useContainer } from "./docker.js";
 import { type NatsServerOptions, resolveNatsServerOptions } from "./options.js";
 import { startProcessServer } from "./process-server.js";
 
@@ -37,9 +37,9 @@ export interface NatsServer {
 }
 
 /**
- * Starts a nats-server for a test: a Testcontainers container when Docker is reachable (see
- * {@link NatsServerOptions.runtime}), else a local `nats-server` process with its own ports
- * and a fresh JetStream store directory. Resolves once the server accepts clients.
+ * Starts a nats-server for a test: a local `nats-server` process with its own ports and a fresh
+ * JetStream store directory, or, when asked (see {@link NatsServerOptions.runtime}), a
+ * Testcontainers container with the same lifecycle. Resolves once the server accepts clients.
  *
  * @example
  * ```ts
@@ -49,6 +49,9 @@ export interface NatsServer {
  */
 export async function startNatsServer(options?: NatsServerOptions): Promise<NatsServer> {
   const resolved = resolveNatsServerOptions(options);
-  if (await useContainer(resolved)) return startContainerServer(resolved);
+  if (useContainer(resolved)) {
+    await requireDocker();
+    return startContainerServer(resolved);
+  }
   return startProcessServer(resolved);
 }

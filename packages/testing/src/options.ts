@@ -4,6 +4,12 @@ export const NATS_RUNTIMES = ["auto", "process", "container"] as const;
 /** One of {@link NATS_RUNTIMES}. */
 export type NatsRuntime = (typeof NATS_RUNTIMES)[number];
 
+/** How a container's ports reach this machine. */
+export const CONTAINER_NETWORKS = ["bridge", "host"] as const;
+
+/** One of {@link CONTAINER_NETWORKS}. */
+export type ContainerNetwork = (typeof CONTAINER_NETWORKS)[number];
+
 /** Options of `startNatsServer()`. */
 export interface NatsServerOptions {
   /**
@@ -33,8 +39,20 @@ export interface NatsServerOptions {
   startTimeoutMs?: number;
   /** How long `stop()` waits after SIGTERM before it sends SIGKILL. @default 10000 */
   stopTimeoutMs?: number;
-  /** Container image for the container runtime. @default "nats:2.10" */
+  /**
+   * Image for the container runtime: the official `nats` image or any image whose entrypoint is
+   * `nats-server` (arguments are passed straight to it).
+   * @default the environment variable `NATSMESH_TEST_NATS_IMAGE`, else "nats:2.10"
+   */
   image?: string;
+  /**
+   * Network of the container runtime. `"bridge"` publishes the client and monitoring ports on
+   * this machine's ports; `"host"` runs the container in this machine's network, listening on
+   * 127.0.0.1 only (for engines without a bridge, and where private-range addresses must not be
+   * used).
+   * @default the environment variable `NATSMESH_TEST_DOCKER_NETWORK`, else "bridge"
+   */
+  network?: ContainerNetwork;
 }
 
 /** {@link NatsServerOptions} after defaults and validation. */
@@ -51,6 +69,7 @@ export interface ResolvedNatsServerOptions {
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
   readonly image: string;
+  readonly network: ContainerNetwork;
 }
 
 /** Defaults of {@link NatsServerOptions}. */
@@ -63,6 +82,7 @@ export const DEFAULT_NATS_SERVER_OPTIONS = {
   startTimeoutMs: 10_000,
   stopTimeoutMs: 10_000,
   image: "nats:2.10",
+  network: "bridge",
 } as const satisfies NatsServerOptions;
 
 /** Validates `options` and fills in defaults, into a new object. Throws `TypeError` on misuse. */
@@ -92,6 +112,16 @@ export function resolveNatsServerOptions(
   if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
     throw new TypeError("args must be an array of strings");
   }
+  const image = options.image ?? env("NATSMESH_TEST_NATS_IMAGE") ?? d.image;
+  if (typeof image !== "string" || image === "") {
+    throw new TypeError("image must be a non-empty string");
+  }
+  const network = options.network ?? env("NATSMESH_TEST_DOCKER_NETWORK") ?? d.network;
+  if (!(CONTAINER_NETWORKS as readonly string[]).includes(network)) {
+    throw new TypeError(
+      `network (or NATSMESH_TEST_DOCKER_NETWORK) must be one of ${CONTAINER_NETWORKS.join(", ")}, got ${String(network)}`,
+    );
+  }
   return {
     runtime,
     binary,
@@ -103,8 +133,14 @@ export function resolveNatsServerOptions(
     args: [...args],
     startTimeoutMs: positive("startTimeoutMs", options.startTimeoutMs ?? d.startTimeoutMs),
     stopTimeoutMs: positive("stopTimeoutMs", options.stopTimeoutMs ?? d.stopTimeoutMs),
-    image: options.image ?? d.image,
+    image,
+    network: network as ContainerNetwork,
   };
+}
+
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === "" ? undefined : value;
 }
 
 function positive(name: string, value: number): number {

@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NatsTestingError } from "./errors.js";
 import { type NatsProcess, spawnNatsProcess } from "./nats-process.js";
 import type { NatsServer } from "./nats-server.js";
 import { configText, type ResolvedNatsServerOptions } from "./options.js";
 import { trackDir, untrackDir } from "./reaper.js";
+import { type HaltMode, ServerLifecycle } from "./server-lifecycle.js";
 
 /** What a cluster adds to a single server. */
 export interface ProcessServerExtras {
@@ -35,7 +35,7 @@ export async function startProcessServer(
  * passes `-1` for the ports the caller left open, learns them from the ports file, and every
  * later start pins them, so clients reconnect to the same URL and the store is found again.
  */
-export class ProcessNatsServer implements NatsServer {
+export class ProcessNatsServer extends ServerLifecycle implements NatsServer {
   readonly storeDir: string;
   #options: ResolvedNatsServerOptions;
   #root: string;
@@ -45,11 +45,9 @@ export class ProcessNatsServer implements NatsServer {
   #port: number;
   #monitorPort = 0;
   #process: NatsProcess | undefined;
-  #stopping: Promise<void> | undefined;
-  #restarting: Promise<void> | undefined;
-  #disposing: Promise<void> | undefined;
 
   constructor(options: ResolvedNatsServerOptions, root: string, extraArgs: readonly string[]) {
+    super();
     this.#options = options;
     this.#root = root;
     this.storeDir = join(root, "store");
@@ -85,52 +83,10 @@ export class ProcessNatsServer implements NatsServer {
     await mkdir(this.#portsDir, { recursive: true });
     const text = configText(this.#options);
     if (text !== undefined) await writeFile(this.#configFile, text);
-    await this.#launch();
+    await this.start();
   }
 
-  stop(): Promise<void> {
-    this.#stopping ??= this.#halt("SIGTERM");
-    return this.#stopping;
-  }
-
-  kill(): Promise<void> {
-    return this.#halt("SIGKILL");
-  }
-
-  restart(): Promise<void> {
-    if (this.#disposing !== undefined) {
-      return Promise.reject(new NatsTestingError("DISPOSED", "restart() after dispose()"));
-    }
-    this.#restarting ??= (async () => {
-      try {
-        await this.stop();
-        this.#stopping = undefined;
-        await this.#launch();
-      } finally {
-        this.#restarting = undefined;
-      }
-    })();
-    return this.#restarting;
-  }
-
-  dispose(): Promise<void> {
-    this.#disposing ??= (async () => {
-      await this.#restarting?.catch(() => {});
-      try {
-        await this.stop();
-      } finally {
-        await rm(this.#root, { recursive: true, force: true });
-        untrackDir(this.#root);
-      }
-    })();
-    return this.#disposing;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.dispose();
-  }
-
-  async #launch(): Promise<void> {
+  protected async launch(): Promise<void> {
     const proc = spawnNatsProcess({
       binary: this.#options.binary,
       args: this.#args(),
@@ -148,8 +104,16 @@ export class ProcessNatsServer implements NatsServer {
     }
   }
 
-  async #halt(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
-    await this.#process?.terminate(signal, this.#options.stopTimeoutMs);
+  protected async halt(mode: HaltMode): Promise<void> {
+    await this.#process?.terminate(
+      mode === "graceful" ? "SIGTERM" : "SIGKILL",
+      this.#options.stopTimeoutMs,
+    );
+  }
+
+  protected async release(): Promise<void> {
+    await rm(this.#root, { recursive: true, force: true });
+    untrackDir(this.#root);
   }
 
   #args(): string[] {

@@ -72,3 +72,35 @@ describe("startNatsServer failures", () => {
     await expect(startNatsServer({ startTimeoutMs: 0 })).rejects.toBeInstanceOf(TypeError);
   });
 });
+
+describe("the container runtime without an engine", () => {
+  it("fails with DOCKER_UNAVAILABLE and says what to do", async () => {
+    const host = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = "unix:///nonexistent/natsmesh-test/docker.sock";
+    try {
+      const err = await startNatsServer({ runtime: "container" }).catch((e) => e);
+      expect(err).toMatchObject({ name: "NatsTestingError", code: "DOCKER_UNAVAILABLE" });
+      expect(err.message).toContain("DOCKER_HOST");
+    } finally {
+      if (host === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = host;
+    }
+  });
+
+  it("is opt-in: NATSMESH_TEST_DOCKER unset means a local process", async () => {
+    const flag = process.env.NATSMESH_TEST_DOCKER;
+    delete process.env.NATSMESH_TEST_DOCKER;
+    try {
+      await using server = await startNatsServer();
+      expect(server.pid).toBeGreaterThan(0);
+    } finally {
+      if (flag !== undefined) process.env.NATSMESH_TEST_DOCKER = flag;
+    }
+  });
+
+  it("refuses an unknown network at once", async () => {
+    await expect(startNatsServer({ network: "overlay" as "host" })).rejects.toBeInstanceOf(
+      TypeError,
+    );
+  });
+});

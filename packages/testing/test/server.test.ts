@@ -5,8 +5,8 @@ import { type NatsServer, startNatsServer } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAlive, nextReconnect } from "./helpers.js";
 
-// No Docker engine on the machines these run on: force the process runtime explicitly, so the
-// assertions on pids hold wherever the suite runs.
+// The process runtime, explicitly, so the assertions on pids hold wherever the suite runs;
+// container.test.ts runs the same lifecycle in containers.
 const runtime = "process";
 
 describe("startNatsServer", () => {
