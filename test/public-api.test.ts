@@ -123,6 +123,7 @@ const PUBLIC_API = {
   },
   testing: {
     values: [
+      "CONTAINER_NETWORKS",
       "DEFAULT_NATS_CLUSTER_SIZE",
       "DEFAULT_NATS_SERVER_OPTIONS",
       "NATS_RUNTIMES",
@@ -143,6 +144,7 @@ const PUBLIC_API = {
     ],
     types: [
       "Cleanable",
+      "ContainerNetwork",
       "Fixture",
       "NatsCluster",
       "NatsClusterOptions",
