@@ -4,6 +4,7 @@ const benches = {
   request: () => import("./request.mjs"),
   auth: () => import("./auth.mjs"),
   presence: () => import("./presence.mjs"),
+  decode: () => import("./decode.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -2,6 +2,8 @@
 export interface AgentStats {
   /** Calls holding a concurrency slot now. */
   readonly inflight: number;
+  /** Bytes charged to the requests in flight (see `maxInflightBytes`). */
+  readonly inflightBytes: number;
   /** Requests (and discovery pings) dropped because their reply subject is not an inbox. */
   readonly droppedReplies: number;
   /** Requests without a reply subject: not run, not answered. */

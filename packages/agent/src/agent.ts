@@ -20,6 +20,7 @@ import { Announcer } from "./announcer.js";
 import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
+import { InflightBudget } from "./inflight-budget.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
 import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
@@ -60,6 +61,7 @@ class AgentImpl implements Agent {
   readonly #announcer: Announcer;
   readonly #discovery: Discovery;
   readonly #replies: ReplyGuard;
+  readonly #budget: InflightBudget;
   readonly #subs: Subscription[] = [];
   #stopping: Promise<void> | undefined;
 
@@ -102,11 +104,14 @@ class AgentImpl implements Agent {
           );
     const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
     const limited = new RateLimitedLog(log);
+    this.#budget = new InflightBudget(o.maxInflightBytes);
     this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
       methods: o.methods,
       concurrency: o.concurrency,
+      limits: { maxElements: o.maxElements, maxDepth: o.maxDepth },
+      budget: this.#budget,
       auth,
       replies: this.#replies,
     });
@@ -173,6 +178,7 @@ class AgentImpl implements Agent {
   stats(): AgentStats {
     return {
       inflight: this.#dispatcher.inflight.size,
+      inflightBytes: this.#budget.bytes,
       droppedReplies: this.#replies.droppedReplies,
       noReply: this.#replies.noReply,
     };

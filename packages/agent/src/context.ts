@@ -51,6 +51,8 @@ export class Call implements RequestContext {
   caller: CallerClaims | undefined = undefined;
   /** Set once a reply has been sent, so a late handler result never answers twice. */
   done = false;
+  /** Bytes charged to the in-flight budget while the call holds its slot. */
+  cost = 0;
   readonly msg: Msg;
   readonly #block: HeaderBlock | undefined;
   readonly codec: Codec;

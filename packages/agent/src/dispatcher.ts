@@ -16,17 +16,21 @@ import {
 } from "@natsmesh/protocol";
 import {
   checkPayloadSize,
+  type DecodeLimits,
+  decodeScanned,
   HeaderBlock,
   lastToken,
   MSGPACK_REPLY_HEADER,
   parseAttempt,
   parseDeadline,
   rawHeaderBlock,
+  scanPayload,
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "./auth.js";
 import { Call, type CallerClaims, type CallScope } from "./context.js";
 import { EndpointStats } from "./endpoint-stats.js";
+import { ELEMENT_COST, type InflightBudget, PENDING_COST } from "./inflight-budget.js";
 import type { Handler, ResolvedMethod } from "./options.js";
 import type { ReplyGuard } from "./reply-guard.js";
 
@@ -90,6 +94,8 @@ export interface DispatcherOptions {
   connection: NatsConnection;
   methods: ReadonlyMap<string, ResolvedMethod>;
   concurrency: number;
+  limits: DecodeLimits;
+  budget: InflightBudget;
   auth: AgentAuth | undefined;
   replies: ReplyGuard;
 }
@@ -106,6 +112,8 @@ export class Dispatcher {
   readonly #nc: NatsConnection;
   readonly #methods: ReadonlyMap<string, ResolvedMethod>;
   readonly #concurrency: number;
+  readonly #limits: DecodeLimits;
+  readonly #budget: InflightBudget;
   readonly #auth: AgentAuth | undefined;
   readonly #replies: ReplyGuard;
   #accepting = true;
@@ -120,6 +128,8 @@ export class Dispatcher {
     this.#nc = options.connection;
     this.#methods = options.methods;
     this.#concurrency = options.concurrency;
+    this.#limits = options.limits;
+    this.#budget = options.budget;
     this.#auth = options.auth;
     this.#replies = options.replies;
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
@@ -162,20 +172,35 @@ export class Dispatcher {
     // learn which methods exist; an unknown method needs the scope `<service>.<method>`.
     const checked = auth.check(fields.authorization, entry?.scope ?? [this.#scope.service, method]);
     if (checked instanceof Promise) {
-      // Not in flight yet, but drain() must wait for it: it is answered either way.
+      // Not in flight yet, but drain() must wait for it, and it holds its payload meanwhile:
+      // a flood of tokens to verify is bounded by the same budget as running calls.
+      const pending = msg.data.length + PENDING_COST;
+      const refused = this.#budget.take(pending);
+      if (refused !== undefined) {
+        this.#replyError(msg, codec, refused);
+        return;
+      }
       this.#verifying++;
-      checked
-        .then(
-          (result) => this.#authorized(msg, fields, codec, method, entry, startedAt, result),
-          (err) => this.#authorized(msg, fields, codec, method, entry, startedAt, toMeshError(err)),
-        )
-        .finally(() => {
-          this.#verifying--;
+      checked.then(
+        (result) => {
+          this.#verified(pending);
+          this.#authorized(msg, fields, codec, method, entry, startedAt, result);
           this.#checkIdle();
-        });
+        },
+        (err) => {
+          this.#verified(pending);
+          this.#authorized(msg, fields, codec, method, entry, startedAt, toMeshError(err));
+          this.#checkIdle();
+        },
+      );
     } else {
       this.#authorized(msg, fields, codec, method, entry, startedAt, checked);
     }
+  }
+
+  #verified(pending: number): void {
+    this.#budget.give(pending);
+    this.#verifying--;
   }
 
   #authorized(
@@ -255,13 +280,29 @@ export class Dispatcher {
       );
       return;
     }
+    // The structure is checked before anything is decoded, so what decoding builds is bounded
+    // (values, depth) and paid for from the in-flight budget first.
+    const data = call.msg.data;
+    const elements = scanPayload(call.codec, data, this.#limits);
+    if (elements instanceof MeshError) {
+      this.#refuse(call, elements);
+      return;
+    }
+    const cost = data.length + elements * ELEMENT_COST;
+    const refused = this.#budget.take(cost);
+    if (refused !== undefined) {
+      this.#refuse(call, refused);
+      return;
+    }
     let payload: unknown;
     try {
-      payload = call.codec.decode(call.msg.data);
+      payload = decodeScanned(call.codec, data);
     } catch (err) {
+      this.#budget.give(cost);
       this.#refuse(call, toMeshError(err));
       return;
     }
+    call.cost = cost;
     this.#run(call, entry.handler, payload);
   }
 
@@ -341,6 +382,7 @@ export class Dispatcher {
     if (call.done) return false;
     call.done = true;
     this.inflight.delete(call);
+    this.#budget.give(call.cost);
     this.#checkIdle();
     return true;
   }

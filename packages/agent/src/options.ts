@@ -12,6 +12,7 @@ import {
   assertPrefix,
   authFromEnv,
   checkTokenGateOptions,
+  DEFAULT_DECODE_LIMITS,
   DEFAULT_INBOX_PREFIX,
   inboxPrefixesFromEnv,
   type TokenSource,
@@ -97,6 +98,26 @@ export interface AgentOptions {
    * @default 256
    */
   concurrency?: number;
+  /**
+   * Most values one request payload may hold, counted across all nesting (map keys included).
+   * Checked before decoding; more is answered `PAYLOAD_TOO_LARGE`.
+   * @default 100000
+   */
+  maxElements?: number;
+  /**
+   * Most arrays/maps one request payload may nest. Checked before decoding; deeper is answered
+   * `BAD_REQUEST`.
+   * @default 64
+   */
+  maxDepth?: number;
+  /**
+   * Memory the requests in flight may hold, in bytes: each running call is charged its payload
+   * size plus 64 bytes per value it decodes to, each call waiting for its token verification its
+   * payload size plus 1 KiB. A call beyond it is answered `OVERLOADED` (or `PAYLOAD_TOO_LARGE`
+   * when it alone is larger).
+   * @default 67108864 (64 MiB)
+   */
+  maxInflightBytes?: number;
   /** @default 1000 */
   heartbeatMs?: number;
   /**
@@ -137,6 +158,9 @@ export interface ResolvedAgentOptions {
   auth: AgentAuthOptions | undefined;
   token: TokenSource | undefined;
   concurrency: number;
+  maxElements: number;
+  maxDepth: number;
+  maxInflightBytes: number;
   heartbeatMs: number;
   drainTimeoutMs: number;
   prefix: string;
@@ -152,6 +176,9 @@ export const AGENT_DEFAULTS = {
   version: "0.0.0",
   weight: DEFAULT_WEIGHT,
   concurrency: 256,
+  maxElements: DEFAULT_DECODE_LIMITS.maxElements,
+  maxDepth: DEFAULT_DECODE_LIMITS.maxDepth,
+  maxInflightBytes: 64 * 1024 * 1024,
   heartbeatMs: 1000,
   drainTimeoutMs: 10_000,
   prefix: DEFAULT_PREFIX,
@@ -231,6 +258,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     auth: resolveAuth(o.auth === undefined ? authFromEnv() : o.auth),
     token: o.token ?? tokenFromEnv(),
     concurrency: positiveInt(o.concurrency, "concurrency"),
+    maxElements: positiveInt(o.maxElements, "maxElements"),
+    maxDepth: positiveInt(o.maxDepth, "maxDepth", 10_000),
+    maxInflightBytes: positiveInt(o.maxInflightBytes, "maxInflightBytes"),
     heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),
     prefix: o.prefix,

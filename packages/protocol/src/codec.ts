@@ -1,5 +1,6 @@
-import { C1, Packr } from "msgpackr";
+import { Packr } from "msgpackr";
 import { MeshError } from "./errors.js";
+import { DEFAULT_DECODE_LIMITS, scanPayload } from "./payload-scan.js";
 
 /** Content types of the contract. */
 export const ContentType = {
@@ -16,7 +17,11 @@ export interface Codec {
   readonly contentType: (typeof ContentType)[CodecName];
   /** Encodes a value; `undefined` becomes an empty payload. Throws `BAD_REQUEST` when it cannot. */
   encode(value: unknown): Uint8Array;
-  /** Decodes a payload; empty gives `undefined`. Throws `BAD_REQUEST` on anything undecodable. */
+  /**
+   * Decodes a payload; empty gives `undefined`. Throws `BAD_REQUEST` on anything undecodable,
+   * and `PAYLOAD_TOO_LARGE`/`BAD_REQUEST` beyond the default decode limits (100,000 values,
+   * 64 levels of nesting).
+   */
   decode(data: Uint8Array): unknown;
 }
 
@@ -44,30 +49,9 @@ const msgpack: Codec = {
     }
   },
   decode(data) {
-    if (data.length === 0) return undefined;
-    try {
-      // One value must span the whole payload: trailing bytes mean a corrupt or foreign message.
-      const values = packr.unpackMultiple(data) as unknown[];
-      if (values.length !== 1) throw new Error(`${values.length} values in one payload`);
-      // msgpackr decodes the never-used byte 0xC1 to a marker object instead of failing. The
-      // byte scan is native and cheap; the walk runs only when the byte occurs at all.
-      if (data.indexOf(0xc1) !== -1 && containsNeverUsed(values[0])) {
-        throw new Error("0xC1 is not a MessagePack type");
-      }
-      return values[0];
-    } catch (err) {
-      throw new MeshError("BAD_REQUEST", "payload is not valid MessagePack", { cause: err });
-    }
+    return decodeChecked(msgpack, data);
   },
 };
-
-function containsNeverUsed(value: unknown): boolean {
-  if (value === C1) return true;
-  if (value === null || typeof value !== "object" || ArrayBuffer.isView(value)) return false;
-  const items = Array.isArray(value) ? value : Object.values(value);
-  for (const item of items) if (containsNeverUsed(item)) return true;
-  return false;
-}
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -85,14 +69,37 @@ const json: Codec = {
     return text === undefined ? EMPTY : encoder.encode(text);
   },
   decode(data) {
-    if (data.length === 0) return undefined;
-    try {
-      return JSON.parse(utf8.decode(data));
-    } catch (err) {
-      throw new MeshError("BAD_REQUEST", "payload is not valid UTF-8 JSON", { cause: err });
-    }
+    return decodeChecked(json, data);
   },
 };
+
+/** Scans with the default limits, then decodes: what `Codec.decode` does. */
+function decodeChecked(codec: Codec, data: Uint8Array): unknown {
+  const scanned = scanPayload(codec, data, DEFAULT_DECODE_LIMITS);
+  if (scanned instanceof MeshError) throw scanned;
+  return decodeScanned(codec, data);
+}
+
+/**
+ * Decodes a payload that {@link scanPayload} accepted; empty gives `undefined`. Throws
+ * `BAD_REQUEST` on anything undecodable. For MessagePack the scan has checked the structure,
+ * so one plain `unpack` is all that is left.
+ */
+export function decodeScanned(codec: Codec, data: Uint8Array): unknown {
+  if (data.length === 0) return undefined;
+  if (codec.name === "msgpack") {
+    try {
+      return packr.unpack(data);
+    } catch (err) {
+      throw new MeshError("BAD_REQUEST", "payload is not valid MessagePack", { cause: err });
+    }
+  }
+  try {
+    return JSON.parse(utf8.decode(data));
+  } catch (err) {
+    throw new MeshError("BAD_REQUEST", "payload is not valid UTF-8 JSON", { cause: err });
+  }
+}
 
 /** The codec registered under each name. */
 export const codecs: Readonly<Record<CodecName, Codec>> = { msgpack, json };

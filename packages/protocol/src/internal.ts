@@ -6,7 +6,7 @@
  * @module
  */
 
-export { checkPayloadSize } from "./codec.js";
+export { checkPayloadSize, decodeScanned } from "./codec.js";
 export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
 export { withDefaults } from "./defaults.js";
 export {
@@ -18,6 +18,7 @@ export {
 export { toMeshError } from "./error-reply.js";
 export { parseAttempt, parseDeadline } from "./headers.js";
 export { assertName, assertPrefix } from "./names.js";
+export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
 export {
   assertInboxPrefix,
