@@ -8,4 +8,9 @@ export interface AgentStats {
   readonly droppedReplies: number;
   /** Requests without a reply subject: not run, not answered. */
   readonly noReply: number;
+  /**
+   * Handlers that were still running when their deadline and a 250 ms grace had passed: their
+   * slots were taken back and their callers answered `DEADLINE_EXCEEDED`.
+   */
+  readonly runaway: number;
 }

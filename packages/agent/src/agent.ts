@@ -24,11 +24,13 @@ import { InflightBudget } from "./inflight-budget.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
 import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
+import { Saturation } from "./saturation.js";
 
 /** What `agent.update()` may change; the record is re-announced. */
 export interface AgentUpdate {
   weight?: number;
-  status?: InstanceStatus;
+  /** `"draining"` takes the instance out of presence strategies; `"ready"` puts it back. */
+  status?: "ready" | "draining";
   metadata?: Record<string, string>;
 }
 
@@ -62,6 +64,9 @@ class AgentImpl implements Agent {
   readonly #discovery: Discovery;
   readonly #replies: ReplyGuard;
   readonly #budget: InflightBudget;
+  readonly #saturation: Saturation;
+  /** The status an operator chose (`update()`) or `stop()` set; the record may say more. */
+  #baseStatus: "ready" | "draining" = "ready";
   readonly #subs: Subscription[] = [];
   #stopping: Promise<void> | undefined;
 
@@ -105,6 +110,7 @@ class AgentImpl implements Agent {
     const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
     const limited = new RateLimitedLog(log);
     this.#budget = new InflightBudget(o.maxInflightBytes);
+    this.#saturation = new Saturation(o.heartbeatMs, () => this.#refreshStatus());
     this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
@@ -112,8 +118,11 @@ class AgentImpl implements Agent {
       concurrency: o.concurrency,
       limits: { maxElements: o.maxElements, maxDepth: o.maxDepth },
       budget: this.#budget,
+      maxCallMs: o.maxCallMs,
       auth,
       replies: this.#replies,
+      limitedLog: limited,
+      onFull: () => this.#saturation.full(),
     });
     this.#announcer = new Announcer({
       connection: nc,
@@ -121,6 +130,12 @@ class AgentImpl implements Agent {
       heartbeatMs: o.heartbeatMs,
       record: () => this.#record,
       inflight: () => this.#dispatcher.inflight.size,
+      limit: o.concurrency,
+      beforeHeartbeat: () =>
+        this.#saturation.tick(
+          this.#dispatcher.inflight.size / o.concurrency,
+          this.#budget.bytes / o.maxInflightBytes,
+        ),
       token: () => this.#token?.current(),
       log,
     });
@@ -163,6 +178,23 @@ class AgentImpl implements Agent {
     }
   }
 
+  /**
+   * Puts the status the agent is in into its record and announces it when it changed:
+   * draining wins, then saturated; ready otherwise.
+   */
+  #refreshStatus(): void {
+    const status: InstanceStatus =
+      this.#baseStatus === "draining"
+        ? "draining"
+        : this.#saturation.saturated
+          ? "saturated"
+          : "ready";
+    if (status === this.#record.status) return;
+    this.#record = { ...this.#record, status };
+    // The constructor's own first announcement carries the status; later changes announce here.
+    if (this.#announcer !== undefined) this.#announcer.up();
+  }
+
   get id(): string {
     return this.#record.id;
   }
@@ -181,21 +213,32 @@ class AgentImpl implements Agent {
       inflightBytes: this.#budget.bytes,
       droppedReplies: this.#replies.droppedReplies,
       noReply: this.#replies.noReply,
+      runaway: this.#dispatcher.runaway,
     };
   }
 
   async update(changes: AgentUpdate): Promise<void> {
     if (this.#stopping !== undefined) throw new TypeError("the agent is stopping");
+    if (
+      changes.status !== undefined &&
+      changes.status !== "ready" &&
+      changes.status !== "draining"
+    ) {
+      throw new TypeError(`status must be "ready" or "draining", got ${String(changes.status)}`);
+    }
     const next: InstanceRecord = {
       ...this.#record,
       ...(changes.weight === undefined ? {} : { weight: changes.weight }),
-      ...(changes.status === undefined ? {} : { status: changes.status }),
       ...(changes.metadata === undefined ? {} : { metadata: { ...changes.metadata } }),
     };
     const checked = validateInstanceRecord(next, this.#o.prefix);
     if (!checked.ok) throw new TypeError(checked.error.message);
     this.#record = checked.value;
-    this.#announcer.up();
+    if (changes.status !== undefined) this.#baseStatus = changes.status;
+    const status = this.#record.status;
+    this.#refreshStatus();
+    // refreshStatus() announced a changed status; a change of weight or metadata alone is announced here.
+    if (this.#record.status === status) this.#announcer.up();
     await this.#nc.flush();
   }
 
@@ -205,8 +248,8 @@ class AgentImpl implements Agent {
   }
 
   async #stop(): Promise<void> {
-    this.#record = { ...this.#record, status: "draining" };
-    this.#announcer.up();
+    this.#baseStatus = "draining";
+    this.#refreshStatus();
     this.#dispatcher.stopAccepting();
     // drain() lets messages already delivered to us be handled, then unsubscribes: new calls
     // go to other instances (queue) or get "no responders" (direct), which callers retry.

@@ -18,6 +18,10 @@ export interface AnnouncerOptions {
   heartbeatMs: number;
   record: () => InstanceRecord;
   inflight: () => number;
+  /** The concurrency limit, sent with `inflight` in heartbeats. */
+  limit: number;
+  /** Runs before each heartbeat, so the heartbeat carries a status updated for it. */
+  beforeHeartbeat: () => void;
   token: () => string | undefined;
   log: Logger;
 }
@@ -55,6 +59,7 @@ export class Announcer {
   }
 
   #heartbeat(): void {
+    this.#o.beforeHeartbeat();
     const r = this.#o.record();
     this.#publish({
       kind: "hb",
@@ -62,6 +67,7 @@ export class Announcer {
       id: r.id,
       seq: ++this.#seq,
       inflight: this.#o.inflight(),
+      limit: this.#o.limit,
       status: r.status,
     });
   }

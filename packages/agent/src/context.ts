@@ -15,8 +15,11 @@ export interface RequestContext {
   readonly caller: CallerClaims | undefined;
   /** Aborts when the deadline passes or the agent gives up on the call while stopping. */
   readonly signal: AbortSignal;
-  /** Absolute deadline (Unix epoch ms) from `Mesh-Deadline`, if the caller sent one. */
-  readonly deadline: number | undefined;
+  /**
+   * Absolute deadline (Unix epoch ms): the caller's `Mesh-Deadline`, capped at the call's
+   * arrival + the agent's `maxCallMs`; the cap when the caller sent none.
+   */
+  readonly deadline: number;
   /** Request headers (first value of each). */
   readonly headers: Readonly<Record<string, string>>;
   /** `Mesh-Attempt`: 1 for the first attempt. */
@@ -45,7 +48,7 @@ export interface CallScope {
  */
 export class Call implements RequestContext {
   readonly method: string;
-  readonly deadline: number | undefined;
+  readonly deadline: number;
   readonly attempt: number;
   /** Set by the dispatcher once the caller's token is verified. */
   caller: CallerClaims | undefined = undefined;
@@ -69,7 +72,7 @@ export class Call implements RequestContext {
     block: HeaderBlock | undefined,
     method: string,
     codec: Codec,
-    deadline: number | undefined,
+    deadline: number,
     attempt: number,
     startedAt: number,
   ) {
@@ -93,18 +96,13 @@ export class Call implements RequestContext {
 
   /** True once the caller's deadline has passed. */
   get expired(): boolean {
-    return this.deadline !== undefined && Date.now() >= this.deadline;
+    return Date.now() >= this.deadline;
   }
 
   get signal(): AbortSignal {
     this.#controller ??= new AbortController();
     if (this.expired) this.abortForDeadline();
     return this.#controller.signal;
-  }
-
-  /** True once a handler has asked for the signal: only those calls need deadline sweeps. */
-  get watched(): boolean {
-    return this.#controller !== undefined && !this.#controller.signal.aborted;
   }
 
   abort(reason: unknown): void {
@@ -168,12 +166,12 @@ export class Call implements RequestContext {
     return {
       request: (service, method, payload, options: NestedRequestOptions = {}) => {
         const deadline =
-          options.deadline === undefined || this.deadline === undefined
-            ? (options.deadline ?? this.deadline)
+          options.deadline === undefined
+            ? this.deadline
             : Math.min(options.deadline, this.deadline);
         return mesh.request(service, method, payload, {
           ...options,
-          ...(deadline === undefined ? {} : { deadline }),
+          deadline,
           signal: options.signal ?? this.signal,
           headers: { ...this.#traceHeaders(), ...options.headers },
         });

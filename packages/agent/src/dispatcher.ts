@@ -18,77 +18,26 @@ import {
   checkPayloadSize,
   type DecodeLimits,
   decodeScanned,
-  HeaderBlock,
   lastToken,
   MSGPACK_REPLY_HEADER,
   parseAttempt,
   parseDeadline,
-  rawHeaderBlock,
   scanPayload,
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "./auth.js";
 import { Call, type CallerClaims, type CallScope } from "./context.js";
+import { DeadlineSweep } from "./deadline-sweep.js";
 import { EndpointStats } from "./endpoint-stats.js";
 import { ELEMENT_COST, type InflightBudget, PENDING_COST } from "./inflight-budget.js";
 import type { Handler, ResolvedMethod } from "./options.js";
+import type { RateLimitedLog } from "./rate-limited-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
-
-/** How often calls whose handlers watch `ctx.signal` are checked against their deadlines. */
-const SWEEP_MS = 25;
-/** Sweeps with nothing in flight before the sweep timer stops. */
-const IDLE_SWEEPS = 40;
+import { type RequestFields, requestFields } from "./request-fields.js";
 
 // Success replies in MessagePack all carry the same header block, encoded once. nats.js'
 // publish() asks headers only for encode(); a MsgHdrs would re-render the text on every reply.
 const MSGPACK_REPLY_HEADERS = { encode: () => MSGPACK_REPLY_HEADER } as unknown as MsgHdrs;
-
-const CONTENT_TYPE = Header.ContentType.toLowerCase();
-const DEADLINE = Header.Deadline.toLowerCase();
-const ATTEMPT = Header.Attempt.toLowerCase();
-
-const AUTHORIZATION = Header.Authorization.toLowerCase();
-
-interface RequestFields {
-  block: HeaderBlock | undefined;
-  contentType: string | undefined;
-  deadline: string | undefined;
-  attempt: string | undefined;
-  authorization: string | undefined;
-}
-
-const NO_FIELDS: RequestFields = {
-  block: undefined,
-  contentType: undefined,
-  deadline: undefined,
-  attempt: undefined,
-  authorization: undefined,
-};
-
-/** The request headers the dispatcher needs, read without building nats.js' header map. */
-function requestFields(msg: Msg, withAuth: boolean): RequestFields {
-  const raw = rawHeaderBlock(msg);
-  if (raw === undefined) return NO_FIELDS;
-  if (raw === null) {
-    const h = msg.headers;
-    return {
-      block: undefined,
-      contentType: h?.get(Header.ContentType) || undefined,
-      deadline: h?.get(Header.Deadline) || undefined,
-      attempt: h?.get(Header.Attempt) || undefined,
-      authorization: withAuth ? h?.get(Header.Authorization) || undefined : undefined,
-    };
-  }
-  const block = new HeaderBlock(raw);
-  return {
-    block,
-    contentType: block.get(CONTENT_TYPE),
-    deadline: block.get(DEADLINE),
-    attempt: block.get(ATTEMPT),
-    // Only looked for when tokens are checked: a scan of the block per call otherwise wasted.
-    authorization: withAuth ? block.get(AUTHORIZATION) : undefined,
-  };
-}
 
 export interface DispatcherOptions {
   connection: NatsConnection;
@@ -96,8 +45,13 @@ export interface DispatcherOptions {
   concurrency: number;
   limits: DecodeLimits;
   budget: InflightBudget;
+  maxCallMs: number;
   auth: AgentAuth | undefined;
   replies: ReplyGuard;
+  /** Where runaway handlers are logged, rate-limited. */
+  limitedLog: RateLimitedLog;
+  /** Called whenever a call is refused for want of room (slots or bytes). */
+  onFull: () => void;
 }
 
 /**
@@ -119,8 +73,12 @@ export class Dispatcher {
   #accepting = true;
   /** Calls whose token is being verified: not in flight yet, but drain() waits for them. */
   #verifying = 0;
-  #sweep: NodeJS.Timeout | undefined;
-  #idleSweeps = 0;
+  readonly #sweep: DeadlineSweep;
+  readonly #maxCallMs: number;
+  readonly #runaways: RateLimitedLog;
+  readonly #onFull: () => void;
+  /** Handlers still running when their deadline (and the grace after it) passed. */
+  runaway = 0;
   #idle: (() => void) | undefined;
 
   constructor(scope: CallScope, options: DispatcherOptions) {
@@ -132,6 +90,10 @@ export class Dispatcher {
     this.#budget = options.budget;
     this.#auth = options.auth;
     this.#replies = options.replies;
+    this.#maxCallMs = options.maxCallMs;
+    this.#runaways = options.limitedLog;
+    this.#onFull = options.onFull;
+    this.#sweep = new DeadlineSweep(this.inflight, (call) => this.#abandon(call));
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
   }
 
@@ -177,6 +139,7 @@ export class Dispatcher {
       const pending = msg.data.length + PENDING_COST;
       const refused = this.#budget.take(pending);
       if (refused !== undefined) {
+        if (refused.code === "OVERLOADED") this.#onFull();
         this.#replyError(msg, codec, refused);
         return;
       }
@@ -239,13 +202,17 @@ export class Dispatcher {
       );
       return;
     }
-    const deadline = parseDeadline(fields.deadline);
+    const asked = parseDeadline(fields.deadline);
     const attempt = parseAttempt(fields.attempt);
-    if (deadline instanceof MeshError || attempt instanceof MeshError) {
-      const err = deadline instanceof MeshError ? deadline : (attempt as MeshError);
+    if (asked instanceof MeshError || attempt instanceof MeshError) {
+      const err = asked instanceof MeshError ? asked : (attempt as MeshError);
       this.#reject(msg, codec, this.stats.get(method)!, startedAt, err);
       return;
     }
+    // The caller's deadline is honoured up to the cap, and a call without one gets the cap: a
+    // slot is never held longer than maxCallMs, whatever a caller asks for.
+    const cap = Date.now() + this.#maxCallMs;
+    const deadline = asked === undefined || asked > cap ? cap : asked;
     const call = new Call(
       this.#scope,
       msg,
@@ -274,6 +241,7 @@ export class Dispatcher {
       return;
     }
     if (this.inflight.size >= this.#concurrency) {
+      this.#onFull();
       this.#refuse(
         call,
         new MeshError("OVERLOADED", `instance is running its limit of ${this.#concurrency} calls`),
@@ -291,6 +259,7 @@ export class Dispatcher {
     const cost = data.length + elements * ELEMENT_COST;
     const refused = this.#budget.take(cost);
     if (refused !== undefined) {
+      if (refused.code === "OVERLOADED") this.#onFull();
       this.#refuse(call, refused);
       return;
     }
@@ -314,7 +283,7 @@ export class Dispatcher {
 
   #run(call: Call, handler: Handler, payload: unknown): void {
     this.inflight.add(call);
-    this.#startSweep();
+    this.#sweep.start();
     let result: unknown;
     try {
       result = handler(payload, call);
@@ -387,6 +356,24 @@ export class Dispatcher {
     return true;
   }
 
+  /**
+   * Takes the slot back from a handler that did not settle by its deadline and the grace after
+   * it: the caller gets `DEADLINE_EXCEEDED` now, and whatever the handler returns later is dropped.
+   */
+  #abandon(call: Call): void {
+    if (!this.#settle(call)) return;
+    this.runaway++;
+    this.#runaways.warn(
+      "runaway",
+      { method: call.method, runaway: this.runaway },
+      "a handler ignored its deadline and ctx.signal; its slot was taken back (watch ctx.signal in long handlers)",
+    );
+    this.#replyCallError(
+      call,
+      new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed while it ran"),
+    );
+  }
+
   #replyCallError(call: Call, err: MeshError): void {
     this.#reject(call.msg, call.codec, this.stats.get(call.method)!, call.startedAt, err);
   }
@@ -428,28 +415,6 @@ export class Dispatcher {
     return this.#nc.info?.max_payload ?? 1024 * 1024;
   }
 
-  #startSweep(): void {
-    this.#idleSweeps = 0;
-    if (this.#sweep !== undefined) return;
-    this.#sweep = setInterval(() => this.#sweepDeadlines(), SWEEP_MS);
-    this.#sweep.unref();
-  }
-
-  #sweepDeadlines(): void {
-    if (this.inflight.size === 0) {
-      if (++this.#idleSweeps >= IDLE_SWEEPS) {
-        clearInterval(this.#sweep);
-        this.#sweep = undefined;
-      }
-      return;
-    }
-    const now = Date.now();
-    for (const call of this.inflight) {
-      if (call.watched && call.deadline !== undefined && now >= call.deadline)
-        call.abortForDeadline();
-    }
-  }
-
   #checkIdle(): void {
     if (this.inflight.size === 0 && this.#verifying === 0) this.#idle?.();
   }
@@ -481,7 +446,6 @@ export class Dispatcher {
       call.abort(unavailable);
       if (this.#settle(call)) this.#replyCallError(call, unavailable);
     }
-    clearInterval(this.#sweep);
-    this.#sweep = undefined;
+    this.#sweep.stop();
   }
 }

@@ -118,6 +118,14 @@ export interface AgentOptions {
    * @default 67108864 (64 MiB)
    */
   maxInflightBytes?: number;
+  /**
+   * Longest a call may run, ms. The agent honours the caller's `Mesh-Deadline` only up to now +
+   * `maxCallMs` (a call without one gets that too); at the deadline it aborts `ctx.signal`,
+   * and a handler that has not settled shortly after loses its slot: the caller gets
+   * `DEADLINE_EXCEEDED` and a later result is dropped.
+   * @default 300000 (5 minutes)
+   */
+  maxCallMs?: number;
   /** @default 1000 */
   heartbeatMs?: number;
   /**
@@ -161,6 +169,7 @@ export interface ResolvedAgentOptions {
   maxElements: number;
   maxDepth: number;
   maxInflightBytes: number;
+  maxCallMs: number;
   heartbeatMs: number;
   drainTimeoutMs: number;
   prefix: string;
@@ -179,6 +188,7 @@ export const AGENT_DEFAULTS = {
   maxElements: DEFAULT_DECODE_LIMITS.maxElements,
   maxDepth: DEFAULT_DECODE_LIMITS.maxDepth,
   maxInflightBytes: 64 * 1024 * 1024,
+  maxCallMs: 300_000,
   heartbeatMs: 1000,
   drainTimeoutMs: 10_000,
   prefix: DEFAULT_PREFIX,
@@ -261,6 +271,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     maxElements: positiveInt(o.maxElements, "maxElements"),
     maxDepth: positiveInt(o.maxDepth, "maxDepth", 10_000),
     maxInflightBytes: positiveInt(o.maxInflightBytes, "maxInflightBytes"),
+    maxCallMs: positiveInt(o.maxCallMs, "maxCallMs", 86_400_000),
     heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),
     prefix: o.prefix,

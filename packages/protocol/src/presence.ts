@@ -3,8 +3,17 @@ import { MeshError } from "./errors.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
 import { DEFAULT_PREFIX } from "./subjects.js";
 
-/** Status of an instance: `draining` instances take no new calls. */
-export const InstanceStatus = { ready: "ready", draining: "draining" } as const;
+/**
+ * Status of an instance. Only `ready` instances are chosen by presence strategies: `draining`
+ * ones are stopping, `saturated` ones have every concurrency slot (or their in-flight byte
+ * budget) taken, `unready` ones cannot serve yet (their key set has not loaded).
+ */
+export const InstanceStatus = {
+  ready: "ready",
+  draining: "draining",
+  saturated: "saturated",
+  unready: "unready",
+} as const;
 export type InstanceStatus = (typeof InstanceStatus)[keyof typeof InstanceStatus];
 
 /** The record an agent announces and the registry mirrors into KV. */
@@ -41,6 +50,8 @@ export interface HeartbeatMessage {
   id: string;
   seq: number;
   inflight: number;
+  /** The agent's concurrency limit, so `inflight` can be read as a share; absent from old agents. */
+  limit?: number;
   status: InstanceStatus;
 }
 
@@ -108,9 +119,11 @@ function text(value: unknown, field: string, max: number, pattern?: RegExp): str
   return value;
 }
 
+const STATUSES: readonly unknown[] = Object.values(InstanceStatus);
+
 function status(value: unknown, field: string): InstanceStatus {
-  if (value !== "ready" && value !== "draining") fail(field, 'must be "ready" or "draining"');
-  return value;
+  if (!STATUSES.includes(value)) fail(field, `must be one of ${STATUSES.join(", ")}`);
+  return value as InstanceStatus;
 }
 
 function record(value: unknown, prefix: string): InstanceRecord {
@@ -166,6 +179,9 @@ function message(value: unknown, prefix: string): PresenceMessage {
         id: name(m.id, "id"),
         seq: int(m.seq, "seq", 0, Number.MAX_SAFE_INTEGER),
         inflight: int(m.inflight, "inflight", 0, Number.MAX_SAFE_INTEGER),
+        ...(m.limit === undefined
+          ? {}
+          : { limit: int(m.limit, "limit", 1, Number.MAX_SAFE_INTEGER) }),
         status: status(m.status, "status"),
       };
     case "down":

@@ -132,6 +132,19 @@ describe("parsePresenceMessage", () => {
     expect(down.ok && down.value.kind).toBe("down");
   });
 
+  it("reads every status, and the concurrency limit of a heartbeat", () => {
+    for (const status of ["ready", "draining", "saturated", "unready"]) {
+      const up = parsePresenceMessage(enc({ kind: "up", instance: { ...record(), status } }));
+      expect(up.ok && up.value.kind === "up" && up.value.instance.status).toBe(status);
+    }
+    const hb = { kind: "hb", service: "e", id: "A", seq: 1, inflight: 256, status: "saturated" };
+    expect(parsePresenceMessage(enc({ ...hb, limit: 256 }))).toEqual({
+      ok: true,
+      value: { ...hb, limit: 256 },
+    });
+    expect(parsePresenceMessage(enc({ ...hb, limit: 0 })).ok).toBe(false);
+  });
+
   it.each([
     ["not JSON", new TextEncoder().encode("{nope")],
     ["invalid UTF-8", new Uint8Array([0x7b, 0xff, 0x7d])],

@@ -1,0 +1,104 @@
+import { headers } from "@nats-io/nats-core";
+import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
+import { Header } from "@natsmesh/protocol";
+import { type Registry, startRegistry } from "@natsmesh/registry";
+import { type Balance, connectMesh, type Mesh } from "@natsmesh/sdk";
+import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// A saturated instance (issue 8, defect 4) kept saying "ready", so every presence strategy
+// kept choosing it. Now its record says "saturated" until it drains, and strategies skip it.
+
+const STRATEGIES: Balance[] = ["weighted", "random", "round-robin", "least-loaded"];
+let t: TestSetup;
+let registry: Registry;
+let mesh: Mesh;
+let busy: Agent;
+let idle: Agent;
+let release: () => void = () => undefined;
+
+async function agent(): Promise<Agent> {
+  return startAgent({
+    servers: t.server.url,
+    prefix: t.prefix,
+    service: "svc",
+    concurrency: 2,
+    heartbeatMs: 100,
+    methods: {
+      who: (_p: unknown, ctx: RequestContext) => ctx.instance.id,
+      hold: () =>
+        new Promise<string>((resolve) => {
+          const previous = release;
+          release = () => {
+            previous();
+            resolve("released");
+          };
+        }),
+    },
+  });
+}
+
+beforeAll(async () => {
+  t = await setup();
+  registry = await startRegistry({
+    servers: t.server.url,
+    prefix: t.prefix,
+    heartbeatTimeoutMs: 1000,
+  });
+  busy = await agent();
+  idle = await agent();
+  mesh = await connectMesh({ servers: t.server.url, prefix: t.prefix, retries: 0 });
+  await waitUntil(() => mesh.instances("svc").filter((r) => r.status === "ready").length === 2, {
+    timeoutMs: 10_000,
+  });
+});
+
+afterAll(() => cleanup(t, registry, busy, idle, mesh));
+
+/** Requests the busy instance's `who` endpoint has seen, by its NATS micro stats. */
+async function busyAttempts(): Promise<number> {
+  const msg = await t.nc.request(`$SRV.STATS.svc.${busy.id}`, "", { timeout: 5000 });
+  const stats = msg.json<{ endpoints: { name: string; num_requests: number }[] }>();
+  return stats.endpoints.find((e) => e.name === "who")?.num_requests ?? 0;
+}
+
+function statusOf(id: string): string | undefined {
+  return mesh.instances("svc").find((r) => r.id === id)?.status;
+}
+
+describe("a saturated instance in presence", () => {
+  it("is skipped by every presence strategy while saturated, and chosen again once drained", async () => {
+    const direct = (method: string) => {
+      const h = headers();
+      h.set(Header.Deadline, String(Date.now() + 60_000));
+      return t.nc.request(`${t.prefix}.inst.svc.${busy.id}.${method}`, "null", {
+        timeout: 60_000,
+        headers: h,
+      });
+    };
+    const held = [direct("hold"), direct("hold")];
+    await waitUntil(() => busy.stats().inflight === 2, { timeoutMs: 5000 });
+    const over = await direct("who");
+    expect(over.headers?.get(Header.MeshError)).toBe("OVERLOADED");
+    await waitUntil(() => statusOf(busy.id) === "saturated", { timeoutMs: 10_000 });
+
+    const before = await busyAttempts();
+    for (const balance of STRATEGIES) {
+      for (let i = 0; i < 20; i++) {
+        expect(await mesh.request("svc", "who", null, { balance })).toBe(idle.id);
+      }
+    }
+    expect(await busyAttempts()).toBe(before);
+
+    release();
+    await Promise.all(held);
+    await waitUntil(() => statusOf(busy.id) === "ready", { timeoutMs: 10_000 });
+    for (const balance of STRATEGIES) {
+      const seen = new Set<string>();
+      for (let i = 0; i < 20 && !seen.has(busy.id); i++) {
+        seen.add(await mesh.request<string>("svc", "who", null, { balance }));
+      }
+      expect([balance, seen.has(busy.id)]).toEqual([balance, true]);
+    }
+  });
+});
