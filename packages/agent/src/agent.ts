@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import { type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -6,10 +5,11 @@ import {
   type InstanceStatus,
   QUEUE_GROUP,
   subjects,
-  validateInstanceRecord,
 } from "@natsmesh/protocol";
 import {
+  type ConnectionFollower,
   connectionOptions,
+  followConnection,
   ReplySubjectRule,
   type TokenProvider,
   tokenProvider,
@@ -21,6 +21,7 @@ import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
 import { InflightBudget } from "./inflight-budget.js";
+import { checkedRecord, instanceRecord } from "./instance-record.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
 import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
@@ -68,6 +69,7 @@ class AgentImpl implements Agent {
   /** The status an operator chose (`update()`) or `stop()` set; the record may say more. */
   #baseStatus: "ready" | "draining" = "ready";
   readonly #subs: Subscription[] = [];
+  readonly #status: ConnectionFollower;
   #stopping: Promise<void> | undefined;
 
   readonly #auth: AgentAuth | undefined;
@@ -78,7 +80,7 @@ class AgentImpl implements Agent {
     nc: NatsConnection,
     ownsConnection: boolean,
     auth: AgentAuth | undefined,
-    id: string,
+    record: InstanceRecord,
     log: Logger,
   ) {
     this.#o = o;
@@ -86,21 +88,8 @@ class AgentImpl implements Agent {
     this.#ownsConnection = ownsConnection;
     this.#auth = auth;
     const s = subjects(o.prefix);
-    this.#record = {
-      v: 1,
-      id,
-      service: o.service,
-      version: o.version,
-      weight: o.weight,
-      status: "ready",
-      methods: [...o.methods.keys()],
-      subject: s.instanceBase(o.service, id),
-      host: hostname().slice(0, 255),
-      pid: process.pid,
-      ...(o.zone === undefined ? {} : { zone: o.zone }),
-      metadata: o.metadata,
-      startedAt: Date.now(),
-    };
+    this.#record = record;
+    const { id } = record;
     this.#token =
       o.token === undefined
         ? undefined
@@ -158,24 +147,16 @@ class AgentImpl implements Agent {
     );
     if (o.auth?.discovery !== "closed") this.#discovery.start();
     this.#announcer.start();
-    this.#watchStatus(log);
-  }
-
-  #status: { stop?: () => void } | undefined;
-
-  async #watchStatus(log: ResolvedAgentOptions["logger"]): Promise<void> {
-    // After a reconnect the registry may have evicted us: announce again at once.
-    const status = this.#nc.status();
-    // Kept so stop() can end it: on a shared connection the loop would outlive the agent.
-    this.#status = status as { stop?: () => void };
-    for await (const s of status) {
-      if (s.type === "reconnect" && this.#stopping === undefined) {
-        log.info({ server: s.server }, "reconnected to NATS");
+    // Ended by stop(): on a shared connection it would outlive the agent.
+    this.#status = followConnection(nc, {
+      disconnect: (server) => log.warn({ server }, "disconnected from NATS"),
+      reconnect: (server) => {
+        if (this.#stopping !== undefined) return;
+        // The registry may have evicted us meanwhile: announce again at once.
+        log.info({ server }, "reconnected to NATS");
         this.#announcer.up();
-      } else if (s.type === "disconnect") {
-        log.warn({ server: s.server }, "disconnected from NATS");
-      }
-    }
+      },
+    });
   }
 
   /**
@@ -231,9 +212,7 @@ class AgentImpl implements Agent {
       ...(changes.weight === undefined ? {} : { weight: changes.weight }),
       ...(changes.metadata === undefined ? {} : { metadata: { ...changes.metadata } }),
     };
-    const checked = validateInstanceRecord(next, this.#o.prefix);
-    if (!checked.ok) throw new TypeError(checked.error.message);
-    this.#record = checked.value;
+    this.#record = checkedRecord(next, this.#o.prefix, "agent.update");
     if (changes.status !== undefined) this.#baseStatus = changes.status;
     const status = this.#record.status;
     this.#refreshStatus();
@@ -259,7 +238,7 @@ class AgentImpl implements Agent {
     this.#announcer.stop("stopped");
     this.#auth?.stop();
     this.#token?.stop();
-    this.#status?.stop?.();
+    this.#status.stop();
     if (this.#ownsConnection) {
       await this.#nc.drain().catch(() => this.#nc.close());
     } else if (!this.#nc.isClosed()) {
@@ -279,9 +258,10 @@ class AgentImpl implements Agent {
  */
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const o = resolveAgentOptions(options);
+  const id = nuid.next();
+  const record = instanceRecord(o, id);
   const nc =
     o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
-  const id = nuid.next();
   const log = o.logger.child({ component: "agent", service: o.service, instance: id });
   let auth: AgentAuth | undefined;
   try {
@@ -290,7 +270,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     if (o.connection === undefined) await nc.close();
     throw err;
   }
-  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, id, log);
+  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, record, log);
   await nc.flush();
   return agent;
 }

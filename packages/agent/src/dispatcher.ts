@@ -23,6 +23,7 @@ import {
   parseAttempt,
   parseDeadline,
   scanPayload,
+  settledWithin,
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "./auth.js";
@@ -430,12 +431,10 @@ export class Dispatcher {
    */
   async drain(timeoutMs: number): Promise<void> {
     if (this.inflight.size > 0 || this.#verifying > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
+      const idle = new Promise<void>((resolve) => {
         this.#idle = resolve;
-        timer = setTimeout(resolve, timeoutMs);
       });
-      clearTimeout(timer);
+      await settledWithin(idle, timeoutMs);
       this.#idle = undefined;
     }
     // The handler did start: `started` tells callers not to retry unless the call is idempotent.

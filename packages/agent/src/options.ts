@@ -1,16 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import {
-  DEFAULT_PREFIX,
-  DEFAULT_WEIGHT,
-  isValidName,
-  PresenceLimits,
-  validateInstanceRecord,
-} from "@natsmesh/protocol";
+import { DEFAULT_PREFIX, DEFAULT_WEIGHT, isValidName, PresenceLimits } from "@natsmesh/protocol";
 import {
   assertInboxPrefix,
   assertName,
   assertPrefix,
   authFromEnv,
+  checkInt,
   checkTokenGateOptions,
   DEFAULT_DECODE_LIMITS,
   DEFAULT_INBOX_PREFIX,
@@ -194,13 +189,6 @@ export const AGENT_DEFAULTS = {
   prefix: DEFAULT_PREFIX,
 } as const satisfies Partial<AgentOptions>;
 
-function positiveInt(value: number, what: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < 1 || value > max) {
-    throw new TypeError(`${what} must be an integer from 1 to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function resolveMethod(service: string, name: string, definition: unknown): ResolvedMethod {
   if (typeof definition === "function")
     return { handler: definition as Handler, scope: [service, name] };
@@ -238,7 +226,13 @@ function resolveInboxPrefixes(
   return Object.freeze(prefixes.map((p) => assertInboxPrefix(p, meshPrefix)));
 }
 
-/** Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates `options`. */
+const MAX = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates
+ * `options`. What goes into the instance record (version, weight, metadata) is checked with
+ * the record itself, by `instanceRecord()`.
+ */
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options === null || typeof options !== "object")
     throw new TypeError("startAgent needs options");
@@ -258,7 +252,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   if (methods.size > PresenceLimits.maxMethods) {
     throw new TypeError(`an agent may host at most ${PresenceLimits.maxMethods} methods`);
   }
-  const resolved: ResolvedAgentOptions = {
+  return {
     servers: o.servers,
     connection: o.connection,
     service: o.service,
@@ -267,13 +261,13 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     methods,
     auth: resolveAuth(o.auth === undefined ? authFromEnv() : o.auth),
     token: o.token ?? tokenFromEnv(),
-    concurrency: positiveInt(o.concurrency, "concurrency"),
-    maxElements: positiveInt(o.maxElements, "maxElements"),
-    maxDepth: positiveInt(o.maxDepth, "maxDepth", 10_000),
-    maxInflightBytes: positiveInt(o.maxInflightBytes, "maxInflightBytes"),
-    maxCallMs: positiveInt(o.maxCallMs, "maxCallMs", 86_400_000),
-    heartbeatMs: positiveInt(o.heartbeatMs, "heartbeatMs", 3_600_000),
-    drainTimeoutMs: positiveInt(o.drainTimeoutMs, "drainTimeoutMs"),
+    concurrency: checkInt(o.concurrency, "concurrency", 1, MAX),
+    maxElements: checkInt(o.maxElements, "maxElements", 1, MAX),
+    maxDepth: checkInt(o.maxDepth, "maxDepth", 1, 10_000),
+    maxInflightBytes: checkInt(o.maxInflightBytes, "maxInflightBytes", 1, MAX),
+    maxCallMs: checkInt(o.maxCallMs, "maxCallMs", 1, 86_400_000),
+    heartbeatMs: checkInt(o.heartbeatMs, "heartbeatMs", 1, 3_600_000),
+    drainTimeoutMs: checkInt(o.drainTimeoutMs, "drainTimeoutMs", 1, MAX),
     prefix: o.prefix,
     inboxPrefixes: resolveInboxPrefixes(o.inboxPrefixes ?? inboxPrefixesFromEnv(), o.prefix),
     zone: o.zone,
@@ -282,26 +276,4 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     mesh: o.mesh,
     logger: o.logger ?? pino({ level: "silent" }),
   };
-  // The record must validate as other parties will validate it; check it with the same code.
-  const probe = validateInstanceRecord(
-    {
-      v: 1,
-      id: "probe",
-      service: resolved.service,
-      version: resolved.version,
-      weight: resolved.weight,
-      status: "ready",
-      methods: [...methods.keys()],
-      subject: `${resolved.prefix}.inst.${resolved.service}.probe`,
-      host: "probe",
-      pid: 0,
-      metadata: resolved.metadata,
-      startedAt: 0,
-      ...(resolved.zone === undefined ? {} : { zone: resolved.zone }),
-    },
-    resolved.prefix,
-  );
-  if (!probe.ok)
-    throw new TypeError(probe.error.message.replace("invalid presence: instance.", "option "));
-  return resolved;
 }

@@ -9,6 +9,7 @@ import {
 } from "@nats-io/nats-core";
 import { ErrorCodes, isKnownCode, MeshError, type MeshErrorCode } from "./errors.js";
 import { Header, headerText } from "./headers.js";
+import { isIntInRange } from "./integers.js";
 
 /** The body of an error reply, encoded in the request's codec. */
 export interface ErrorBody {
@@ -96,5 +97,5 @@ export function toMeshError(err: unknown): MeshError {
 }
 
 function validStatus(status: number): boolean {
-  return Number.isInteger(status) && status >= 100 && status <= 599;
+  return isIntInRange(status, 100, 599);
 }

@@ -8,6 +8,11 @@
 
 export { checkPayloadSize, decodeScanned } from "./codec.js";
 export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
+export {
+  type ConnectionEvents,
+  type ConnectionFollower,
+  followConnection,
+} from "./connection-status.js";
 export { withDefaults } from "./defaults.js";
 export {
   authFromEnv,
@@ -17,6 +22,7 @@ export {
 } from "./environment.js";
 export { toMeshError } from "./error-reply.js";
 export { parseAttempt, parseDeadline } from "./headers.js";
+export { checkInt, isIntInRange } from "./integers.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
@@ -34,3 +40,4 @@ export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
 export { bearerToken } from "./tokens/verifier.js";
 export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";
+export { delay, settledWithin, withTimeout } from "./waits.js";

@@ -1,7 +1,8 @@
 import { codecs } from "./codec.js";
 import { MeshError } from "./errors.js";
+import { isIntInRange } from "./integers.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
-import { DEFAULT_PREFIX } from "./subjects.js";
+import { DEFAULT_PREFIX, subjects } from "./subjects.js";
 
 /**
  * Status of an instance. Only `ready` instances are chosen by presence strategies: `draining`
@@ -106,9 +107,7 @@ function name(value: unknown, field: string): string {
 }
 
 function int(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `must be an integer from ${min} to ${max}`);
-  }
+  if (!isIntInRange(value, min, max)) fail(field, `must be an integer from ${min} to ${max}`);
   return value;
 }
 
@@ -131,7 +130,7 @@ function record(value: unknown, prefix: string): InstanceRecord {
   if (r.v !== 1) fail("instance.v", "must be 1");
   const id = name(r.id, "instance.id");
   const service = name(r.service, "instance.service");
-  const subject = `${prefix}.inst.${service}.${id}`;
+  const subject = subjects(prefix).instanceBase(service, id);
   if (r.subject !== subject) fail("instance.subject", `must be "${subject}"`);
   if (!Array.isArray(r.methods) || r.methods.length > PresenceLimits.maxMethods) {
     fail("instance.methods", `must be an array of at most ${PresenceLimits.maxMethods} names`);
@@ -209,7 +208,8 @@ function validate<T>(run: () => T): Validation<T> {
 
 /**
  * Validates an untrusted instance record (from KV or the wire) for the mesh with `prefix`.
- * Returns a clean copy holding only the contract's fields, or a `BAD_REQUEST` error; never throws.
+ * Returns a clean copy holding only the contract's fields, or a `BAD_REQUEST` error; never throws
+ * on bad input (a bad `prefix` is the caller's `TypeError`).
  */
 export function validateInstanceRecord(
   value: unknown,

@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
+import { withTimeout } from "@natsmesh/protocol/internal";
 import { canonicalStored } from "./canonical-record.js";
-import { withTimeout } from "./delay.js";
 
 /** What a presence bucket holds: key → canonical record JSON, `undefined` for an invalid value. */
 export type BucketSnapshot = Map<string, string | undefined>;

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { InstanceRecord } from "@natsmesh/protocol";
+import { withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { withTimeout } from "./delay.js";
 import { METRICS_CONTENT_TYPE } from "./metrics.js";
 
 /** What the HTTP endpoint reads from the registry on each request. */

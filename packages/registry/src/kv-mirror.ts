@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
+import { withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { type BucketSnapshot, readBucket } from "./bucket-snapshot.js";
-import { withTimeout } from "./delay.js";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
 

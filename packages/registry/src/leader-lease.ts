@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
 import { type KV, type KvEntry, type KvWatchEntry, KvWatchInclude } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
+import { delay, withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { delay, withTimeout } from "./delay.js";
 
 /** Key of the lease in `<P>_registry`. */
 export const LEADER_KEY = "leader";

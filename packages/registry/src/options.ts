@@ -3,6 +3,7 @@ import { DEFAULT_PREFIX } from "@natsmesh/protocol";
 import {
   assertPrefix,
   authFromEnv,
+  checkInt,
   checkTokenGateOptions,
   type TokenGateOptions,
 } from "@natsmesh/protocol/internal";
@@ -95,13 +96,6 @@ export const REGISTRY_LIMITS = {
   maxReplicas: 5,
 } as const;
 
-function int(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOptions["http"] {
   if (http === undefined) return undefined;
   if (http === null || typeof http !== "object") throw new TypeError("http must be an object");
@@ -109,7 +103,7 @@ function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOpt
   if (typeof host !== "string" || host === "") {
     throw new TypeError("http.host must be a non-empty string");
   }
-  return { port: int(http.port, "http.port", 0, 65_535), host };
+  return { port: checkInt(http.port, "http.port", 0, 65_535), host };
 }
 
 function resolveAuth(
@@ -136,14 +130,24 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
     connection: options.connection,
     auth: resolveAuth(options.auth),
     prefix,
-    heartbeatTimeoutMs: int(
+    heartbeatTimeoutMs: checkInt(
       options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,
       "heartbeatTimeoutMs",
       L.minHeartbeatTimeoutMs,
       L.maxMs,
     ),
-    leaseMs: int(options.leaseMs ?? REGISTRY_DEFAULTS.leaseMs, "leaseMs", L.minLeaseMs, L.maxMs),
-    replicas: int(options.replicas ?? REGISTRY_DEFAULTS.replicas, "replicas", 1, L.maxReplicas),
+    leaseMs: checkInt(
+      options.leaseMs ?? REGISTRY_DEFAULTS.leaseMs,
+      "leaseMs",
+      L.minLeaseMs,
+      L.maxMs,
+    ),
+    replicas: checkInt(
+      options.replicas ?? REGISTRY_DEFAULTS.replicas,
+      "replicas",
+      1,
+      L.maxReplicas,
+    ),
     http: resolveHttp(options.http),
     logger: options.logger ?? pino({ level: "silent" }),
   };

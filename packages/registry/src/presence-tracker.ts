@@ -4,6 +4,7 @@ import {
   MeshError,
   type PresenceMessage,
   parsePresenceMessage,
+  presenceKey,
   type Subjects,
   scopeAllowsAnnounce,
   type VerifiedToken,
@@ -56,7 +57,6 @@ export interface PresenceTrackerOptions {
  */
 export class PresenceTracker {
   readonly #o: PresenceTrackerOptions;
-  readonly #base: string;
   readonly #throttled: ThrottledLog;
   #sub: Subscription | undefined;
   /** Per instance, how many of its messages wait for a signature check. */
@@ -65,7 +65,6 @@ export class PresenceTracker {
 
   constructor(options: PresenceTrackerOptions) {
     this.#o = options;
-    this.#base = `${options.subjects.prefix}.presence.`;
     this.#throttled = new ThrottledLog(options.log);
   }
 
@@ -113,10 +112,10 @@ export class PresenceTracker {
     const m = parsed.value;
     const service = m.kind === "up" ? m.instance.service : m.service;
     const id = m.kind === "up" ? m.instance.id : m.id;
-    const key = `${service}.${id}`;
+    const key = presenceKey(service, id);
     // The subject is what NATS permissions can restrict; a body claiming another instance
     // than its subject is a forgery or a bug, never an announcement.
-    if (msg.subject !== `${this.#base}${key}`) {
+    if (msg.subject !== this.#o.subjects.presence(service, id)) {
       counters.invalid++;
       log.debug(
         { subject: msg.subject, service, id },

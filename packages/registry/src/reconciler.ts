@@ -1,5 +1,5 @@
+import { delay } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { delay } from "./delay.js";
 import type { InstanceTable } from "./instance-table.js";
 import type { KvMirror } from "./kv-mirror.js";
 import type { SyncPublisher } from "./sync-publisher.js";

@@ -1,10 +1,16 @@
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type InstanceRecord, subjects } from "@natsmesh/protocol";
-import { connectionOptions, startTokenGate, type TokenGate } from "@natsmesh/protocol/internal";
+import {
+  type ConnectionFollower,
+  connectionOptions,
+  followConnection,
+  startTokenGate,
+  type TokenGate,
+  withTimeout,
+} from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { openBuckets, type RegistryBuckets } from "./buckets.js";
-import { withTimeout } from "./delay.js";
 import { HttpApi, type HttpApiSource } from "./http-api.js";
 import { InstanceTable } from "./instance-table.js";
 import { KvMirror } from "./kv-mirror.js";
@@ -64,7 +70,7 @@ class RegistryImpl implements Registry {
   #http: HttpApi | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweep = 0;
-  #status: { stop?: () => void } | undefined;
+  #status: ConnectionFollower | undefined;
   #connected = true;
   #leading: Promise<void> = Promise.resolve();
   #stopping: Promise<void> | undefined;
@@ -147,7 +153,7 @@ class RegistryImpl implements Registry {
     // Listening comes first, so the live set is known before this registry can lead.
     this.#tracker.start();
     await this.#nc.flush();
-    void this.#watchStatus();
+    this.#followConnection();
     this.#lastSweep = performance.now();
     this.#sweepTimer = setInterval(() => this.#sweep(), this.#sweepMs);
     this.#sweepTimer.unref();
@@ -179,7 +185,7 @@ class RegistryImpl implements Registry {
     this.#tracker.stop();
     this.#gate?.stop();
     this.#reconciler.abort();
-    this.#status?.stop?.();
+    this.#status?.stop();
     // Writes in flight finish while the lease is still ours, so none lands after a successor's.
     await withTimeout(this.#mirror.whenIdle(), STOP_TIMEOUT_MS, "presence writes").catch(
       () => undefined,
@@ -226,25 +232,18 @@ class RegistryImpl implements Registry {
     this.#mirror.compactIfDue();
   }
 
-  async #watchStatus(): Promise<void> {
+  #followConnection(): void {
     void this.#nc.closed().then(() => {
       this.#connected = false;
     });
-    const status = this.#nc.status();
-    this.#status = status as { stop?: () => void };
-    try {
-      for await (const s of status) {
-        if (s.type === "disconnect") {
-          // While disconnected we hear nobody, so nobody is evicted for it.
-          this.#connected = false;
-          this.#log.warn({ server: s.server }, "disconnected from NATS");
-        } else if (s.type === "reconnect") {
-          void this.#onReconnect(s.server);
-        }
-      }
-    } catch (err) {
-      this.#log.debug({ err }, "status stream ended");
-    }
+    this.#status = followConnection(this.#nc, {
+      disconnect: (server) => {
+        // While disconnected we hear nobody, so nobody is evicted for it.
+        this.#connected = false;
+        this.#log.warn({ server }, "disconnected from NATS");
+      },
+      reconnect: (server) => void this.#onReconnect(server),
+    });
   }
 
   async #onReconnect(server: string): Promise<void> {

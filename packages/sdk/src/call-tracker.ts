@@ -1,3 +1,5 @@
+import { settledWithin } from "@natsmesh/protocol/internal";
+
 /** Counts calls from their start to their end, so `close()` can wait for all of them. */
 export class CallTracker {
   #active = 0;
@@ -18,12 +20,10 @@ export class CallTracker {
   /** Resolves when no call is active, or after `timeoutMs`. */
   async idle(timeoutMs: number): Promise<void> {
     if (this.#active === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
+    const idle = new Promise<void>((resolve) => {
       this.#onIdle = resolve;
-      timer = setTimeout(resolve, timeoutMs);
     });
-    clearTimeout(timer);
+    await settledWithin(idle, timeoutMs);
     this.#onIdle = undefined;
   }
 }

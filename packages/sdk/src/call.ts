@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { InvalidArgumentError, type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import {
   type Codec,
@@ -9,6 +10,7 @@ import {
   type Subjects,
 } from "@natsmesh/protocol";
 import {
+  checkInt,
   checkPayloadSize,
   childTraceparent,
   MSGPACK_REPLY_HEADER,
@@ -25,7 +27,7 @@ import {
 } from "./balancer.js";
 import type { CallTracker } from "./call-tracker.js";
 import type { Link } from "./link.js";
-import { checkCodec, checkInt, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
+import { checkCodec, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { PresenceCache } from "./presence-cache.js";
 import type { ReplyMux } from "./reply-mux.js";
 import { renderUserHeaders, requestHeaders } from "./request-headers.js";
@@ -48,10 +50,6 @@ export interface CallScope {
 /** Backoff before retrying a call that never ran: 5–25 ms, growing with the attempt. */
 function backoffMs(attempt: number): number {
   return Math.min(200, 5 * attempt + Math.random() * 20 * attempt);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function decodeReply(msg: Msg, codec: Codec): unknown {

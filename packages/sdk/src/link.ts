@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { MeshError } from "@natsmesh/protocol";
+import { type ConnectionFollower, followConnection } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 
 interface Waiter {
@@ -16,34 +17,29 @@ export class Link {
   #up = true;
   #closed = false;
   readonly #waiters = new Set<Waiter>();
-  #status: { stop?: () => void } | undefined;
+  readonly #status: ConnectionFollower;
 
   constructor(nc: NatsConnection, log: Logger) {
-    void this.#watch(nc, log);
-    void nc.closed().then(() => this.#close());
-  }
-
-  get up(): boolean {
-    return this.#up;
-  }
-
-  async #watch(nc: NatsConnection, log: Logger): Promise<void> {
-    const status = nc.status();
-    this.#status = status as { stop?: () => void };
-    for await (const s of status) {
-      if (s.type === "disconnect") {
+    this.#status = followConnection(nc, {
+      disconnect: (server) => {
         this.#up = false;
-        log.warn({ server: s.server }, "disconnected from NATS; calls wait for the reconnect");
-      } else if (s.type === "reconnect") {
+        log.warn({ server }, "disconnected from NATS; calls wait for the reconnect");
+      },
+      reconnect: (server) => {
         this.#up = true;
-        log.info({ server: s.server }, "reconnected to NATS");
+        log.info({ server }, "reconnected to NATS");
         for (const w of this.#waiters) {
           clearTimeout(w.timer);
           w.resolve();
         }
         this.#waiters.clear();
-      }
-    }
+      },
+    });
+    void nc.closed().then(() => this.#close());
+  }
+
+  get up(): boolean {
+    return this.#up;
   }
 
   #close(): void {
@@ -59,7 +55,7 @@ export class Link {
 
   /** Stops following the connection's status (the mesh closed; the connection may live on). */
   stop(): void {
-    this.#status?.stop?.();
+    this.#status.stop();
   }
 
   /** Resolves once connected; rejects `UNAVAILABLE` at `deadline`, or the signal's reason on abort. */

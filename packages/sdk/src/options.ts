@@ -3,6 +3,7 @@ import { type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
 import {
   assertInboxPrefix,
   assertPrefix,
+  checkInt,
   DEFAULT_INBOX_PREFIX,
   type TokenSource,
   tokenFromEnv,
@@ -127,14 +128,6 @@ export interface ResolvedMeshOptions {
   presence: boolean;
   token: TokenSource | undefined;
   logger: Logger;
-}
-
-/** Throws `TypeError` unless `value` is an integer within [min, max]. */
-export function checkInt(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
 }
 
 function checkToken(token: unknown): TokenSource | undefined {

@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { InstanceRecord } from "@natsmesh/protocol";
+import { settledWithin } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { PresenceWatchEvent } from "./presence-view.js";
 import { type PresenceWatch, watchPresence } from "./presence-watch.js";
@@ -23,7 +24,10 @@ export class PresenceCache {
   readonly #listeners = new Set<(event: PresenceEvent) => void>();
   readonly #watch: PresenceWatch;
   #ready = false;
-  #readyWaiters: (() => void)[] = [];
+  #setFirstView!: () => void;
+  readonly #firstView = new Promise<void>((resolve) => {
+    this.#setFirstView = resolve;
+  });
 
   constructor(nc: NatsConnection, prefix: string, log: Logger) {
     this.#watch = watchPresence(nc, {
@@ -49,15 +53,8 @@ export class PresenceCache {
    * Resolves once the first snapshot is in, or after a short bound: a call never waits long for
    * presence, it falls back to the queue subject instead.
    */
-  whenReady(maxWaitMs = SNAPSHOT_WAIT_MS): Promise<void> {
-    if (this.#ready) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, maxWaitMs);
-      this.#readyWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+  async whenReady(maxWaitMs = SNAPSHOT_WAIT_MS): Promise<void> {
+    if (!this.#ready) await settledWithin(this.#firstView, maxWaitMs);
   }
 
   /** Every known instance of `service` (or of all services), including draining ones. */
@@ -120,6 +117,6 @@ export class PresenceCache {
   #setReady(): void {
     if (this.#ready) return;
     this.#ready = true;
-    for (const w of this.#readyWaiters.splice(0)) w();
+    this.#setFirstView();
   }
 }

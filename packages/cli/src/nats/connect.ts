@@ -1,6 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectionOptions } from "@natsmesh/protocol/internal";
+import { connectionOptions, followConnection } from "@natsmesh/protocol/internal";
 import { type CliError, failure } from "../errors.js";
 import type { GlobalOptions } from "../program.js";
 
@@ -74,18 +74,20 @@ export async function connectNats(
  * Tells the person running a long command when the connection drops and comes back, since
  * nothing else on screen would show it. Ends when the connection closes.
  */
-export async function noteConnectionChanges(
+export function noteConnectionChanges(
   nc: NatsConnection,
   onNote: (message: string) => void,
 ): Promise<void> {
   let down = false;
-  for await (const s of nc.status()) {
-    if (s.type === "disconnect" && !down) {
+  return followConnection(nc, {
+    disconnect: (server) => {
+      if (down) return;
       down = true;
-      onNote(`lost the connection to NATS at ${s.server}; reconnecting`);
-    } else if (s.type === "reconnect") {
+      onNote(`lost the connection to NATS at ${server}; reconnecting`);
+    },
+    reconnect: (server) => {
       down = false;
-      onNote(`reconnected to NATS at ${s.server}`);
-    }
-  }
+      onNote(`reconnected to NATS at ${server}`);
+    },
+  }).closed;
 }

@@ -2,6 +2,7 @@ import { readFileSync, unwatchFile, watchFile } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { registryBucket } from "../presence.js";
+import { delay } from "../waits.js";
 import { assertJwks, type JsonWebKeySet } from "./keys.js";
 
 /** Key of the JWKS in the `<P>_registry` bucket. */
@@ -94,16 +95,15 @@ async function watchBucket(
   const nc = options.connection;
   if (nc === undefined) throw new TypeError('a "kv" key source needs a NATS connection');
   onKeys({ keys: [] });
-  let stopped = false;
+  const stopped = new AbortController();
   let iter: { stop(): void } | undefined;
-  let timer: NodeJS.Timeout | undefined;
   const run = async (): Promise<void> => {
-    while (!stopped) {
+    while (!stopped.signal.aborted) {
       try {
         const kv = await new Kvm(nc).create(registryBucket(options.prefix), { history: 1 });
         const watch = await kv.watch({ key: JWKS_KEY });
         iter = watch;
-        if (stopped) {
+        if (stopped.signal.aborted) {
           watch.stop();
           return;
         }
@@ -119,21 +119,17 @@ async function watchBucket(
           }
         }
       } catch (err) {
-        if (!stopped) onError(err);
+        if (!stopped.signal.aborted) onError(err);
       }
       // The watch ended (server restart, bucket removed): open it again after a pause.
-      await new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 1000);
-        timer.unref();
-      });
+      await delay(1000, stopped.signal);
     }
   };
   void run();
   return {
     kind: "kv",
     stop: () => {
-      stopped = true;
-      clearTimeout(timer);
+      stopped.abort();
       iter?.stop();
     },
   };
