@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { MeshError } from "../errors.js";
+import { isIntInRange } from "../integers.js";
 import { TokenAlgorithm } from "./algorithms.js";
 import { type JwksSource, type KeySource, startKeySource } from "./key-source.js";
 import { assertJwks } from "./keys.js";
@@ -74,7 +75,7 @@ export function checkTokenGateOptions(options: unknown): TokenGateOptions {
       throw new TypeError(`algorithm ${String(alg)} is not allowed`);
   }
   const life = o.maxTokenLifetimeSec;
-  if (life !== undefined && (!Number.isInteger(life) || life < 1)) {
+  if (life !== undefined && !isIntInRange(life, 1, Number.MAX_SAFE_INTEGER)) {
     throw new TypeError(
       `auth.maxTokenLifetimeSec must be a whole number of seconds ≥ 1 (default ${VERIFIER_DEFAULTS.maxTokenLifetimeSec}), got ${String(life)}`,
     );

@@ -7,6 +7,7 @@ import {
   jwtVerify,
 } from "jose";
 import type { MeshError } from "../errors.js";
+import { isIntInRange } from "../integers.js";
 import { DEFAULT_AUDIENCE, isTokenAlgorithm, type TokenAlgorithm } from "./algorithms.js";
 import { assertJwks, type JsonWebKeySet } from "./keys.js";
 import { precheck } from "./precheck.js";
@@ -109,7 +110,8 @@ function signingKeys(jwks: JsonWebKeySet): JWK[] {
 
 function positiveInt(value: number | undefined, fallback: number, what: string): number {
   const v = value ?? fallback;
-  if (!Number.isInteger(v) || v < 0) throw new TypeError(`${what} must be an integer ≥ 0`);
+  if (!isIntInRange(v, 0, Number.MAX_SAFE_INTEGER))
+    throw new TypeError(`${what} must be an integer ≥ 0`);
   return v;
 }
 
