@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { TokenGateOptions } from "./tokens/token-gate.js";
+import type { TokenSource } from "./tokens/token-provider.js";
 
 /**
  * Token settings from the environment every natsmesh process reads (12-factor): `MESH_JWKS`
@@ -32,10 +34,19 @@ export function maxTokenLifetimeFromEnv(env: NodeJS.ProcessEnv = process.env): n
   return n;
 }
 
-/** The process's own token from `MESH_TOKEN`, or `undefined`. */
-export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+/**
+ * The process's own token: `MESH_TOKEN`, else the contents of the file `MESH_TOKEN_FILE` (as
+ * Docker and Kubernetes secrets are mounted), or `undefined`. The file is read again each time
+ * the token is refreshed (at 80 % of its life), so whoever writes it can rotate the token
+ * without a restart; surrounding whitespace (a trailing newline) is dropped. The read is
+ * synchronous (a small file, rarely read), so the token is there before the first announcement.
+ */
+export function tokenFromEnv(env: NodeJS.ProcessEnv = process.env): TokenSource | undefined {
   const token = env.MESH_TOKEN;
-  return token === undefined || token === "" ? undefined : token;
+  if (token !== undefined && token !== "") return token;
+  const file = env.MESH_TOKEN_FILE;
+  if (file === undefined || file === "") return undefined;
+  return () => readFileSync(file, "utf8").trim();
 }
 
 /**
