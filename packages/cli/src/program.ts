@@ -180,15 +180,18 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         `"${JWKS_KEY}" key of the <prefix>_registry bucket, where \`natsmesh keys publish\` puts ` +
         "them (watched).",
     )
-    .option(
-      "--http-port <N>",
-      "Serve /healthz, /v1/services, /metrics here (0: any free port)",
-      value.integer(0, 65_535),
+    .addOption(
+      new Option(
+        "--http-port <N>",
+        "Serve /healthz, /v1/services, /metrics here (0: any free port)",
+      )
+        .env("MESH_HTTP_PORT")
+        .argParser(value.integer(0, 65_535)),
     )
-    .option(
-      "--http-host <H>",
-      "Address to bind the HTTP endpoint to (default 127.0.0.1)",
-      value.nonEmpty,
+    .addOption(
+      new Option("--http-host <H>", "Address to bind the HTTP endpoint to (default 127.0.0.1)")
+        .env("MESH_HTTP_HOST")
+        .argParser(value.nonEmpty),
     )
     .option(
       "--heartbeat-timeout <MS>",
@@ -201,7 +204,11 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         .argParser(value.optionalInteger(1, 3_600_000)),
     )
     .option("--lease <MS>", "Leader lease time (default 5000)", value.integer(1, 3_600_000))
-    .option("--replicas <N>", "Replicas of the buckets it creates (default 1)", value.integer(1, 5))
+    .addOption(
+      new Option("--replicas <N>", "Replicas of the buckets it creates (default 1)")
+        .env("MESH_REPLICAS")
+        .argParser(value.integer(1, 5)),
+    )
     .addOption(
       new Option(
         "--jwks <JWKS>",
