@@ -132,6 +132,7 @@ const PUBLIC_API = {
       "TestProcess",
       "canConnect",
       "cleanup",
+      "freePorts",
       "killAllProcesses",
       "runProcess",
       "setup",

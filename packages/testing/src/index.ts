@@ -12,6 +12,7 @@ export type { NatsServer } from "./nats-server.js";
 export { startNatsServer } from "./nats-server.js";
 export type { ContainerNetwork, NatsRuntime, NatsServerOptions } from "./options.js";
 export { CONTAINER_NETWORKS, DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
+export { freePorts } from "./ports.js";
 export { type Cleanable, cleanup, type SetupOptions, setup, type TestSetup } from "./setup.js";
 export {
   type Fixture,

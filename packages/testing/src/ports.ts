@@ -10,8 +10,9 @@ export interface ReportedPorts {
 
 /**
  * Reserves `count` distinct free TCP ports on 127.0.0.1 by listening on port 0, all at once so
- * they differ, then releases them. Only used where the server cannot pick its own port
- * (`-1`) and report it, e.g. cluster ports every node must know before any node starts.
+ * they differ, then releases them. For where a server cannot pick its own port (`-1`) and
+ * report it: cluster ports every node must know before any node starts, or the ports a test
+ * hands to processes and containers it configures through their environment.
  */
 export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];

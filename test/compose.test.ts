@@ -1,0 +1,338 @@
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isMeshError } from "@natsmesh/protocol";
+import { connectMesh, type Mesh } from "@natsmesh/sdk";
+import {
+  cleanup,
+  freePorts,
+  killAllProcesses,
+  runProcess,
+  setup,
+  spawnProcess,
+  type TestProcess,
+  type TestSetup,
+  waitUntil,
+} from "@natsmesh/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type ComposeFile,
+  type ComposeService,
+  interpolate,
+  isNatsmeshService,
+  readComposeFile,
+} from "./docker/compose-file.js";
+
+// docker/compose.yml and compose.cluster.yml without Docker: what the files promise is checked
+// by reading them, and each natsmesh service of compose.yml is started as a local process with
+// the command and environment the file gives it (NATS replaced by a test server), so the
+// commands and variables are exercised on every run. test/docker/ runs the same files on a real
+// Docker engine.
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const CLI = join(ROOT, "packages/cli/dist/bin.js");
+/** Where the image keeps its files; the local runs use a temporary directory instead. */
+const IMAGE_DATA = "/var/lib/natsmesh";
+
+let single: ComposeFile;
+let cluster: ComposeFile;
+
+beforeAll(async () => {
+  single = await readComposeFile(join(ROOT, "docker/compose.yml"));
+  cluster = await readComposeFile(join(ROOT, "docker/compose.cluster.yml"));
+});
+afterEach(() => killAllProcesses());
+
+function natsmeshServices(file: ComposeFile, profile?: string): [string, ComposeService][] {
+  return Object.entries(file.services).filter(
+    ([, s]) =>
+      isNatsmeshService(s) &&
+      (profile === undefined ? s.profiles === undefined : s.profiles?.includes(profile)),
+  );
+}
+
+/** `${VAR:-default}` resolved with the defaults, as with an empty environment. */
+function environment(service: ComposeService): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(service.environment ?? {}).map(([k, v]) => [k, interpolate(String(v), {})]),
+  );
+}
+
+describe("what the compose files promise", () => {
+  it("runs NATS from the official image with JetStream, monitoring on 8222 and a named volume", () => {
+    for (const [file, names] of [
+      [single, ["nats"]],
+      [cluster, ["nats-1", "nats-2", "nats-3"]],
+    ] as const) {
+      for (const name of names) {
+        const nats = file.services[name]!;
+        expect(interpolate(nats.image!, {})).toMatch(/^nats:2\.\d+/);
+        expect(nats.command).toContain("-js");
+        expect(nats.command?.join(" ")).toContain("-m 8222");
+        const volume = nats.volumes?.[0]?.split(":")[0] ?? "";
+        expect(Object.keys(file.volumes ?? {})).toContain(volume);
+        expect(nats.healthcheck?.test?.join(" ")).toContain(":8222/healthz");
+      }
+    }
+  });
+
+  it("publishes 8222 for NATS monitoring only, and every port on 127.0.0.1 only", () => {
+    for (const file of [single, cluster]) {
+      for (const [name, service] of Object.entries(file.services)) {
+        for (const port of service.ports ?? []) {
+          expect(port, `${name}: ${port}`).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+          const [, host, container] = port.split(":");
+          if (host === "8222" || container === "8222") expect(name).toMatch(/^nats/);
+        }
+      }
+    }
+  });
+
+  it("configures natsmesh through the environment only, and waits on healthchecks", () => {
+    for (const file of [single, cluster]) {
+      for (const [name, service] of Object.entries(file.services)) {
+        expect(service.env_file, name).toBeUndefined();
+        for (const volume of service.volumes ?? []) {
+          // Named volumes only: no configuration file is mounted from the host.
+          expect(Object.keys(file.volumes ?? {}), `${name}: ${volume}`).toContain(
+            volume.split(":")[0],
+          );
+        }
+        for (const [dependency, { condition }] of Object.entries(service.depends_on ?? {})) {
+          expect(condition, `${name} → ${dependency}`).toBe("service_healthy");
+          expect(file.services[dependency]?.healthcheck?.test, dependency).toBeDefined();
+        }
+        if (!isNatsmeshService(service)) continue;
+        expect(service.build?.context).toBe("..");
+        const command = service.command ?? [];
+        if (service.entrypoint === undefined) {
+          // The command names what to run; every setting is a variable.
+          expect(
+            command.filter((a) => a.startsWith("-")),
+            name,
+          ).toEqual([]);
+        }
+      }
+    }
+  });
+
+  it("runs two echo instances with weights 1 and 3, a greeter, a slow service and registries", () => {
+    const weights = (file: ComposeFile) =>
+      natsmeshServices(file)
+        .filter(([, s]) => s.command?.[1] === "examples/services/echo.mjs")
+        .map(([, s]) => environment(s).MESH_WEIGHT)
+        .sort();
+    for (const file of [single, cluster]) {
+      expect(weights(file)).toEqual(["1", "3"]);
+      const modules = natsmeshServices(file).map(([, s]) => s.command?.[1]);
+      expect(modules).toEqual(
+        expect.arrayContaining(["examples/services/greeter.mjs", "examples/services/slow.mjs"]),
+      );
+    }
+    const registries = natsmeshServices(cluster).filter(([, s]) => s.command?.[0] === "registry");
+    expect(registries).toHaveLength(2);
+    for (const [, s] of registries) expect(environment(s).MESH_REPLICAS).toBe("3");
+  });
+
+  it("spreads the cluster's agents and registries over the three nodes", () => {
+    const nodes = new Set(
+      natsmeshServices(cluster).map(([, s]) => new URL(environment(s).NATS_URL!).hostname),
+    );
+    expect([...nodes].sort()).toEqual(["nats-1", "nats-2", "nats-3"]);
+  });
+
+  it("has an auth profile whose agents announce with tokens", () => {
+    const secure = natsmeshServices(single, "auth");
+    expect(secure.map(([n]) => n).sort()).toEqual([
+      "keys",
+      "secure-echo",
+      "secure-greeter",
+      "secure-registry",
+      "secure-slow",
+    ]);
+    for (const [name, s] of secure) {
+      if (name === "keys") continue;
+      expect(environment(s).MESH_JWKS, name).toBeDefined();
+      if (s.command?.[0] === "agent") expect(environment(s).MESH_TOKEN_FILE, name).toBeDefined();
+    }
+  });
+
+  it("the Dockerfile copies the package.json of every workspace before installing", async () => {
+    const dockerfile = await readFile(join(ROOT, "docker/Dockerfile"), "utf8");
+    const root = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
+      workspaces: string[];
+    };
+    expect(root.workspaces).toEqual(["packages/*"]);
+    const { readdir } = await import("node:fs/promises");
+    for (const dir of await readdir(join(ROOT, "packages"))) {
+      expect(dockerfile).toContain(`COPY packages/${dir}/package.json packages/${dir}/`);
+    }
+  });
+});
+
+/** Whether this tree has `natsmesh agent` and the example services that compose.yml runs. */
+async function agentsAvailable(): Promise<boolean> {
+  const help = await runProcess(process.execPath, [CLI, "agent", "--help"], { timeoutMs: 15_000 });
+  const modules = ["echo", "greeter", "slow"].map((m) => join(ROOT, `examples/services/${m}.mjs`));
+  return help.code === 0 && modules.every((m) => existsSync(m));
+}
+
+/** Starts a compose service as a local process: its command, its environment, with `rewrite`. */
+function runService(
+  name: string,
+  service: ComposeService,
+  rewrite: (key: string, value: string) => string,
+  path?: string,
+): TestProcess {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(environment(service))) env[k] = rewrite(k, v);
+  if (path !== undefined) env.PATH = path;
+  const command = (service.command ?? []).map((a) => rewrite("", interpolate(a, {})));
+  const [program, ...args] =
+    service.entrypoint === undefined
+      ? [process.execPath, CLI, ...command]
+      : [...service.entrypoint, ...command];
+  expect(program, name).toBeDefined();
+  return spawnProcess(program!, args, {
+    env,
+    cwd: ROOT,
+    // Nothing from the developer's shell may configure these processes: only the file does.
+    unset: [
+      "NATS_URL",
+      "MESH_PREFIX",
+      "MESH_TOKEN",
+      "MESH_TOKEN_FILE",
+      "MESH_JWKS",
+      "MESH_ISSUER",
+      "MESH_AUDIENCE",
+      "MESH_HEARTBEAT_MS",
+      "MESH_HTTP_PORT",
+      "MESH_HTTP_HOST",
+      "MESH_REPLICAS",
+      "MESH_WEIGHT",
+    ],
+  });
+}
+
+describe("docker/compose.yml's natsmesh services as local processes", () => {
+  let t: TestSetup;
+  let dataDir: string;
+  let shimDir: string;
+  let ready = false;
+  const meshes: Mesh[] = [];
+
+  beforeAll(async () => {
+    ready = await agentsAvailable();
+    if (!ready) {
+      console.info(
+        "compose services as local processes: only the registry runs; the agents need " +
+          "`natsmesh agent` and examples/services/{echo,greeter,slow}.mjs, which this tree lacks",
+      );
+    }
+    t = await setup({ tag: "compose" });
+    dataDir = await mkdtemp(join(tmpdir(), "natsmesh-compose-"));
+    // The auth profile's key job calls `natsmesh` by name, as in the image.
+    shimDir = await mkdtemp(join(tmpdir(), "natsmesh-bin-"));
+    await writeFile(
+      join(shimDir, "natsmesh"),
+      `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`,
+    );
+    await chmod(join(shimDir, "natsmesh"), 0o755);
+  });
+
+  afterAll(async () => {
+    await killAllProcesses();
+    await cleanup(t, ...meshes);
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(shimDir, { recursive: true, force: true });
+  });
+
+  /** NATS → the test server; the registry's HTTP endpoint → 127.0.0.1 and `http`; files → dataDir. */
+  function rewriter(http: number) {
+    return (key: string, value: string): string => {
+      if (key === "NATS_URL") {
+        expect(value).toBe("nats://nats:4222");
+        return t.server.url;
+      }
+      if (key === "MESH_HTTP_HOST") return "127.0.0.1";
+      if (key === "MESH_HTTP_PORT") return String(http);
+      return value.replaceAll(IMAGE_DATA, dataDir);
+    };
+  }
+
+  it("runs the registry and the example agents, which answer calls", async () => {
+    const [http = 0] = await freePorts(1);
+    const procs = natsmeshServices(single)
+      .filter(([, s]) => ready || s.command?.[0] === "registry")
+      .map(([name, s]) => ({ name, proc: runService(name, s, rewriter(http)) }));
+    const healthy = await waitUntil(
+      async () =>
+        (await fetch(`http://127.0.0.1:${http}/healthz`).catch(() => undefined))?.ok === true,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    expect(healthy, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+    if (ready) {
+      const mesh = await connectMesh({ servers: t.server.url });
+      meshes.push(mesh);
+      const all = await waitUntil(
+        () =>
+          mesh.instances("echo").length === 2 &&
+          mesh.instances("greeter").length === 1 &&
+          mesh.instances("slow").length === 1,
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+      expect(
+        mesh
+          .instances("echo")
+          .map((i) => i.weight)
+          .sort(),
+      ).toEqual([1, 3]);
+      expect(await mesh.request("echo", "say", { a: 1 })).toEqual({ a: 1 });
+      const reply = (await mesh.request("greeter", "hello", { name: "compose" })) as {
+        greeting: string;
+      };
+      expect(reply.greeting).toContain("compose");
+      await expect(mesh.request("slow", "work", { ms: 5 })).resolves.toBeDefined();
+    }
+    // docker stop sends SIGTERM: every service drains and exits 0.
+    for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
+  });
+
+  it("runs the auth profile: keys job, registry and agents with tokens from files", async () => {
+    const services = natsmeshServices(single, "auth");
+    const path = `${shimDir}:${process.env.PATH ?? ""}`;
+    const rewrite = rewriter(0);
+    const [, keys] = services.find(([n]) => n === "keys")!;
+    const keyJob = runService("keys", keys, rewrite, path);
+    await keyJob.waitFor(/caller token/, { timeoutMs: 30_000 });
+    const caller = (await readFile(join(dataDir, "keys/caller.jwt"), "utf8")).trim();
+    const procs = services
+      .filter(([n, s]) => n !== "keys" && (ready || s.command?.[0] === "registry"))
+      .map(([name, s]) => ({ name, proc: runService(name, s, rewrite) }));
+    if (ready) {
+      const mesh = await connectMesh({ servers: t.server.url, prefix: "secure", token: caller });
+      meshes.push(mesh);
+      const all = await waitUntil(
+        () => ["echo", "greeter", "slow"].every((s) => mesh.instances(s).length === 1),
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+      const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
+        greeting: string;
+      };
+      expect(reply.greeting).toContain("secure");
+      const refused = await mesh
+        .request("echo", "say", 1, { token: "not-a-token" })
+        .catch((err: unknown) => err);
+      expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
+    } else {
+      // Without agents, at least the registry must run with the key set the job wrote.
+      await waitUntil(() => procs.every((p) => p.proc.stdout.length > 0), { timeoutMs: 15_000 });
+      expect(procs.every((p) => !p.proc.exited)).toBe(true);
+    }
+    for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
+    expect(await keyJob.stop()).toBe(0);
+  });
+});

@@ -1,0 +1,276 @@
+import { Kvm, KvWatchInclude } from "@nats-io/kv";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectMesh, type Mesh } from "@natsmesh/sdk";
+import { cleanup, spawnProcess, waitUntil } from "@natsmesh/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildImage,
+  docker,
+  engine,
+  ports,
+  prepareStack,
+  ROOT,
+  SKIP_MESSAGE,
+  type Stack,
+} from "./stack.js";
+
+// The compose stacks of docker/, run by a real Docker engine: built from docker/Dockerfile,
+// brought up with a host-networking override, and checked from this machine through the SDK
+// and the CLI. Needs NATSMESH_DOCKER_HOST (test/docker/engine.sh); skipped without it.
+if (engine === undefined) console.info(SKIP_MESSAGE);
+
+const IMAGE = "natsmesh:e2e";
+const CLI = `${ROOT}packages/cli/dist/bin.js`;
+/** Bound on `up`: the first start also waits for every healthcheck. */
+const UP_TIMEOUT_MS = 5 * 60_000;
+const EXAMPLES = { echo: 2, greeter: 1, slow: 1 } as const;
+
+/** Waits until the presence bucket holds the example instances, and returns its keys. */
+async function presenceKeys(nc: NatsConnection, timeoutMs = 90_000): Promise<string[]> {
+  let keys: string[] = [];
+  const complete = await waitUntil(
+    async () => {
+      const kv = await new Kvm(nc).open("mesh_presence").catch(() => undefined);
+      if (kv === undefined) return false;
+      keys = [];
+      for await (const key of await kv.keys()) keys.push(key);
+      return Object.entries(EXAMPLES).every(
+        ([service, n]) => keys.filter((k) => k.startsWith(`${service}.`)).length === n,
+      );
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+  expect(complete, `presence keys: ${keys.join(", ")}`).toBe(true);
+  return keys;
+}
+
+/** One call to each example service, checked. */
+async function callEachService(mesh: Mesh): Promise<void> {
+  expect(await mesh.request("echo", "say", { hello: "docker" }, { timeout: 10_000 })).toEqual({
+    hello: "docker",
+  });
+  const greeting = (await mesh.request(
+    "greeter",
+    "hello",
+    { name: "docker" },
+    { timeout: 10_000 },
+  )) as { greeting: string };
+  expect(greeting.greeting).toContain("docker");
+  await expect(
+    mesh.request("slow", "work", { ms: 10 }, { timeout: 10_000 }),
+  ).resolves.toBeDefined();
+}
+
+/** Whether the image has `natsmesh agent` and the example services (decided after the build). */
+let agents = false;
+const NO_AGENTS =
+  "the image has no `natsmesh agent` or no examples/services/*.mjs yet: only NATS and the " +
+  "registries run, and the checks that need the example agents are skipped";
+
+/** The services to bring up: all, or those that do not need `natsmesh agent`. */
+function services(all: string[]): string[] {
+  return agents ? [] : all.filter((s) => s.startsWith("nats") || s.startsWith("registry"));
+}
+
+beforeAll(async () => {
+  if (engine === undefined) return;
+  const base = process.env.NATSMESH_DOCKER_NODE_IMAGE || "node:20-bookworm-slim";
+  const started = Date.now();
+  await buildImage(IMAGE, base);
+  console.info(`built ${IMAGE} on ${base} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  agents = await docker([
+    "run",
+    "--rm",
+    "--network",
+    "host",
+    "--entrypoint",
+    "sh",
+    IMAGE,
+    "-c",
+    "natsmesh agent --help >/dev/null && ls examples/services/echo.mjs examples/services/greeter.mjs examples/services/slow.mjs",
+  ]).then(
+    () => true,
+    () => false,
+  );
+  if (!agents) console.info(NO_AGENTS);
+}, 25 * 60_000);
+
+describe.skipIf(engine === undefined)("docker/compose.yml on a Docker engine", () => {
+  let stack: Stack;
+  let url: string;
+  let nc: NatsConnection;
+  let mesh: Mesh;
+
+  beforeAll(async () => {
+    const [nats = "", monitor = "", registry = ""] = await ports(3);
+    url = `nats://127.0.0.1:${nats}`;
+    stack = await prepareStack(
+      `natsmesh-e2e-${process.pid}`,
+      ["docker/compose.yml", "test/docker/compose.host.yml"],
+      {
+        NATSMESH_IMAGE: IMAGE,
+        NATSMESH_DOCKER_NATS_IMAGE: process.env.NATSMESH_DOCKER_NATS_IMAGE || "nats:2.10-alpine",
+        E2E_NATS_PORT: nats,
+        E2E_NATS_MONITOR_PORT: monitor,
+        E2E_REGISTRY_PORT: registry,
+      },
+    );
+    const started = Date.now();
+    await stack.compose(
+      ["up", "-d", "--no-build", ...services(["nats", "registry"])],
+      UP_TIMEOUT_MS,
+    );
+    console.info(`compose up (single server) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    nc = await connect({ servers: url, maxReconnectAttempts: -1 });
+    mesh = await connectMesh({ servers: url });
+  }, UP_TIMEOUT_MS + 60_000);
+
+  afterAll(async () => {
+    await cleanup(nc, mesh);
+    await stack?.compose(["down", "--volumes", "--timeout", "5"]).catch(() => {});
+  }, 120_000);
+
+  it("puts every example service in the presence bucket, and each answers a call", async (ctx) => {
+    if (!agents) ctx.skip();
+    const keys = await presenceKeys(nc);
+    expect(keys).toHaveLength(4);
+    await waitUntil(() => mesh.instances("slow").length === 1, { timeoutMs: 10_000 });
+    const weights = mesh
+      .instances("echo")
+      .map((i) => i.weight)
+      .sort();
+    expect(weights).toEqual([1, 3]);
+    await callEachService(mesh);
+  });
+
+  it("natsmesh watch sees an instance leave when its container stops", async (ctx) => {
+    if (!agents) ctx.skip();
+    const lightest = mesh.instances("echo").find((i) => i.weight === 1);
+    expect(lightest).toBeDefined();
+    const watch = spawnProcess(process.execPath, [CLI, "watch", "echo", "--json"], {
+      env: { NATS_URL: url },
+      unset: ["MESH_PREFIX", "MESH_TOKEN"],
+    });
+    try {
+      await watch.waitFor((line) => line.includes(lightest!.id), { timeoutMs: 20_000 });
+      await stack.compose(["stop", "--timeout", "10", "echo-w1"]);
+      const at = await watch.waitFor(
+        (line) => {
+          const event = JSON.parse(line) as { type: string; id?: string };
+          return event.type === "down" && event.id === lightest!.id;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(at).toBeGreaterThan(0);
+      // The other echo instance still answers.
+      await expect(mesh.request("echo", "say", 1, { timeout: 10_000 })).resolves.toBe(1);
+    } finally {
+      await watch.stop();
+    }
+  });
+
+  it("down removes every container", async () => {
+    expect((await stack.containers()).length).toBe(agents ? 6 : 2);
+    await stack.compose(["down", "--volumes", "--timeout", "10"], 120_000);
+    expect(await stack.containers()).toEqual([]);
+  });
+});
+
+describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker engine", () => {
+  let stack: Stack;
+  let urls: string[];
+  let nc: NatsConnection;
+  let mesh: Mesh;
+
+  beforeAll(async () => {
+    const p = await ports(12);
+    const env: Record<string, string> = {
+      NATSMESH_IMAGE: IMAGE,
+      NATSMESH_DOCKER_NATS_IMAGE: process.env.NATSMESH_DOCKER_NATS_IMAGE || "nats:2.10-alpine",
+    };
+    for (const i of [1, 2, 3]) {
+      env[`E2E_NATS_PORT_${i}`] = p[i - 1]!;
+      env[`E2E_NATS_MONITOR_PORT_${i}`] = p[i + 2]!;
+      env[`E2E_ROUTE_PORT_${i}`] = p[i + 5]!;
+      env[`E2E_REGISTRY_PORT_${i}`] = p[i + 8]!;
+    }
+    urls = [1, 2, 3].map((i) => `nats://127.0.0.1:${env[`E2E_NATS_PORT_${i}`]}`);
+    stack = await prepareStack(
+      `natsmesh-e2e-cluster-${process.pid}`,
+      ["docker/compose.cluster.yml", "test/docker/compose.cluster.host.yml"],
+      env,
+    );
+    const started = Date.now();
+    await stack.compose(
+      [
+        "up",
+        "-d",
+        "--no-build",
+        ...services(["nats-1", "nats-2", "nats-3", "registry-1", "registry-2"]),
+      ],
+      UP_TIMEOUT_MS,
+    );
+    console.info(`compose up (cluster) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    // This machine's client connects to nodes 2 and 3 only: node 1 is the one stopped below.
+    nc = await connect({ servers: urls.slice(1), maxReconnectAttempts: -1 });
+    mesh = await connectMesh({ servers: urls.slice(1) });
+  }, UP_TIMEOUT_MS + 60_000);
+
+  afterAll(async () => {
+    await cleanup(nc, mesh);
+    await stack?.compose(["down", "--volumes", "--timeout", "5"]).catch(() => {});
+  }, 120_000);
+
+  it("keeps the buckets on three replicas and answers calls", async () => {
+    // The registries create both buckets, replicated on the three nodes.
+    const replicas: Record<string, number> = {};
+    const created = await waitUntil(
+      async () => {
+        for (const bucket of ["mesh_presence", "mesh_registry"]) {
+          const kv = await new Kvm(nc).open(bucket);
+          const status = await kv.status().catch(() => undefined);
+          if (status === undefined) return false;
+          replicas[bucket] = status.replicas;
+        }
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(created).toBe(true);
+    expect(replicas).toEqual({ mesh_presence: 3, mesh_registry: 3 });
+    if (!agents) return;
+    await presenceKeys(nc);
+    await waitUntil(() => mesh.instances("slow").length === 1, { timeoutMs: 10_000 });
+    await callEachService(mesh);
+  });
+
+  it("calls and presence keep working when one NATS node's container stops", async (ctx) => {
+    if (!agents) ctx.skip();
+    await stack.compose(["stop", "--timeout", "10", "nats-1"]);
+    // echo-w1, slow and registry-1 were connected to nats-1: they fail over to the others. An
+    // instance whose heartbeats stopped would be evicted within one heartbeat timeout (3 s); none
+    // may be, over three of them.
+    const kv = await new Kvm(nc).open("mesh_presence");
+    const deleted: string[] = [];
+    const updates = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const entry of updates) if (entry.operation !== "PUT") deleted.push(entry.key);
+    })();
+    const evicted = await waitUntil(() => deleted.length > 0, { timeoutMs: 9_000 });
+    updates.stop();
+    expect(evicted, `evicted: ${deleted.join(", ")}`).toBe(false);
+    await presenceKeys(nc, 30_000);
+    for (let i = 0; i < 5; i++) await callEachService(mesh);
+    // ...and presence still follows changes: a stopped agent leaves the bucket.
+    await stack.compose(["stop", "--timeout", "10", "greeter"]);
+    await waitUntil(() => mesh.instances("greeter").length === 0, { timeoutMs: 30_000 });
+    const left: string[] = [];
+    for await (const key of await kv.keys()) left.push(key);
+    expect(left.filter((k) => k.startsWith("greeter."))).toEqual([]);
+  });
+
+  it("down removes every container", async () => {
+    await stack.compose(["down", "--volumes", "--timeout", "10"], 120_000);
+    expect(await stack.containers()).toEqual([]);
+  });
+});
