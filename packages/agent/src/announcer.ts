@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   type MsgHdrs,
   type NatsConnection,
@@ -33,6 +34,11 @@ export interface AnnouncerOptions {
 export class Announcer {
   readonly #o: AnnouncerOptions;
   readonly #subject: string;
+  /**
+   * This process's presence secret (128 random bits): registries accept `hb` and `down` for this
+   * instance only with it, so a sibling sharing the service's token cannot take it down.
+   */
+  readonly #secret = randomBytes(16).toString("base64url");
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #sync: Subscription | undefined;
@@ -55,7 +61,7 @@ export class Announcer {
   }
 
   up(): void {
-    this.#publish({ kind: "up", instance: this.#o.record() });
+    this.#publish({ kind: "up", instance: this.#o.record(), secret: this.#secret });
   }
 
   #heartbeat(): void {
@@ -69,6 +75,7 @@ export class Announcer {
       inflight: this.#o.inflight(),
       limit: this.#o.limit,
       status: r.status,
+      secret: this.#secret,
     });
   }
 
@@ -77,7 +84,7 @@ export class Announcer {
     clearInterval(this.#timer);
     this.#sync?.unsubscribe();
     const r = this.#o.record();
-    this.#publish({ kind: "down", service: r.service, id: r.id, reason });
+    this.#publish({ kind: "down", service: r.service, id: r.id, reason, secret: this.#secret });
   }
 
   #publish(message: PresenceMessage): void {

@@ -102,7 +102,17 @@ describe("agent presence", () => {
     const draining = messages[drainingAt];
     expect(draining?.kind === "up" && draining.instance.status).toBe("draining");
     const tail = messages.slice(drainingAt + 1);
-    expect(tail.at(-1)).toEqual({ kind: "down", service: "echo", id: agent.id, reason: "stopped" });
+    // Every message carries the same presence secret, fresh per start, 128 bits.
+    const secret = messages[0]?.secret;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(messages.every((m) => m.secret === secret)).toBe(true);
+    expect(tail.at(-1)).toEqual({
+      kind: "down",
+      service: "echo",
+      id: agent.id,
+      reason: "stopped",
+      secret,
+    });
     expect(tail.slice(0, -1).filter((m) => m.kind !== "hb" || m.status !== "draining")).toEqual([]);
     // Silence is not a condition to wait for: watch three heartbeat periods pass quietly.
     const count = messages.length;

@@ -38,14 +38,25 @@ export interface InstanceRecord {
   startedAt: number;
 }
 
+/**
+ * What every presence message may carry besides its kind's fields: `secret`, a random string
+ * the agent picks once per process start and sends in all of its `up`, `hb` and `down`
+ * messages. Registries bind an instance to it (with the announcing token's identity) and refuse
+ * messages for that instance with another one, so an agent sharing the service's token cannot
+ * send `down` for a sibling. It travels only on presence subjects, never into the bucket.
+ */
+interface PresenceProof {
+  secret?: string;
+}
+
 /** `{"kind":"up"}`: on start, on any change of the record, and on `P.presence.sync`. */
-export interface UpMessage {
+export interface UpMessage extends PresenceProof {
   kind: "up";
   instance: InstanceRecord;
 }
 
 /** `{"kind":"hb"}`: every heartbeat. */
-export interface HeartbeatMessage {
+export interface HeartbeatMessage extends PresenceProof {
   kind: "hb";
   service: string;
   id: string;
@@ -57,7 +68,7 @@ export interface HeartbeatMessage {
 }
 
 /** `{"kind":"down"}`: when the agent stops. */
-export interface DownMessage {
+export interface DownMessage extends PresenceProof {
   kind: "down";
   service: string;
   id: string;
@@ -79,6 +90,9 @@ export const PresenceLimits = {
   maxVersion: 64,
   maxHost: 255,
   maxReason: 256,
+  /** Shortest and longest presence `secret` (base64url characters). */
+  minSecret: 16,
+  maxSecret: 128,
   /** Largest presence message, in bytes, accepted from the wire. */
   maxMessageBytes: 64 * 1024,
 } as const;
@@ -87,6 +101,7 @@ export const PresenceLimits = {
 export const DEFAULT_WEIGHT = 100;
 
 const PRINTABLE = /^[\x21-\x7e]+$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const METADATA_KEY = /^[A-Za-z0-9_.\-/]+$/;
 
 class Invalid extends Error {}
@@ -166,11 +181,25 @@ function record(value: unknown, prefix: string): InstanceRecord {
   return out;
 }
 
+function secret(value: unknown): PresenceProof {
+  if (value === undefined) return {};
+  const { minSecret, maxSecret } = PresenceLimits;
+  if (
+    typeof value !== "string" ||
+    value.length < minSecret ||
+    value.length > maxSecret ||
+    !BASE64URL.test(value)
+  ) {
+    fail("secret", `must be ${minSecret}-${maxSecret} characters of [A-Za-z0-9_-]`);
+  }
+  return { secret: value };
+}
+
 function message(value: unknown, prefix: string): PresenceMessage {
   const m = obj(value, "message");
   switch (m.kind) {
     case "up":
-      return { kind: "up", instance: record(m.instance, prefix) };
+      return { kind: "up", instance: record(m.instance, prefix), ...secret(m.secret) };
     case "hb":
       return {
         kind: "hb",
@@ -182,6 +211,7 @@ function message(value: unknown, prefix: string): PresenceMessage {
           ? {}
           : { limit: int(m.limit, "limit", 1, Number.MAX_SAFE_INTEGER) }),
         status: status(m.status, "status"),
+        ...secret(m.secret),
       };
     case "down":
       return {
@@ -189,6 +219,7 @@ function message(value: unknown, prefix: string): PresenceMessage {
         service: name(m.service, "service"),
         id: name(m.id, "id"),
         reason: text(m.reason, "reason", PresenceLimits.maxReason),
+        ...secret(m.secret),
       };
     default:
       return fail("kind", 'must be "up", "hb" or "down"');

@@ -145,6 +145,21 @@ describe("parsePresenceMessage", () => {
     expect(parsePresenceMessage(enc({ ...hb, limit: 0 })).ok).toBe(false);
   });
 
+  it("keeps an instance's presence secret on every kind, and only a well-formed one", () => {
+    const secret = "Zm9vYmFyYmF6cXV4cXV1eA";
+    for (const body of [
+      { kind: "up", instance: record(), secret },
+      { kind: "hb", service: "echo", id: "ABC", seq: 3, inflight: 0, status: "ready", secret },
+      { kind: "down", service: "echo", id: "ABC", reason: "stop", secret },
+    ]) {
+      const out = parsePresenceMessage(enc(body));
+      expect(out.ok && out.value.secret).toBe(secret);
+      for (const bad of ["short", "x".repeat(129), "has spaces in it....", 42, null]) {
+        expect(parsePresenceMessage(enc({ ...body, secret: bad })).ok).toBe(false);
+      }
+    }
+  });
+
   it.each([
     ["not JSON", new TextEncoder().encode("{nope")],
     ["invalid UTF-8", new Uint8Array([0x7b, 0xff, 0x7d])],

@@ -1,4 +1,5 @@
 import type { InstanceRecord, InstanceStatus } from "@natsmesh/protocol";
+import { type Binding, Tombstones } from "./binding.js";
 import { canonicalRecord } from "./canonical-record.js";
 
 /** One live instance as the registry knows it. */
@@ -11,13 +12,19 @@ export interface InstanceEntry {
   /** Status and in-flight count from the last heartbeat. */
   status: InstanceStatus;
   inflight: number;
+  /** Who announced it: only the same binding may speak for it. */
+  readonly binding: Binding;
 }
+
+/** Most bindings of gone instances kept. */
+const MAX_TOMBSTONES = 10_000;
 
 /** Pauses between syncs asked for one instance heard only through heartbeats. */
 export const SYNC_BACKOFF = { firstMs: 1000, maxMs: 60_000 } as const;
 
 interface HeardOnly {
   lastSeen: number;
+  readonly binding: Binding;
   /** Syncs asked for it so far, and when the next one may be. */
   asks: number;
   askAt: number;
@@ -35,6 +42,7 @@ export class InstanceTable {
   // Instances heard only through heartbeats (their `up` was missed): a sync is on its way, and
   // until their record arrives their KV key must not be pruned as stale.
   readonly #heardOnly = new Map<string, HeardOnly>();
+  readonly #tombstones = new Tombstones(MAX_TOMBSTONES);
 
   get size(): number {
     return this.#entries.size;
@@ -52,25 +60,57 @@ export class InstanceTable {
     return this.#entries.values();
   }
 
-  up(key: string, record: InstanceRecord, now: number): UpResult {
+  /**
+   * Who may speak for `key`: the binding of its entry, of its heartbeats while its record is
+   * missing, or of its tombstone when it went away lately; `undefined` when nobody holds it.
+   */
+  binding(key: string, now: number): Binding | undefined {
+    return (
+      this.#entries.get(key)?.binding ??
+      this.#heardOnly.get(key)?.binding ??
+      this.#tombstones.get(key, now)
+    );
+  }
+
+  /** Records an instance's `up`; the caller has checked that `binding` may speak for it. */
+  up(key: string, record: InstanceRecord, now: number, binding: Binding): UpResult {
     this.#heardOnly.delete(key);
+    this.#tombstones.delete(key);
     const json = canonicalRecord(record);
     const old = this.#entries.get(key);
     if (old !== undefined && old.json === json) {
       old.lastSeen = now;
       return "same";
     }
-    this.#entries.set(key, { record, json, lastSeen: now, status: record.status, inflight: 0 });
+    this.#entries.set(key, {
+      record,
+      json,
+      lastSeen: now,
+      status: record.status,
+      inflight: 0,
+      binding,
+    });
     return old === undefined ? "new" : "changed";
   }
 
-  /** Refreshes a known instance; returns `false` for one the table has no record of. */
-  heartbeat(key: string, status: InstanceStatus, inflight: number, now: number): boolean {
+  /**
+   * Refreshes a known instance; returns `false` for one the table has no record of, which is
+   * then remembered as heard (bound to `binding`) until its record arrives.
+   */
+  heartbeat(
+    key: string,
+    status: InstanceStatus,
+    inflight: number,
+    now: number,
+    binding: Binding,
+  ): boolean {
     const entry = this.#entries.get(key);
     if (entry === undefined) {
       const heard = this.#heardOnly.get(key);
-      if (heard === undefined) this.#heardOnly.set(key, { lastSeen: now, asks: 0, askAt: now });
-      else heard.lastSeen = now;
+      if (heard === undefined) {
+        this.#tombstones.delete(key);
+        this.#heardOnly.set(key, { lastSeen: now, asks: 0, askAt: now, binding });
+      } else heard.lastSeen = now;
       return false;
     }
     entry.lastSeen = now;
@@ -79,8 +119,10 @@ export class InstanceTable {
     return true;
   }
 
-  /** Forgets an instance; returns whether it was known. */
-  remove(key: string): boolean {
+  /** Forgets an instance, keeping its binding for a while; returns whether it had a record. */
+  remove(key: string, now: number): boolean {
+    const binding = this.binding(key, now);
+    if (binding !== undefined) this.#tombstones.add(key, binding, now);
     this.#heardOnly.delete(key);
     return this.#entries.delete(key);
   }
@@ -111,11 +153,15 @@ export class InstanceTable {
     for (const [key, entry] of this.#entries) {
       if (now - entry.lastSeen > timeoutMs) {
         this.#entries.delete(key);
+        this.#tombstones.add(key, entry.binding, now);
         evicted.push(key);
       }
     }
     for (const [key, heard] of this.#heardOnly) {
-      if (now - heard.lastSeen > timeoutMs) this.#heardOnly.delete(key);
+      if (now - heard.lastSeen > timeoutMs) {
+        this.#heardOnly.delete(key);
+        this.#tombstones.add(key, heard.binding, now);
+      }
     }
     return evicted;
   }

@@ -27,6 +27,11 @@ const COUNTERS = [
     "dropped",
     "Presence messages dropped unverified: too many new tokens waiting for a signature check.",
   ],
+  [
+    "impostor_messages_total",
+    "impostors",
+    "Presence messages refused: another identity or presence secret announced the instance.",
+  ],
   ["kv_writes_total", "kvWrites", "Presence KV puts and deletes by this registry."],
   ["kv_errors_total", "kvErrors", "Presence KV writes that failed and were retried."],
   ["syncs_total", "syncs", "Presence sync requests published."],

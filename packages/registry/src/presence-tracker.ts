@@ -11,6 +11,7 @@ import {
 } from "@natsmesh/protocol";
 import { HeaderBlock, rawHeaderBlock, type TokenGate } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import { bindingOf, sameBinding } from "./binding.js";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
 import { ThrottledLog } from "./throttled-log.js";
@@ -125,7 +126,7 @@ export class PresenceTracker {
     }
     const gate = this.#o.gate;
     if (gate === undefined) {
-      this.#apply(m, key, received);
+      this.#apply(m, key, received, undefined);
       return;
     }
     const authorization = authorizationOf(msg);
@@ -180,16 +181,30 @@ export class PresenceTracker {
       this.#o.log.debug({ key, reason }, "unauthorized presence message dropped");
       return;
     }
-    this.#apply(m, key, received);
+    this.#apply(m, key, received, token);
   }
 
-  /** Applies a valid, authorized presence message received at monotonic time `now`. */
-  #apply(m: PresenceMessage, key: string, now: number): void {
+  /**
+   * Applies a valid, authorized presence message received at monotonic time `now`, if it comes
+   * from whoever announced the instance: the same token identity and presence secret.
+   */
+  #apply(m: PresenceMessage, key: string, now: number, token: VerifiedToken | undefined): void {
     const { table, counters, log } = this.#o;
+    const binding = bindingOf(m, token);
+    const bound = table.binding(key, now);
+    if (bound !== undefined && !sameBinding(bound, binding)) {
+      counters.impostors++;
+      this.#throttled.warn(
+        "impostor",
+        { key, kind: m.kind, impostors: counters.impostors },
+        "presence message refused: another identity or secret announced this instance",
+      );
+      return;
+    }
     switch (m.kind) {
       case "up": {
         counters.announcements++;
-        const result = table.up(key, m.instance, now);
+        const result = table.up(key, m.instance, now, binding);
         if (result === "same") return;
         log.info(
           { key, status: m.instance.status, weight: m.instance.weight },
@@ -200,14 +215,22 @@ export class PresenceTracker {
       }
       case "hb":
         counters.heartbeats++;
-        if (!table.heartbeat(key, m.status, m.inflight, now) && table.shouldAsk(key, now)) {
+        if (
+          !table.heartbeat(key, m.status, m.inflight, now, binding) &&
+          table.shouldAsk(key, now)
+        ) {
           this.#o.unknown(key);
         }
         return;
       case "down":
         counters.downs++;
-        if (table.remove(key)) log.info({ key, reason: m.reason }, "instance down");
-        // Even for an instance this registry never saw: its key may still be in KV.
+        // A down for an instance nobody announced here proves nothing about who sent it: a
+        // stale key of such an instance is the reconciliation's to prune, not a message's.
+        if (bound === undefined) {
+          log.debug({ key }, "down for an instance not announced here; ignored");
+          return;
+        }
+        if (table.remove(key, now)) log.info({ key, reason: m.reason }, "instance down");
         this.#o.changed(key);
         return;
     }

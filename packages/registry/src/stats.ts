@@ -16,6 +16,8 @@ export interface RegistryStats {
   readonly unauthorized: number;
   /** Presence messages dropped unverified: too many new tokens were waiting for a signature check. */
   readonly dropped: number;
+  /** Presence messages refused because another identity or presence secret announced the instance. */
+  readonly impostors: number;
   /** Successful KV puts of presence records. */
   readonly kvPuts: number;
   /** Successful KV deletes of presence records. */
@@ -39,6 +41,7 @@ export class Counters {
   invalid = 0;
   unauthorized = 0;
   dropped = 0;
+  impostors = 0;
   kvPuts = 0;
   kvDeletes = 0;
   kvErrors = 0;
@@ -55,6 +58,7 @@ export class Counters {
       invalid: this.invalid,
       unauthorized: this.unauthorized,
       dropped: this.dropped,
+      impostors: this.impostors,
       kvPuts: this.kvPuts,
       kvDeletes: this.kvDeletes,
       kvWrites: this.kvPuts + this.kvDeletes,
