@@ -1,5 +1,6 @@
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { isMeshError } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, spawnProcess, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -175,6 +176,73 @@ describe.skipIf(engine === undefined)("docker/compose.yml on a Docker engine", (
     expect(await stack.containers()).toEqual([]);
   });
 });
+
+describe.skipIf(engine === undefined)(
+  "docker/compose.yml's auth profile on a Docker engine",
+  () => {
+    let stack: Stack;
+    let url: string;
+    let mesh: Mesh | undefined;
+
+    beforeAll(async () => {
+      const [nats = "", monitor = "", registry = ""] = await ports(3);
+      url = `nats://127.0.0.1:${nats}`;
+      stack = await prepareStack(
+        `natsmesh-e2e-auth-${process.pid}`,
+        ["docker/compose.yml", "test/docker/compose.host.yml"],
+        {
+          NATSMESH_IMAGE: IMAGE,
+          NATSMESH_DOCKER_NATS_IMAGE: process.env.NATSMESH_DOCKER_NATS_IMAGE || "nats:2.10-alpine",
+          E2E_NATS_PORT: nats,
+          E2E_NATS_MONITOR_PORT: monitor,
+          E2E_REGISTRY_PORT: registry,
+        },
+        ["auth"],
+      );
+      const secure = ["secure-registry", "secure-echo", "secure-greeter", "secure-slow"];
+      await stack.compose(
+        ["up", "-d", "--no-build", ...(agents ? secure : ["secure-registry"])],
+        UP_TIMEOUT_MS,
+      );
+    }, UP_TIMEOUT_MS + 60_000);
+
+    afterAll(async () => {
+      await cleanup(mesh);
+      await stack?.compose(["down", "--volumes", "--timeout", "5"]).catch(() => {});
+    }, 120_000);
+
+    it("issues tokens into a volume as the image's user, and the secure mesh needs them", async () => {
+      // The keys service writes into named volumes as the non-root user: it is healthy only once
+      // the caller token is there, and the secure services waited for that.
+      const caller = (
+        await stack.compose(["exec", "-T", "keys", "cat", "/var/lib/natsmesh/keys/caller.jwt"])
+      ).trim();
+      expect(caller.split(".")).toHaveLength(3);
+      const logs = await stack.compose(["logs", "--no-color", "keys"]);
+      expect(logs).toContain(caller);
+      if (!agents) return;
+      mesh = await connectMesh({ servers: url, prefix: "secure", token: caller });
+      const all = await waitUntil(
+        () => ["echo", "greeter", "slow"].every((s) => mesh!.instances(s).length === 1),
+        { timeoutMs: 90_000, intervalMs: 200 },
+      );
+      expect(all).toBe(true);
+      const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
+        greeting: string;
+      };
+      expect(reply.greeting).toContain("secure");
+      const refused = await mesh
+        .request("echo", "say", 1, { token: "not-a-token" })
+        .catch((err: unknown) => err);
+      expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
+    });
+
+    it("down removes every container", async () => {
+      await stack.compose(["down", "--volumes", "--timeout", "10"], 120_000);
+      expect(await stack.containers()).toEqual([]);
+    });
+  },
+);
 
 describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker engine", () => {
   let stack: Stack;

@@ -78,11 +78,17 @@ export async function prepareStack(
   project: string,
   files: readonly string[],
   env: Record<string, string>,
+  profiles: readonly string[] = [],
 ): Promise<Stack> {
   const cli = await composeCommand();
   const [command = "docker-compose", ...head] = cli;
+  const withProfiles = profiles.flatMap((p) => ["--profile", p]);
   const run = (args: readonly string[], timeoutMs?: number) =>
-    docker([...head, ...args], { env, command, ...(timeoutMs ? { timeoutMs } : {}) });
+    docker([...head, ...withProfiles, ...args], {
+      env,
+      command,
+      ...(timeoutMs ? { timeoutMs } : {}),
+    });
   const merged = await run(["-p", project, ...files.flatMap((f) => ["-f", f]), "config"]);
   const doc = parse(merged) as { services: Record<string, Record<string, unknown>> };
   for (const service of Object.values(doc.services)) {
