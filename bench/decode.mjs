@@ -1,13 +1,13 @@
 // `npm run bench -- decode`: what the structure scan in front of decoding costs per request.
 // Decodes the same ~60-byte payload with the scan (scanPayload + decodeScanned, what the agent
-// runs) and without it (msgpackr alone, as the agent decoded before the limits; JSON.parse
-// alone), in interleaved rounds; prints the median ns per decode. CPU only: no NATS.
+// runs) and without it (msgpackr alone, an unbounded decode; JSON.parse alone), in
+// interleaved rounds; prints the median ns per decode. CPU only: no NATS.
 import { codecs } from "@natsmesh/protocol";
 import { DEFAULT_DECODE_LIMITS, decodeScanned, scanPayload } from "@natsmesh/protocol/internal";
 import { Packr } from "msgpackr";
 import { parseArgs, table } from "./lib.mjs";
 
-// The codec's msgpackr settings, with the checks the agent ran before the scan existed.
+// The codec's msgpackr settings and its cheap checks, without the structure scan: the baseline.
 const packr = new Packr({
   useRecords: false,
   encodeUndefinedAsNil: true,

@@ -6,7 +6,7 @@ import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // An option written as `undefined` (`{ prefix: process.env.X }` with X unset) means "the
-// default", exactly as if it had been left out (issue 8, "Also").
+// default", exactly as if it had been left out.
 
 let t: TestSetup;
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
 // What each package's main entry exports, by name. A name that appears or disappears here is a
-// change of a public API: make it on purpose, and update this list, the docs and DESIGN.md with it.
+// change of a public API: make it on purpose, and update this list and the docs with it.
 // `values` exist at run time; `types` only for TypeScript.
 const PUBLIC_API = {
   protocol: {

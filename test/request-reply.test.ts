@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, MeshError, type RequestContext, startAgent } from "@natsmesh/agent";
-import { Header, isMeshError } from "@natsmesh/protocol";
+import { Header, isMeshError, subjects } from "@natsmesh/protocol";
 import { parseTraceparent } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, type NatsServer, startNatsServer, uniquePrefix } from "@natsmesh/testing";
@@ -77,6 +77,8 @@ beforeAll(async () => {
           outer: ctx.traceparent,
           inner: await ctx.mesh.request("echo", "context", p),
         }),
+        nestedUntil: (ms: number, ctx: RequestContext) =>
+          ctx.mesh.request("echo", "context", null, { deadline: Date.now() + ms }),
       },
     }),
   );
@@ -195,6 +197,24 @@ describe("request/reply through the SDK", () => {
       parseTraceparent(out.outer)?.traceId,
     );
     expect(out.inner.deadline).toBeLessThanOrEqual(Date.now() + 4000);
+  });
+
+  it("gives a nested call the earlier of its own deadline and the incoming one, if any", async () => {
+    const before = Date.now();
+    const inherited = await mesh.request<{ deadline: number }>("echo", "nestedUntil", 60_000, {
+      timeout: 2000,
+    });
+    expect(inherited.deadline).toBeLessThanOrEqual(Date.now() + 2000);
+    // A plain NATS request carries no Mesh-Deadline: the agent caps the call far later than
+    // the nested call's own deadline, which applies.
+    const reply = await mesh.connection.request(
+      subjects(prefix).service("echo", "nestedUntil"),
+      JSON.stringify(3000),
+      { timeout: 5000 },
+    );
+    const own = reply.json<{ deadline: number }>();
+    expect(own.deadline).toBeGreaterThanOrEqual(before + 3000);
+    expect(own.deadline).toBeLessThanOrEqual(Date.now() + 3000);
   });
 
   it("delivers every error code end to end", async () => {

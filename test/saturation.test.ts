@@ -6,8 +6,8 @@ import { type Balance, connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// A saturated instance (issue 8, defect 4) kept saying "ready", so every presence strategy
-// kept choosing it. Now its record says "saturated" until it drains, and strategies skip it.
+// A saturated instance that kept saying "ready" would keep being chosen by every presence
+// strategy: its record says "saturated" until it drains, and strategies skip it.
 
 const STRATEGIES: Balance[] = ["weighted", "random", "round-robin", "least-loaded"];
 let t: TestSetup;

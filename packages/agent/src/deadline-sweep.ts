@@ -1,4 +1,4 @@
-import type { Call } from "./context.js";
+import type { Call } from "./call.js";
 
 /** How often the calls in flight are checked against their deadlines. */
 const SWEEP_MS = 25;

@@ -27,7 +27,7 @@ import {
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "./auth.js";
-import { Call, type CallerClaims, type CallScope } from "./context.js";
+import { Call, type CallerClaims, type CallScope } from "./call.js";
 import { DeadlineSweep } from "./deadline-sweep.js";
 import { EndpointStats } from "./endpoint-stats.js";
 import { ELEMENT_COST, type InflightBudget, PENDING_COST } from "./inflight-budget.js";

@@ -10,7 +10,7 @@ export type { TokenSource } from "@natsmesh/protocol/internal";
 export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
 export type { AgentStats } from "./agent-stats.js";
 export type { AgentAuthOptions } from "./auth.js";
-export type { CallerClaims, RequestContext } from "./context.js";
+export type { CallerClaims, RequestContext } from "./call.js";
 export {
   AGENT_DEFAULTS,
   type AgentOptions,

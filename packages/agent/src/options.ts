@@ -1,5 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { DEFAULT_PREFIX, DEFAULT_WEIGHT, isValidName, PresenceLimits } from "@natsmesh/protocol";
+import {
+  type CodecName,
+  DEFAULT_PREFIX,
+  DEFAULT_WEIGHT,
+  isValidName,
+  PresenceLimits,
+} from "@natsmesh/protocol";
 import {
   assertInboxPrefix,
   assertName,
@@ -16,7 +22,7 @@ import {
 } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
-import type { RequestContext } from "./context.js";
+import type { RequestContext } from "./call.js";
 
 /** A method of a service: gets the decoded payload, returns the reply value. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers declare their own payload type; `unknown` would refuse them.
@@ -49,12 +55,41 @@ export interface NestedMesh {
   ): Promise<T>;
 }
 
-/** What `ctx.mesh.request()` passes on so nested calls inherit the caller's deadline and trace. */
+/**
+ * Options of a nested call, `ctx.mesh.request()`: those of the SDK's `mesh.request()`, which
+ * the agent does not import (the caller passes its mesh in); a test keeps the two the same.
+ * `deadline`, `signal` and `headers` default to the incoming call's, so nested calls inherit
+ * its deadline, cancellation and trace.
+ */
 export interface NestedRequestOptions {
+  /** Time the call may take, all attempts included. @default the mesh's `timeoutMs` */
+  timeout?: number;
+  /** Absolute deadline (Unix epoch ms); the earlier of this and `timeout` applies. */
   deadline?: number;
+  /** Aborting rejects the call at once with the signal's reason. */
   signal?: AbortSignal;
+  /** Extra request headers; a `traceparent` here makes the call part of that trace. */
   headers?: Record<string, string>;
-  [option: string]: unknown;
+  /** @default the mesh's codec */
+  codec?: CodecName;
+  /** The call may run more than once: timed-out attempts are retried with the same idempotency key. */
+  idempotent?: boolean;
+  /** `Mesh-Idempotency-Key` of an idempotent call. @default a new NUID per call */
+  idempotencyKey?: string;
+  /** @default the mesh's `retries` */
+  retries?: number;
+  /** Time one attempt of an idempotent call may take. @default timeout / (retries + 1) */
+  attemptTimeout?: number;
+  /** @default the mesh's `balance` ("queue") */
+  balance?: "queue" | "random" | "weighted" | "round-robin" | "least-loaded";
+  /** Only instances of this version or semver range (`^1`); needs a presence strategy. */
+  version?: string;
+  /** Prefer instances of this zone; others take the call when the zone has none. */
+  zone?: string;
+  /** Only instances whose metadata has all these entries. */
+  metadata?: Record<string, string>;
+  /** A token for this call only, instead of the mesh's. */
+  token?: string;
 }
 
 /** Options of {@link startAgent}. */

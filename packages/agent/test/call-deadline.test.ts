@@ -4,9 +4,9 @@ import { Header, type PresenceMessage, parsePresenceMessage } from "@natsmesh/pr
 import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Concurrency slots (issue 8, defect 4): a handler that ignores ctx.signal kept its slot
-// forever, and `Mesh-Deadline: 9007199254740991` pinned even well-behaved ones, so 256 such
-// calls left every method answering OVERLOADED while presence still said "ready".
+// Concurrency slots: a handler that ignores ctx.signal must not keep its slot forever, nor may
+// `Mesh-Deadline: 9007199254740991` pin well-behaved ones; otherwise 256 such calls would leave
+// every method answering OVERLOADED while presence still said "ready".
 
 const CAP_MS = 600;
 let t: TestSetup;

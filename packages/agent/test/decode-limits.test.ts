@@ -4,8 +4,8 @@ import { codecs, Header } from "@natsmesh/protocol";
 import { cleanup, setup, type TestSetup } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Decoding amplification (issue 8, defect 3): a payload of a few bytes per value decoded into
-// one object per value, so 1 MiB became ~88 MB per call. Decoding is bounded before it starts.
+// Decoding amplification: a payload of a few bytes per value decodes into one object per value,
+// so 1 MiB could become ~88 MB per call. Decoding is bounded before it starts.
 
 let t: TestSetup;
 let agent: Agent;

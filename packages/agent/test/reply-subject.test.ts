@@ -6,7 +6,7 @@ import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // The confused deputy: a caller names a reply subject that the agent's own NATS user may
-// publish to, and the agent's reply does the caller's work (issue 8, defect 1).
+// publish to, and the agent's reply would do the caller's work.
 
 let t: TestSetup;
 let agent: Agent;

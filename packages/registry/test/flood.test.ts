@@ -159,10 +159,10 @@ describe("a flood of forged heartbeats on one live instance's subject", () => {
       expect(visible).toBe(true);
       expect(visibleAfterMs).toBeLessThanOrEqual(2 * HEARTBEAT_TIMEOUT_MS);
       // Every forged message was received and refused or dropped unverified, and counted: none
-      // was lost to a slow-consumer disconnect. (Before the fix there was no `dropped` counter.)
+      // was lost to a slow-consumer disconnect.
       expect(after.stats.unauthorized + (after.stats.dropped ?? 0)).toBe(FLOOD);
       // The registry kept up: its event loop never stalled for a heartbeat timeout (a stall
-      // that long, before the fix, cost it the lease and the connection). The figure depends on
+      // that long costs it the lease and the connection). The figure depends on
       // the machine's load, so the bound is the one that matters, not a benchmark's.
       expect(after.maxLagMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS);
     },
