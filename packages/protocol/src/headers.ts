@@ -12,6 +12,22 @@ export const Header = {
   ServiceErrorCode: "Nats-Service-Error-Code",
   ServiceError: "Nats-Service-Error",
   MeshError: "Mesh-Error",
+  /** Event id; JetStream stores an id once within the stream's duplicate window. */
+  MsgId: "Nats-Msg-Id",
+  /** Dead letters: the error's message. */
+  ErrorMessage: "Mesh-Error-Message",
+  /** Dead letters: the service whose consumer gave up. */
+  DlqService: "Mesh-Dlq-Service",
+  /** Dead letters: how many times the event had been delivered. */
+  DlqDeliveries: "Mesh-Dlq-Deliveries",
+  /** Dead letters: the event's original subject, `P.evt.<event>`. */
+  DlqSubject: "Mesh-Dlq-Subject",
+  /** Dead letters: the event's sequence number in `<P>_events`. */
+  DlqSeq: "Mesh-Dlq-Seq",
+  /** Dead letters: the event's id (its `Nats-Msg-Id`); the dead letter has an id of its own. */
+  DlqEventId: "Mesh-Dlq-Event-Id",
+  /** A replayed event: only this service's durable consumers handle it; the others skip it. */
+  ReplayService: "Mesh-Replay-Service",
 } as const;
 
 /** A header name of the contract. */

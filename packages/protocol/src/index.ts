@@ -10,10 +10,22 @@ export { type Codec, type CodecName, ContentType, codecForContentType, codecs } 
 export { type ErrorBody, errorFromReply, errorReply } from "./error-reply.js";
 export type { MeshErrorCode, MeshErrorOptions } from "./errors.js";
 export { ErrorCodes, isMeshError, MeshError } from "./errors.js";
+export {
+  EventMode,
+  eventMatches,
+  isEventMode,
+  isValidEventName,
+  isValidEventPattern,
+  MAX_EVENT_LENGTH,
+  MAX_EVENT_TOKENS,
+  patternId,
+} from "./events/names.js";
+export { DUPLICATE_WINDOW_MS, deadLetterStream, eventStream } from "./events/streams.js";
 export { Header, type HeaderName } from "./headers.js";
 export { isValidName, MAX_NAME_LENGTH } from "./names.js";
 export type {
   DownMessage,
+  EventSubscription,
   HeartbeatMessage,
   InstanceRecord,
   PresenceMessage,
@@ -33,13 +45,25 @@ export {
   validateInstanceRecord,
 } from "./presence.js";
 export type { ParsedSubject, Subjects } from "./subjects.js";
-export { DEFAULT_PREFIX, parseSubject, QUEUE_GROUP, subjects } from "./subjects.js";
+export {
+  DEFAULT_PREFIX,
+  parseDeadLetterSubject,
+  parseEventSubject,
+  parseSubject,
+  QUEUE_GROUP,
+  subjects,
+} from "./subjects.js";
 export { DEFAULT_AUDIENCE, KeyAlgorithm, TokenAlgorithm } from "./tokens/algorithms.js";
 export { type IssueTokenOptions, issueToken } from "./tokens/issue.js";
 export { JWKS_KEY } from "./tokens/key-source.js";
 export type { GenerateKeyPairOptions, MeshKeyPair } from "./tokens/keys.js";
 export { assertJwks, generateKeyPair, type JsonWebKeySet } from "./tokens/keys.js";
 export { TokenRejection } from "./tokens/rejections.js";
-export { parseScope, scopeAllows, scopeAllowsAnnounce } from "./tokens/scope.js";
+export {
+  parseScope,
+  scopeAllows,
+  scopeAllowsAnnounce,
+  scopeAllowsEmit,
+} from "./tokens/scope.js";
 export type { TokenVerifier, TokenVerifierOptions, VerifiedToken } from "./tokens/verifier.js";
 export { createVerifier, VERIFIER_DEFAULTS } from "./tokens/verifier.js";

@@ -21,7 +21,38 @@ export {
   tokenFromEnv,
 } from "./environment.js";
 export { toMeshError } from "./error-reply.js";
-export { parseAttempt, parseDeadline } from "./headers.js";
+export {
+  type DeadLetter,
+  type DeadLetterInfo,
+  deadLetterHeaders,
+  readDeadLetter,
+  replayHeaders,
+} from "./events/dead-letter.js";
+export {
+  getDeadLetter,
+  type ListDeadLettersOptions,
+  listDeadLetters,
+  type PurgeDeadLettersOptions,
+  purgeDeadLetters,
+  type ReplayResult,
+  replayDeadLetter,
+  type StoredDeadLetter,
+} from "./events/dead-letter-store.js";
+export {
+  type EventGroup,
+  type EventsOverview,
+  readEventsOverview,
+  type StreamSummary,
+} from "./events/groups.js";
+export { assertEventName, assertEventPattern } from "./events/names.js";
+export {
+  type EnsuredStream,
+  EVENT_STREAM_DEFAULTS,
+  type EventStreamOptions,
+  ensureEventStreams,
+  resolveEventStreamOptions,
+} from "./events/streams.js";
+export { headerText, parseAttempt, parseDeadline } from "./headers.js";
 export { checkInt, isIntInRange } from "./integers.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
@@ -35,6 +66,7 @@ export {
 export { lastToken } from "./subjects.js";
 export type { JwksSource } from "./tokens/key-source.js";
 export { rejection, unauthenticated } from "./tokens/rejections.js";
+export { unverifiedScope } from "./tokens/scope.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";
 export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";

@@ -1,5 +1,6 @@
 import { codecs } from "./codec.js";
 import { MeshError } from "./errors.js";
+import { type EventMode, isEventMode, isValidEventPattern } from "./events/names.js";
 import { isIntInRange } from "./integers.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
 import { DEFAULT_PREFIX, subjects } from "./subjects.js";
@@ -36,6 +37,14 @@ export interface InstanceRecord {
   metadata: Record<string, string>;
   /** Unix epoch milliseconds. */
   startedAt: number;
+  /** The event patterns the instance handles, with their delivery modes. */
+  events?: EventSubscription[];
+}
+
+/** One event subscription of an instance, as its record lists it. */
+export interface EventSubscription {
+  pattern: string;
+  mode: EventMode;
 }
 
 /**
@@ -84,6 +93,8 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; error: MeshErr
 export const PresenceLimits = {
   maxWeight: 10_000,
   maxMethods: 256,
+  /** Most event subscriptions in a record. */
+  maxEvents: 64,
   maxMetadataEntries: 32,
   maxMetadataKey: 64,
   maxMetadataValue: 256,
@@ -140,6 +151,22 @@ function status(value: unknown, field: string): InstanceStatus {
   return value as InstanceStatus;
 }
 
+function events(value: unknown): EventSubscription[] {
+  if (!Array.isArray(value) || value.length > PresenceLimits.maxEvents) {
+    fail("instance.events", `must be an array of at most ${PresenceLimits.maxEvents} entries`);
+  }
+  return value.map((e, i) => {
+    const entry = obj(e, `instance.events[${i}]`);
+    if (!isValidEventPattern(entry.pattern)) {
+      fail(`instance.events[${i}].pattern`, "must be an event pattern");
+    }
+    if (!isEventMode(entry.mode)) {
+      fail(`instance.events[${i}].mode`, 'must be "durable", "group" or "broadcast"');
+    }
+    return { pattern: entry.pattern, mode: entry.mode };
+  });
+}
+
 function record(value: unknown, prefix: string): InstanceRecord {
   const r = obj(value, "instance");
   if (r.v !== 1) fail("instance.v", "must be 1");
@@ -178,6 +205,7 @@ function record(value: unknown, prefix: string): InstanceRecord {
     startedAt: int(r.startedAt, "instance.startedAt", 0, Number.MAX_SAFE_INTEGER),
   };
   if (r.zone !== undefined) out.zone = name(r.zone, "instance.zone");
+  if (r.events !== undefined) out.events = events(r.events);
   return out;
 }
 
@@ -319,8 +347,9 @@ export function parsePresenceKey(key: string): { service: string; id: string } |
   return dot > 0 && isValidName(service) && isValidName(id) ? { service, id } : undefined;
 }
 
-// KV bucket names cannot contain dots, so a dotted prefix maps them to underscores.
-function bucketBase(prefix: string): string {
+// KV bucket and stream names cannot contain dots, so a dotted prefix maps them to underscores.
+/** The base of every bucket and stream name of a mesh: the prefix with `.` → `_`. */
+export function bucketBase(prefix: string): string {
   assertPrefix(prefix);
   return prefix.replaceAll(".", "_");
 }

@@ -1,3 +1,4 @@
+import { assertEventName, assertEventPattern, isValidEventName } from "./events/names.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
 
 /** Default subject prefix; several meshes can share one NATS account with different prefixes. */
@@ -25,6 +26,16 @@ export interface Subjects {
   presenceWildcard(): string;
   /** `P.presence.sync`: "announce yourselves again". */
   presenceSync(): string;
+  /** `P.evt.<event>`: an event. */
+  event(name: string): string;
+  /** `P.evt.<pattern>`: what a subscriber of `pattern` listens to. */
+  eventPattern(pattern: string): string;
+  /** `P.evt.>`: every event; the subjects of the `<P>_events` stream. */
+  events(): string;
+  /** `P.dlq.<service>.<event>`: a dead letter of `service`. */
+  deadLetter(service: string, name: string): string;
+  /** `P.dlq.<service>.>`, or `P.dlq.>` without a service: the dead letters of one or all services. */
+  deadLetters(service?: string): string;
 }
 
 /** Returns the subject builders for `prefix` (default `mesh`); throws `TypeError` on a bad prefix. */
@@ -68,6 +79,27 @@ export function subjects(prefix: string = DEFAULT_PREFIX): Subjects {
     presenceSync() {
       return `${prefix}.presence.sync`;
     },
+    event(name) {
+      assertEventName(name);
+      return `${prefix}.evt.${name}`;
+    },
+    eventPattern(pattern) {
+      assertEventPattern(pattern);
+      return `${prefix}.evt.${pattern}`;
+    },
+    events() {
+      return `${prefix}.evt.>`;
+    },
+    deadLetter(service, name) {
+      assertName(service, "service");
+      assertEventName(name);
+      return `${prefix}.dlq.${service}.${name}`;
+    },
+    deadLetters(service) {
+      if (service === undefined) return `${prefix}.dlq.>`;
+      assertName(service, "service");
+      return `${prefix}.dlq.${service}.>`;
+    },
   };
 }
 
@@ -105,6 +137,39 @@ export function parseSubject(
     default:
       return undefined;
   }
+}
+
+/**
+ * The event name of a subject `P.evt.<event>`, or `undefined` when the subject is not one (other
+ * prefix, or a name that is not valid). Never throws.
+ */
+export function parseEventSubject(
+  subject: string,
+  prefix: string = DEFAULT_PREFIX,
+): string | undefined {
+  const head = `${prefix}.evt.`;
+  if (typeof subject !== "string" || !subject.startsWith(head)) return undefined;
+  const name = subject.slice(head.length);
+  return isValidEventName(name) ? name : undefined;
+}
+
+/**
+ * A dead letter's subject `P.dlq.<service>.<event>` taken apart, or `undefined` when it is not
+ * one. Never throws.
+ */
+export function parseDeadLetterSubject(
+  subject: string,
+  prefix: string = DEFAULT_PREFIX,
+): { service: string; event: string } | undefined {
+  const head = `${prefix}.dlq.`;
+  if (typeof subject !== "string" || !subject.startsWith(head)) return undefined;
+  const rest = subject.slice(head.length);
+  const dot = rest.indexOf(".");
+  const service = rest.slice(0, dot);
+  const event = rest.slice(dot + 1);
+  return dot > 0 && isValidName(service) && isValidEventName(event)
+    ? { service, event }
+    : undefined;
 }
 
 /** The last token of a subject: the method of `svc` and `inst` subjects. */

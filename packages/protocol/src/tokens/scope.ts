@@ -1,3 +1,6 @@
+import { decodeJwt } from "jose";
+import { eventMatches, isValidEventPattern } from "../events/names.js";
+
 /** Splits a `scope` claim (space-separated patterns) into its patterns. */
 export function parseScope(scope: unknown): string[] {
   if (typeof scope !== "string") return [];
@@ -29,4 +32,32 @@ export function scopeAllows(
 export function scopeAllowsAnnounce(scope: string | readonly string[], service: string): boolean {
   const patterns = typeof scope === "string" ? parseScope(scope) : scope;
   return patterns.includes(`announce:${service}`) || patterns.includes("announce:*");
+}
+
+/**
+ * True when some pattern is `emit:<event pattern>` matching the event `name` by NATS subject
+ * rules (`emit:order.created`, `emit:order.*`, `emit:>`): the right to emit that event. Neither
+ * `*` nor a call pattern ever allows emitting.
+ */
+export function scopeAllowsEmit(scope: string | readonly string[], name: string): boolean {
+  const patterns = typeof scope === "string" ? parseScope(scope) : scope;
+  for (const p of patterns) {
+    if (!p.startsWith("emit:")) continue;
+    const pattern = p.slice(5);
+    if (isValidEventPattern(pattern) && eventMatches(pattern, name)) return true;
+  }
+  return false;
+}
+
+/**
+ * The scope patterns of a token read WITHOUT verifying it: what a client knows of its own token,
+ * to refuse early what the receiver would refuse. `undefined` when it is not a readable JWT.
+ * Never a basis for allowing anything.
+ */
+export function unverifiedScope(token: string): string[] | undefined {
+  try {
+    return parseScope(decodeJwt(token).scope);
+  } catch {
+    return undefined;
+  }
 }

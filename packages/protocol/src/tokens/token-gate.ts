@@ -30,6 +30,11 @@ export interface TokenGateOptions {
    * @default 86400 (24 h), or `MESH_MAX_TOKEN_LIFETIME`
    */
   maxTokenLifetimeSec?: number;
+  /**
+   * Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (0–300).
+   * @default 30
+   */
+  clockToleranceSec?: number;
 }
 
 /** Where a gate gets its keys and reports key changes. */
@@ -56,6 +61,11 @@ export interface TokenGate {
   known(authorization: string | undefined): VerifiedToken | MeshError | undefined;
   /** The verified token of an `Authorization` value if it is cached, the cheapest look of all. */
   cached(authorization: string | undefined): VerifiedToken | undefined;
+  /**
+   * Like {@link TokenGate.check}, but the token must have been valid at `atMs` (Unix epoch ms),
+   * not now: the check of an event's token against the time the stream stored it.
+   */
+  checkAt(authorization: string | undefined, atMs: number): Promise<VerifiedToken | MeshError>;
   stop(): void;
 }
 
@@ -80,6 +90,12 @@ export function checkTokenGateOptions(options: unknown): TokenGateOptions {
       `auth.maxTokenLifetimeSec must be a whole number of seconds ≥ 1 (default ${VERIFIER_DEFAULTS.maxTokenLifetimeSec}), got ${String(life)}`,
     );
   }
+  const skew = o.clockToleranceSec;
+  if (skew !== undefined && (!Number.isInteger(skew) || skew < 0 || skew > 300)) {
+    throw new TypeError(
+      `auth.clockToleranceSec must be an integer from 0 to 300, got ${String(skew)}`,
+    );
+  }
   return { ...o };
 }
 
@@ -96,6 +112,7 @@ export async function startTokenGate(
     ...(o.audience === undefined ? {} : { audience: o.audience }),
     ...(o.algorithms === undefined ? {} : { algorithms: o.algorithms }),
     ...(o.maxTokenLifetimeSec === undefined ? {} : { maxTokenLifetimeSec: o.maxTokenLifetimeSec }),
+    ...(o.clockToleranceSec === undefined ? {} : { clockToleranceSec: o.clockToleranceSec }),
   });
   const keys: KeySource =
     o.jwks === undefined
@@ -127,6 +144,10 @@ export async function startTokenGate(
     cached(authorization) {
       const token = bearerToken(authorization);
       return token === undefined ? undefined : verifier.cached(token);
+    },
+    async checkAt(authorization, atMs) {
+      const token = bearer(authorization);
+      return typeof token === "string" ? verifier.checkAt(token, atMs) : token;
     },
     stop: () => keys.stop(),
   };

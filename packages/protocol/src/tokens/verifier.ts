@@ -85,6 +85,13 @@ export interface TokenVerifier {
    * the refusal, or `undefined` when only a signature check (or one in flight) can tell.
    * Synchronous and cheap, so a caller can decide whether to afford the check at all.
    */
+  /**
+   * Like {@link TokenVerifier.check}, but as of the instant `atMs` (Unix epoch ms) instead of
+   * now: signature, issuer and audience with today's keys, `exp`, `nbf` and `iat` against that
+   * instant (with the clock tolerance). For events, whose token must have been valid when the
+   * stream stored them. Never synchronous: an event is not on a hot path of its own.
+   */
+  checkAt(token: string | undefined, atMs: number): Promise<VerifiedToken | MeshError>;
   known(token: string | undefined): VerifiedToken | MeshError | undefined;
   /** The cached verification of `token` while it has not expired, else `undefined`. Synchronous. */
   cached(token: string): VerifiedToken | undefined;
@@ -114,6 +121,9 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
     throw new TypeError(`${what} must be an integer ≥ 0`);
   return v;
 }
+
+/** Refusals that depend on the instant a token is checked at. */
+const TIMELY: ReadonlySet<TokenRejection> = new Set(["expired", "not_yet_valid"]);
 
 class Verifier implements TokenVerifier {
   readonly #cache = new Map<string, Entry>();
@@ -212,6 +222,43 @@ class Verifier implements TokenVerifier {
     return verification;
   }
 
+  async checkAt(token: string | undefined, atMs: number): Promise<VerifiedToken | MeshError> {
+    if (typeof token !== "string" || token.length === 0) return rejection("missing");
+    if (token.length > this.#options.maxTokenLength) return rejection("too_long");
+    const atSec = atMs / 1000;
+    const tolerance = this.#options.clockToleranceSec;
+    // A cached token has a good signature for the current keys; only its times need checking.
+    const entry = this.#cache.get(token);
+    if (entry !== undefined) {
+      const { exp, nbf, iat } = entry.token.claims;
+      if (atSec >= exp + tolerance) return rejection("expired");
+      // Issued or valid only after that instant: it cannot have been used then.
+      const from = Math.max(
+        typeof nbf === "number" ? nbf : Number.NEGATIVE_INFINITY,
+        typeof iat === "number" ? iat : Number.NEGATIVE_INFINITY,
+      );
+      if (atSec < from - tolerance) return rejection("not_yet_valid");
+      return entry.token;
+    }
+    // A refusal for time was about another instant; the others hold at any instant.
+    const refused = this.#rejected.get(token);
+    if (refused !== undefined && !TIMELY.has(refused)) return rejection(refused);
+    const early = precheck(
+      token,
+      {
+        algorithms: this.#algorithms,
+        knownKid: (kid) => this.#kidKeys.has(kid),
+        clockToleranceSec: tolerance,
+        maxLifetimeSec: this.#options.maxTokenLifetimeSec,
+      },
+      atSec,
+    );
+    if (early !== undefined) {
+      return TIMELY.has(early) ? rejection(early) : this.#refuse(token, early, this.#generation);
+    }
+    return this.#verify(token, this.#generation, atMs);
+  }
+
   known(token: string | undefined): VerifiedToken | MeshError | undefined {
     if (typeof token !== "string" || token.length === 0) return rejection("missing");
     const hit = this.cached(token);
@@ -233,7 +280,11 @@ class Verifier implements TokenVerifier {
     return early === undefined ? undefined : this.#refuse(token, early, this.#generation);
   }
 
-  async #verify(token: string, generation: number): Promise<VerifiedToken | MeshError> {
+  async #verify(
+    token: string,
+    generation: number,
+    atMs?: number,
+  ): Promise<VerifiedToken | MeshError> {
     let payload: JWTPayload;
     let kid: string | undefined;
     let alg: string;
@@ -244,12 +295,16 @@ class Verifier implements TokenVerifier {
         clockTolerance: this.#options.clockToleranceSec,
         requiredClaims: ["exp", "sub"],
         ...(this.#issuer === undefined ? {} : { issuer: this.#issuer }),
+        ...(atMs === undefined ? {} : { currentDate: new Date(atMs) }),
       });
       payload = result.payload;
       kid = result.protectedHeader.kid;
       alg = result.protectedHeader.alg;
     } catch (err) {
-      return this.#refuse(token, reasonOf(err), generation);
+      const reason = reasonOf(err);
+      // Checked at another instant than now: a time verdict says nothing about now.
+      if (atMs !== undefined && TIMELY.has(reason)) return rejection(reason);
+      return this.#refuse(token, reason, generation);
     }
     // The precheck read these very bytes; now they are verified, they are typed from here.
     const verified: VerifiedToken = {

@@ -1,0 +1,125 @@
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { isValidName } from "../names.js";
+import { DEFAULT_PREFIX, parseDeadLetterSubject } from "../subjects.js";
+import { isValidEventPattern, patternId } from "./names.js";
+import { deadLetterStream, eventStream } from "./streams.js";
+
+/** The state of one consumer group: a service's durable consumer of one pattern. */
+export interface EventGroup {
+  service: string;
+  pattern: string;
+  /** The durable consumer's name, `<service>__<pattern-id>`. */
+  consumer: string;
+  /** Events stored and not yet delivered to the group. */
+  pending: number;
+  /** Events delivered and not yet acknowledged: being handled, or waiting for a retry. */
+  inFlight: number;
+  /** Events delivered more than once and not yet acknowledged. */
+  redelivered: number;
+  /** Pull requests of the group's instances waiting at the server. */
+  waiting: number;
+  /** One event at a time across the group (`max_ack_pending` 1). */
+  ordered: boolean;
+}
+
+/** Size and bounds of one stream. */
+export interface StreamSummary {
+  name: string;
+  messages: number;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+  replicas: number;
+  maxAgeMs: number;
+  maxBytes: number;
+}
+
+/** What `natsmesh events ls` and the registry's metrics show. */
+export interface EventsOverview {
+  /** `undefined` when the stream does not exist (nothing emitted or subscribed yet). */
+  events: StreamSummary | undefined;
+  deadLetterStream: StreamSummary | undefined;
+  groups: EventGroup[];
+  /** Dead letters currently kept, by service. */
+  deadLetters: Record<string, number>;
+}
+
+/** Most consumer groups read. */
+const MAX_GROUPS = 1000;
+
+/**
+ * Reads the event streams, the consumer groups on `<P>_events` (only consumers named and filtered
+ * as natsmesh makes them) and the dead letters kept per service. Missing streams are reported as
+ * `undefined`; other JetStream errors reject.
+ */
+export async function readEventsOverview(
+  jsm: JetStreamManager,
+  prefix: string = DEFAULT_PREFIX,
+): Promise<EventsOverview> {
+  const events = await summary(jsm, eventStream(prefix), false);
+  const dlq = await summary(jsm, deadLetterStream(prefix), true);
+  const groups: EventGroup[] = [];
+  if (events !== undefined) {
+    const head = `${prefix}.evt.`;
+    for await (const c of jsm.consumers.list(events.summary.name)) {
+      if (groups.length >= MAX_GROUPS) break;
+      const filter = c.config.filter_subject ?? "";
+      const pattern = filter.startsWith(head) ? filter.slice(head.length) : "";
+      if (!isValidEventPattern(pattern)) continue;
+      const suffix = `__${patternId(pattern)}`;
+      const service = c.name.endsWith(suffix) ? c.name.slice(0, -suffix.length) : "";
+      if (!isValidName(service)) continue;
+      groups.push({
+        service,
+        pattern,
+        consumer: c.name,
+        pending: c.num_pending,
+        inFlight: c.num_ack_pending,
+        redelivered: c.num_redelivered,
+        waiting: c.num_waiting,
+        ordered: c.config.max_ack_pending === 1,
+      });
+    }
+  }
+  groups.sort((a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : 0));
+  const deadLetters: Record<string, number> = {};
+  for (const [subject, count] of Object.entries(dlq?.subjects ?? {})) {
+    const where = parseDeadLetterSubject(subject, prefix);
+    if (where === undefined) continue;
+    deadLetters[where.service] = (deadLetters[where.service] ?? 0) + count;
+  }
+  return {
+    events: events?.summary,
+    deadLetterStream: dlq?.summary,
+    groups,
+    deadLetters,
+  };
+}
+
+async function summary(
+  jsm: JetStreamManager,
+  name: string,
+  withSubjects: boolean,
+): Promise<{ summary: StreamSummary; subjects: Record<string, number> } | undefined> {
+  try {
+    const info = await jsm.streams.info(name, withSubjects ? { subjects_filter: ">" } : undefined);
+    return {
+      summary: {
+        name,
+        messages: info.state.messages,
+        bytes: info.state.bytes,
+        firstSeq: info.state.first_seq,
+        lastSeq: info.state.last_seq,
+        replicas: info.config.num_replicas,
+        maxAgeMs: Math.round(info.config.max_age / 1_000_000),
+        maxBytes: info.config.max_bytes,
+      },
+      subjects: info.state.subjects ?? {},
+    };
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) {
+      return undefined;
+    }
+    throw err;
+  }
+}
