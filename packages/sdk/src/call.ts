@@ -216,7 +216,7 @@ export async function call(
 }
 
 /** A caller's idempotency key travels in a header: printable ASCII, bounded. Default: a NUID. */
-function checkIdempotencyKey(key: unknown): string {
+export function checkIdempotencyKey(key: unknown): string {
   if (key === undefined) return nuid.next();
   if (typeof key !== "string" || !/^[\x21-\x7e]{1,128}$/.test(key)) {
     throw new TypeError("idempotencyKey must be 1-128 printable ASCII characters without spaces");
@@ -225,7 +225,10 @@ function checkIdempotencyKey(key: unknown): string {
 }
 
 /** The `Authorization` value of a call: its own token, else the mesh's (fetched if need be). */
-function bearer(scope: CallScope, own: string | undefined): string | undefined | Promise<string> {
+export function bearer(
+  scope: CallScope,
+  own: string | undefined,
+): string | undefined | Promise<string> {
   if (own !== undefined) {
     if (typeof own !== "string" || own.length === 0 || /[\r\n]/.test(own)) {
       throw new TypeError("token must be a non-empty string without CR/LF");

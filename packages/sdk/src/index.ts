@@ -12,8 +12,9 @@ export {
   MeshError,
   type MeshErrorCode,
 } from "@natsmesh/protocol";
-export type { TokenSource } from "@natsmesh/protocol/internal";
+export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
 export { Balance, type InstanceFilter } from "./balancer.js";
+export type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-options.js";
 export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
 export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
 export type { PresenceEvent } from "./presence-cache.js";

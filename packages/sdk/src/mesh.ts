@@ -5,6 +5,8 @@ import { assertName, connectionOptions, tokenProvider } from "@natsmesh/protocol
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
 import { CallTracker } from "./call-tracker.js";
+import type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-options.js";
+import { Emitter } from "./events/emitter.js";
 import { Link } from "./link.js";
 import {
   type MeshOptions,
@@ -38,6 +40,19 @@ export interface Mesh extends AsyncDisposable {
     payload?: unknown,
     options?: RequestOptions,
   ): Promise<T>;
+  /**
+   * Emits a durable event: publishes it on `P.evt.<event>` and resolves once the `<P>_events`
+   * stream stored it (creating the streams on first use). Rejects with `UNAVAILABLE` when no
+   * stream can store it, `PAYLOAD_TOO_LARGE`, `FORBIDDEN` when the mesh's token lacks
+   * `emit:<event>`, `DEADLINE_EXCEEDED` at the timeout. Emits not awaited one by one pipeline.
+   */
+  emit(event: string, payload?: unknown, options?: EmitOptions): Promise<EmitResult>;
+  /**
+   * Publishes an event without waiting for anyone: every live `broadcast` subscriber and one
+   * instance per `group` subscription get it; nothing is acknowledged. Throws `TypeError` on an
+   * invalid name, `MeshError` `PAYLOAD_TOO_LARGE` or `FORBIDDEN` at once.
+   */
+  broadcast(event: string, payload?: unknown, options?: BroadcastOptions): void;
   /** The instances of `service` (or of every service) in the presence view. */
   instances(service?: string): InstanceRecord[];
   /**
@@ -57,6 +72,7 @@ class MeshImpl implements Mesh {
   readonly #scope: CallScope;
   readonly #ownsConnection: boolean;
   readonly #watchers = new Set<() => void>();
+  readonly #emitter: Emitter;
   #closing: Promise<void> | undefined;
 
   constructor(o: ResolvedMeshOptions, nc: NatsConnection, ownsConnection: boolean) {
@@ -83,6 +99,7 @@ class MeshImpl implements Mesh {
             ),
     };
     this.#ownsConnection = ownsConnection;
+    this.#emitter = new Emitter(this.#scope, log);
   }
 
   get connection(): NatsConnection {
@@ -99,6 +116,22 @@ class MeshImpl implements Mesh {
       return Promise.reject(new MeshError("UNAVAILABLE", "the mesh client is closed"));
     }
     return call(this.#scope, service, method, payload, options) as Promise<T>;
+  }
+
+  emit(event: string, payload?: unknown, options?: EmitOptions): Promise<EmitResult> {
+    if (this.#closing !== undefined) {
+      return Promise.reject(new MeshError("UNAVAILABLE", "the mesh client is closed"));
+    }
+    const { calls } = this.#scope;
+    calls.begin();
+    return this.#emitter.emit(event, payload, options).finally(() => calls.end());
+  }
+
+  broadcast(event: string, payload?: unknown, options?: BroadcastOptions): void {
+    if (this.#closing !== undefined) {
+      throw new MeshError("UNAVAILABLE", "the mesh client is closed");
+    }
+    this.#emitter.broadcast(event, payload, options);
   }
 
   instances(service?: string): InstanceRecord[] {

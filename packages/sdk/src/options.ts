@@ -5,6 +5,8 @@ import {
   assertPrefix,
   checkInt,
   DEFAULT_INBOX_PREFIX,
+  type EventStreamOptions,
+  resolveEventStreamOptions,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
@@ -67,6 +69,12 @@ export interface MeshOptions {
    * @default `MESH_TOKEN` when set
    */
   token?: TokenSource;
+  /**
+   * Settings of `<P>_events` and `<P>_dlq` when the first `emit()` has to create them (an
+   * existing stream is used as it is).
+   * @default 1 replica, events kept 7 days or 1 GiB, dead letters 30 days or 256 MiB
+   */
+  streams?: EventStreamOptions;
   /** @default silent */
   logger?: Logger;
 }
@@ -127,6 +135,7 @@ export interface ResolvedMeshOptions {
   balance: Balance;
   presence: boolean;
   token: TokenSource | undefined;
+  streams: Required<EventStreamOptions>;
   logger: Logger;
 }
 
@@ -171,6 +180,7 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     balance: checkBalance(o.balance),
     presence: checkBoolean(o.presence, "presence"),
     token: checkToken(o.token ?? tokenFromEnv()),
+    streams: resolveEventStreamOptions(o.streams),
     logger: o.logger ?? pino({ level: "silent" }),
   };
 }
