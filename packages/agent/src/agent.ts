@@ -3,6 +3,7 @@ import { connect } from "@nats-io/transport-node";
 import {
   type InstanceRecord,
   type InstanceStatus,
+  MeshError,
   QUEUE_GROUP,
   subjects,
 } from "@natsmesh/protocol";
@@ -13,6 +14,7 @@ import {
   ReplySubjectRule,
   type TokenProvider,
   tokenProvider,
+  toMeshError,
 } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { AgentStats } from "./agent-stats.js";
@@ -20,6 +22,7 @@ import { Announcer } from "./announcer.js";
 import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
+import { EventHost } from "./events/event-host.js";
 import { InflightBudget } from "./inflight-budget.js";
 import { checkedRecord, instanceRecord } from "./instance-record.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
@@ -71,6 +74,7 @@ class AgentImpl implements Agent {
   readonly #subs: Subscription[] = [];
   readonly #status: ConnectionFollower;
   #stopping: Promise<void> | undefined;
+  #events: EventHost | undefined;
 
   readonly #auth: AgentAuth | undefined;
   readonly #token: TokenProvider | undefined;
@@ -176,6 +180,21 @@ class AgentImpl implements Agent {
     if (this.#announcer !== undefined) this.#announcer.up();
   }
 
+  /** Starts the event subscriptions; the agent stops again when they cannot start. */
+  async startEvents(log: Logger): Promise<void> {
+    const o = this.#o;
+    if (o.events.length === 0) return;
+    this.#events = await EventHost.start({
+      connection: this.#nc,
+      prefix: o.prefix,
+      scope: { service: o.service, log, mesh: o.mesh, record: () => this.#record },
+      handlers: o.events,
+      auth: this.#auth,
+      streams: o.streams,
+      maxBytes: o.maxEventBytes,
+    });
+  }
+
   get id(): string {
     return this.#record.id;
   }
@@ -233,7 +252,10 @@ class AgentImpl implements Agent {
     // drain() lets messages already delivered to us be handled, then unsubscribes: new calls
     // go to other instances (queue) or get "no responders" (direct), which callers retry.
     await Promise.allSettled(this.#subs.map((sub) => sub.drain()));
-    await this.#dispatcher.drain(this.#o.drainTimeoutMs);
+    await Promise.all([
+      this.#dispatcher.drain(this.#o.drainTimeoutMs),
+      this.#events?.stop(this.#o.drainTimeoutMs),
+    ]);
     this.#discovery.stop();
     this.#announcer.stop("stopped");
     this.#auth?.stop();
@@ -271,6 +293,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     throw err;
   }
   const agent = new AgentImpl(o, nc, o.connection === undefined, auth, record, log);
+  try {
+    await agent.startEvents(log);
+  } catch (err) {
+    await agent.stop();
+    throw toMeshError(err).code === "INTERNAL"
+      ? new MeshError("UNAVAILABLE", "the agent's event subscriptions could not start", {
+          cause: err,
+        })
+      : err;
+  }
   await nc.flush();
   return agent;
 }

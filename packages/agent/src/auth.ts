@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { MeshError, scopeAllows, type VerifiedToken } from "@natsmesh/protocol";
+import { MeshError, scopeAllows, scopeAllowsEmit, type VerifiedToken } from "@natsmesh/protocol";
 import { startTokenGate, type TokenGate, type TokenGateOptions } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 
@@ -48,6 +48,23 @@ export class AgentAuth {
     return result instanceof Promise
       ? result.then((r) => allow(r, required))
       : allow(result, required);
+  }
+
+  /**
+   * Checks an event's token: it must have been valid at `atMs` (when the stream stored the
+   * event, or now for live events) and allow `emit:<event>`. Returns the verified token or the
+   * `UNAUTHENTICATED`/`FORBIDDEN` error to dead-letter or drop the event with.
+   */
+  async checkEmit(
+    authorization: string | undefined,
+    event: string,
+    atMs: number,
+  ): Promise<VerifiedToken | MeshError> {
+    const result = await this.#gate.checkAt(authorization, atMs);
+    if (result instanceof MeshError) return result;
+    return scopeAllowsEmit(result.scopes, event)
+      ? result
+      : new MeshError("FORBIDDEN", `the emitter's token does not allow emit:${event}`);
   }
 
   stop(): void {

@@ -5,12 +5,25 @@
  * @module
  */
 
-export { type InstanceRecord, type InstanceStatus, MeshError } from "@natsmesh/protocol";
-export type { TokenSource } from "@natsmesh/protocol/internal";
+export {
+  type EventMode,
+  type EventSubscription,
+  type InstanceRecord,
+  type InstanceStatus,
+  MeshError,
+} from "@natsmesh/protocol";
+export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
 export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
 export type { AgentStats } from "./agent-stats.js";
 export type { AgentAuthOptions } from "./auth.js";
 export type { CallerClaims, RequestContext } from "./call.js";
+export type { EventContext, EventInfo } from "./events/event-context.js";
+export {
+  EVENT_DEFAULTS,
+  type EventDefinition,
+  type EventHandler,
+  type StartFrom,
+} from "./events/event-options.js";
 export {
   AGENT_DEFAULTS,
   type AgentOptions,

@@ -5,7 +5,7 @@ import type { ResolvedAgentOptions } from "./options.js";
 /** What an agent's record is made of, besides its id. */
 export type RecordSource = Pick<
   ResolvedAgentOptions,
-  "prefix" | "service" | "version" | "weight" | "methods" | "zone" | "metadata"
+  "prefix" | "service" | "version" | "weight" | "methods" | "zone" | "metadata" | "events"
 >;
 
 /**
@@ -39,6 +39,9 @@ export function instanceRecord(o: RecordSource, id: string): InstanceRecord {
     ...(o.zone === undefined ? {} : { zone: o.zone }),
     metadata: o.metadata,
     startedAt: Date.now(),
+    ...(o.events.length === 0
+      ? {}
+      : { events: o.events.map((e) => ({ pattern: e.pattern, mode: e.mode })) }),
   };
   return checkedRecord(record, o.prefix, "startAgent");
 }

@@ -15,7 +15,9 @@ import {
   checkTokenGateOptions,
   DEFAULT_DECODE_LIMITS,
   DEFAULT_INBOX_PREFIX,
+  type EventStreamOptions,
   inboxPrefixesFromEnv,
+  resolveEventStreamOptions,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
@@ -23,6 +25,12 @@ import {
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
 import type { RequestContext } from "./call.js";
+import {
+  type EventDefinition,
+  type EventHandler,
+  type ResolvedEventHandler,
+  resolveEvents,
+} from "./events/event-options.js";
 
 /** A method of a service: gets the decoded payload, returns the reply value. */
 // biome-ignore lint/suspicious/noExplicitAny: handlers declare their own payload type; `unknown` would refuse them.
@@ -110,8 +118,28 @@ export interface AgentOptions {
    * @default 100
    */
   weight?: number;
-  /** The methods, by name: `{ say: async (payload, ctx) => payload }` or `{ say: { handler, scope } }`. */
-  methods: Record<string, Handler | MethodDefinition>;
+  /**
+   * The methods, by name: `{ say: async (payload, ctx) => payload }` or `{ say: { handler, scope } }`.
+   * An agent needs at least one method or one event subscription.
+   */
+  methods?: Record<string, Handler | MethodDefinition>;
+  /**
+   * Event subscriptions, by event name or pattern (`order.created`, `order.*`, `order.>`): a
+   * handler (durable delivery), or `{ handler, mode, concurrency, ordered, startFrom, … }`.
+   */
+  events?: Record<string, EventHandler | EventDefinition>;
+  /**
+   * Settings of `<P>_events` and `<P>_dlq` when a durable subscription has to create them (an
+   * existing stream is used as it is).
+   * @default 1 replica, events kept 7 days or 1 GiB, dead letters 30 days or 256 MiB
+   */
+  streams?: EventStreamOptions;
+  /**
+   * Largest event payload, in bytes, a subscription handles; a durable event beyond it is
+   * dead-lettered with `PAYLOAD_TOO_LARGE`, a live one dropped.
+   * @default 1048576
+   */
+  maxEventBytes?: number;
   /**
    * Token checking: every call then needs `Authorization: Bearer <jwt>`. `false` turns it off
    * whatever the environment says.
@@ -193,6 +221,9 @@ export interface ResolvedAgentOptions {
   version: string;
   weight: number;
   methods: ReadonlyMap<string, ResolvedMethod>;
+  events: readonly ResolvedEventHandler[];
+  streams: Required<EventStreamOptions>;
+  maxEventBytes: number;
   auth: AgentAuthOptions | undefined;
   token: TokenSource | undefined;
   concurrency: number;
@@ -222,6 +253,7 @@ export const AGENT_DEFAULTS = {
   heartbeatMs: 1000,
   drainTimeoutMs: 10_000,
   prefix: DEFAULT_PREFIX,
+  maxEventBytes: 1024 * 1024,
 } as const satisfies Partial<AgentOptions>;
 
 function resolveMethod(service: string, name: string, definition: unknown): ResolvedMethod {
@@ -276,14 +308,17 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   assertPrefix(o.prefix);
   if (o.zone !== undefined && !isValidName(o.zone))
     throw new TypeError("zone must be a valid name");
-  if (o.methods === null || typeof o.methods !== "object")
+  if (o.methods !== undefined && (o.methods === null || typeof o.methods !== "object"))
     throw new TypeError("methods must be an object");
   const methods = new Map<string, ResolvedMethod>();
-  for (const [name, definition] of Object.entries(o.methods)) {
+  for (const [name, definition] of Object.entries(o.methods ?? {})) {
     assertName(name, "method");
     methods.set(name, resolveMethod(o.service, name, definition));
   }
-  if (methods.size === 0) throw new TypeError("an agent needs at least one method");
+  const events = resolveEvents(o.events);
+  if (methods.size === 0 && events.length === 0) {
+    throw new TypeError("an agent needs at least one method or event subscription");
+  }
   if (methods.size > PresenceLimits.maxMethods) {
     throw new TypeError(`an agent may host at most ${PresenceLimits.maxMethods} methods`);
   }
@@ -294,6 +329,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     version: o.version,
     weight: o.weight,
     methods,
+    events,
+    streams: resolveEventStreamOptions(o.streams),
+    maxEventBytes: checkInt(o.maxEventBytes, "maxEventBytes", 1, 64 * 1024 * 1024),
     auth: resolveAuth(o.auth === undefined ? authFromEnv() : o.auth),
     token: o.token ?? tokenFromEnv(),
     concurrency: checkInt(o.concurrency, "concurrency", 1, MAX),

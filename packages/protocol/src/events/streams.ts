@@ -5,6 +5,7 @@ import {
   type StreamConfig,
   type StreamInfo,
 } from "@nats-io/jetstream";
+import { withDefaults } from "../defaults.js";
 import { MeshError } from "../errors.js";
 import { bucketBase } from "../presence.js";
 import { DEFAULT_PREFIX, subjects } from "../subjects.js";
@@ -73,7 +74,7 @@ export function resolveEventStreamOptions(
   if (options === null || typeof options !== "object") {
     throw new TypeError("streams must be an object");
   }
-  const o = { ...EVENT_STREAM_DEFAULTS, ...stripUndefined(options) };
+  const o = withDefaults(EVENT_STREAM_DEFAULTS, options);
   const day = 24 * 3_600_000;
   return {
     replicas: int(o.replicas, "streams.replicas", 1, 5),
@@ -87,10 +88,6 @@ export function resolveEventStreamOptions(
       Number.MAX_SAFE_INTEGER,
     ),
   };
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** What {@link ensureEventStreams} found or did. */

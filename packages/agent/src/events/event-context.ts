@@ -1,0 +1,163 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
+import { type EventMode, Header, type InstanceRecord } from "@natsmesh/protocol";
+import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal";
+import type { Logger } from "pino";
+import type { CallerClaims } from "../call.js";
+import type { NestedMesh, NestedRequestOptions } from "../options.js";
+
+/** What a handler learns about the event it handles. */
+export interface EventInfo {
+  /** The event id (`Nats-Msg-Id`): the same on every delivery, so handlers can deduplicate. */
+  readonly id: string;
+  /** The event name, e.g. `order.created`. */
+  readonly name: string;
+  /** The subscription's pattern that matched, e.g. `order.*`. */
+  readonly pattern: string;
+  readonly mode: EventMode;
+  /** Sequence in `<P>_events` (durable events); 0 for live ones. */
+  readonly seq: number;
+  /** Deliveries so far, this one included: 1 the first time. Always 1 for live events. */
+  readonly deliveries: number;
+  /** When the stream stored it (durable) or the instance received it (live), Unix epoch ms. */
+  readonly publishedAt: number;
+}
+
+/** What an event handler gets besides its payload. */
+export interface EventContext {
+  readonly service: string;
+  readonly event: EventInfo;
+  /** The emitter's verified token claims; `undefined` when auth is off. */
+  readonly caller: CallerClaims | undefined;
+  /** Aborts at the handler's `timeoutMs`, or when the agent stops before the handler finished. */
+  readonly signal: AbortSignal;
+  /** The event's headers (first value of each). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The emitter's `traceparent`, or a new trace when it sent none. */
+  readonly traceparent: string;
+  /** The agent's current record. */
+  readonly instance: InstanceRecord;
+  /** Logger bound to service, instance and event. */
+  readonly log: Logger;
+  /** Nested calls that carry this event's signal and trace; needs the agent's `mesh` option. */
+  readonly mesh: NestedMesh;
+}
+
+/** Shared by every event of one agent. */
+export interface EventScope {
+  readonly service: string;
+  readonly log: Logger;
+  readonly mesh: NestedMesh | undefined;
+  record(): InstanceRecord;
+}
+
+/** One event being handled: the handler's context and the consumer's bookkeeping at once. */
+export class EventDelivery implements EventContext {
+  readonly event: EventInfo;
+  readonly caller: CallerClaims | undefined;
+  /** When the handler must be done (Unix epoch ms). */
+  readonly deadline: number;
+  /** Last progress acknowledgement (durable), Unix epoch ms. */
+  progressAt: number;
+  readonly #scope: EventScope;
+  readonly #msgHeaders: MsgHdrs | undefined;
+  readonly #controller = new AbortController();
+  #headers: Record<string, string> | undefined;
+  #traceparent: string | undefined;
+  #log: Logger | undefined;
+  #expire: ((reason: unknown) => void) | undefined;
+
+  constructor(
+    scope: EventScope,
+    event: EventInfo,
+    caller: CallerClaims | undefined,
+    headers: MsgHdrs | undefined,
+    timeoutMs: number,
+  ) {
+    this.#scope = scope;
+    this.event = event;
+    this.caller = caller;
+    this.#msgHeaders = headers;
+    const now = Date.now();
+    this.deadline = now + timeoutMs;
+    this.progressAt = now;
+  }
+
+  get service(): string {
+    return this.#scope.service;
+  }
+
+  get instance(): InstanceRecord {
+    return this.#scope.record();
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    if (this.#headers === undefined) {
+      const out: Record<string, string> = {};
+      if (this.#msgHeaders !== undefined) {
+        for (const [k, v] of this.#msgHeaders) if (v[0] !== undefined) out[k] = v[0];
+      }
+      this.#headers = Object.freeze(out);
+    }
+    return this.#headers;
+  }
+
+  get traceparent(): string {
+    if (this.#traceparent === undefined) {
+      const sent = this.#msgHeaders?.get(Header.TraceParent);
+      this.#traceparent =
+        sent !== undefined && parseTraceparent(sent) !== undefined ? sent : childTraceparent();
+    }
+    return this.#traceparent;
+  }
+
+  get log(): Logger {
+    this.#log ??= this.#scope.log.child({
+      event: this.event.name,
+      eventId: this.event.id,
+      traceparent: this.traceparent,
+    });
+    return this.#log;
+  }
+
+  get mesh(): NestedMesh {
+    const mesh = this.#scope.mesh;
+    if (mesh === undefined) {
+      throw new TypeError(
+        "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
+      );
+    }
+    return {
+      request: (service, method, payload, options: NestedRequestOptions = {}) =>
+        mesh.request(service, method, payload, {
+          ...options,
+          signal: options.signal ?? this.signal,
+          headers: { [Header.TraceParent]: this.traceparent, ...options.headers },
+        }),
+    };
+  }
+
+  /**
+   * Runs the handler; settles with its outcome, or rejects with `reason` as soon as
+   * {@link abort} is called (the handler may go on running; its result is then ignored).
+   */
+  run(run: () => unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#expire = reject;
+      try {
+        Promise.resolve(run()).then(resolve, reject);
+      } catch (err) {
+        reject(err);
+      }
+    });
+  }
+
+  /** Aborts `ctx.signal` and ends {@link run} with `reason`. */
+  abort(reason: unknown): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#expire?.(reason);
+  }
+}

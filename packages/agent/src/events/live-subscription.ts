@@ -1,0 +1,135 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { EventMode, MeshError, patternId, type Subjects } from "@natsmesh/protocol";
+import type { AgentAuth } from "../auth.js";
+import type { RateLimitedLog } from "../rate-limited-log.js";
+import { admitEvent } from "./event-admission.js";
+import { EventDelivery, type EventScope } from "./event-context.js";
+import { readEventInput } from "./event-input.js";
+import type { ResolvedEventHandler } from "./event-options.js";
+import { RunningHandlers, STOPPING, timedOut } from "./running-handlers.js";
+
+/** What every live subscription of one agent shares. */
+export interface LiveScope {
+  readonly events: EventScope;
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly auth: AgentAuth | undefined;
+  readonly maxBytes: number;
+  readonly limiter: RateLimitedLog;
+}
+
+/**
+ * A `group` (core NATS queue group `<service>__<pattern-id>`: one instance of the service gets
+ * each event) or `broadcast` (every instance gets it) subscription. At most once: nothing is
+ * stored, retried or dead-lettered; events beyond `concurrency` running handlers, and events that
+ * fail their checks, are dropped and logged (rate-limited).
+ */
+export class LiveSubscription {
+  readonly #s: LiveScope;
+  readonly #h: ResolvedEventHandler;
+  readonly #sub: Subscription;
+  readonly #handlers = new RunningHandlers<undefined>();
+  #received = 0;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(scope: LiveScope, handler: ResolvedEventHandler) {
+    this.#s = scope;
+    this.#h = handler;
+    const subject = scope.subjects.eventPattern(handler.pattern);
+    const queue =
+      handler.mode === EventMode.group
+        ? `${scope.events.service}__${patternId(handler.pattern)}`
+        : undefined;
+    this.#sub = scope.nc.subscribe(subject, {
+      ...(queue === undefined ? {} : { queue }),
+      callback: (err, msg) => {
+        if (err === null) this.#onMessage(msg);
+      },
+    });
+    this.#sweep = setInterval(() => this.#sweepRunning(), 1000);
+    this.#sweep.unref();
+  }
+
+  #onMessage(msg: Msg): void {
+    const s = this.#s;
+    if (this.#handlers.size >= this.#h.concurrency) {
+      s.limiter.warn(
+        "live-overloaded",
+        { pattern: this.#h.pattern, concurrency: this.#h.concurrency },
+        "event dropped: the subscription is running its limit of handlers",
+      );
+      return;
+    }
+    const n = ++this.#received;
+    const input = readEventInput(
+      msg.subject,
+      msg.headers,
+      msg.data.length,
+      s.subjects.prefix,
+      s.maxBytes,
+      `live-${n}`,
+    );
+    if (input instanceof MeshError) {
+      this.#drop(msg.subject, input);
+      return;
+    }
+    // Replays are for the durable consumer that gave up on the event.
+    if (input.replayFor !== undefined) return;
+    const handling = (async () => {
+      const admitted = await admitEvent(input, msg.data, s.auth, Date.now());
+      if (admitted instanceof MeshError) {
+        this.#drop(msg.subject, admitted);
+        return;
+      }
+      const ctx = new EventDelivery(
+        s.events,
+        {
+          id: input.id,
+          name: input.name,
+          pattern: this.#h.pattern,
+          mode: this.#h.mode,
+          seq: 0,
+          deliveries: 1,
+          publishedAt: Date.now(),
+        },
+        admitted.caller,
+        msg.headers,
+        this.#h.timeoutMs,
+      );
+      this.#handlers.running.set(ctx, undefined);
+      try {
+        await ctx.run(() => this.#h.handler(admitted.payload, ctx));
+      } catch (err) {
+        if (err !== STOPPING) {
+          s.limiter.warn(
+            "live-handler",
+            { err, pattern: this.#h.pattern, event: input.name },
+            "event handler failed; the event is not retried (live subscription)",
+          );
+        }
+      } finally {
+        this.#handlers.running.delete(ctx);
+      }
+    })();
+    this.#handlers.track(handling);
+  }
+
+  #drop(subject: string, err: MeshError): void {
+    this.#s.limiter.warn(
+      `live-refused:${err.code}`,
+      { subject, code: err.code, reason: err.message, pattern: this.#h.pattern },
+      "event dropped",
+    );
+  }
+
+  #sweepRunning(): void {
+    this.#handlers.sweep(Date.now(), () => timedOut(this.#h.timeoutMs));
+  }
+
+  /** Unsubscribes, lets running handlers finish up to `timeoutMs`, then aborts the rest. */
+  async stop(timeoutMs: number): Promise<void> {
+    await this.#sub.drain().catch(() => undefined);
+    await this.#handlers.drain(timeoutMs, STOPPING);
+    clearInterval(this.#sweep);
+  }
+}
