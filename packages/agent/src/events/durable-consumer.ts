@@ -6,15 +6,19 @@ import type {
   JsMsg,
 } from "@nats-io/jetstream";
 import { EventMode, isMeshError, MeshError, type Subjects } from "@natsmesh/protocol";
+import { toMeshError } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
+import type { CallerClaims } from "../context.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
+import { AckBatch } from "./ack-batch.js";
 import { consumerConfig, ensureConsumer } from "./consumer-config.js";
 import type { DeadLetterer } from "./dead-letterer.js";
 import { admitEvent } from "./event-admission.js";
 import { EventDelivery, type EventScope } from "./event-context.js";
-import { readEventInput } from "./event-input.js";
+import { coreMessage, eventHeaders, type HeaderReader, headersOf } from "./event-headers.js";
+import { type EventInput, readEventInput } from "./event-input.js";
 import type { ResolvedEventHandler } from "./event-options.js";
-import { RunningHandlers, STOPPING, timedOut } from "./running-handlers.js";
+import { isThenable, RunningHandlers, STOPPING, timedOut } from "./running-handlers.js";
 
 /** What every durable consumer of one agent shares. */
 export interface DurableScope {
@@ -53,6 +57,7 @@ export class DurableConsumer {
   readonly #config: ReturnType<typeof consumerConfig>;
   readonly #refill: number;
   readonly #handlers = new RunningHandlers<JsMsg>();
+  readonly #acks = new AckBatch();
   readonly #iters = new Set<ConsumerMessages>();
   #consumer: Consumer | undefined;
   #free: number;
@@ -177,8 +182,20 @@ export class DurableConsumer {
       this.#free++;
       return;
     }
+    let outcome: Promise<void> | undefined;
+    try {
+      outcome = this.#handle(m);
+    } catch (err) {
+      outcome = Promise.reject(err);
+    }
+    // Most events finish synchronously (a synchronous handler, no token check): no promise.
+    if (outcome === undefined) {
+      this.#free++;
+      this.#pump();
+      return;
+    }
     this.#handlers.track(
-      this.#handle(m)
+      outcome
         .catch((err: unknown) => {
           this.#s.events.log.error({ err, consumer: this.name }, "event handling failed");
           m.nak(this.#backoff(m.info.deliveryCount));
@@ -190,60 +207,100 @@ export class DurableConsumer {
     );
   }
 
-  async #handle(m: JsMsg): Promise<void> {
+  /** Checks and runs one delivery; `undefined` when it is already settled. */
+  #handle(m: JsMsg): Promise<void> | undefined {
     const s = this.#s;
-    const h = this.#h;
-    const deliveries = m.info.deliveryCount;
-    const seq = m.info.streamSequence;
-    const storedAt = Math.floor(m.info.timestampNanos / 1_000_000);
+    const info = m.info;
+    const deliveries = info.deliveryCount;
+    const msg = coreMessage(m);
+    const header = msg === undefined ? headersOf(m) : eventHeaders(msg);
     const input = readEventInput(
       m.subject,
-      m.headers,
+      header,
       m.data.length,
       s.subjects.prefix,
       s.maxBytes,
-      String(seq),
+      String(info.streamSequence),
     );
     if (input instanceof MeshError) return this.#deadLetter(m, input, deliveries);
     // A replay is meant for the service whose consumer gave up; the others handled it already.
     if (input.replayFor !== undefined && input.replayFor !== s.events.service) {
-      m.ack();
-      return;
+      this.#acks.ack(m);
+      return undefined;
     }
-    if (deliveries > h.maxDeliver) {
+    if (deliveries > this.#h.maxDeliver) {
       // The last allowed delivery never finished (its instance died, or dead-lettering failed).
       const err = new MeshError(
         "DELIVERY_LIMIT",
-        `delivered ${deliveries} times without being handled (maxDeliver ${h.maxDeliver})`,
+        `delivered ${deliveries} times without being handled (maxDeliver ${this.#h.maxDeliver})`,
       );
       return this.#deadLetter(m, err, deliveries);
     }
-    const admitted = await admitEvent(input, m.data, s.auth, storedAt);
-    if (admitted instanceof MeshError) return this.#deadLetter(m, admitted, deliveries);
+    const storedAt = Math.floor(info.timestampNanos / 1_000_000);
+    if (s.auth !== undefined) {
+      return admitEvent(input, m.data, s.auth, storedAt).then((admitted) =>
+        admitted instanceof MeshError
+          ? this.#deadLetter(m, admitted, deliveries)
+          : this.#run(m, input, header, admitted.payload, admitted.caller, storedAt),
+      );
+    }
+    let payload: unknown;
+    try {
+      payload = input.codec.decode(m.data);
+    } catch (err) {
+      return this.#deadLetter(m, toMeshError(err), deliveries);
+    }
+    return this.#run(m, input, header, payload, undefined, storedAt);
+  }
+
+  /** Runs the handler; acknowledges at once when it returns synchronously. */
+  #run(
+    m: JsMsg,
+    input: EventInput,
+    header: HeaderReader,
+    payload: unknown,
+    caller: CallerClaims | undefined,
+    storedAt: number,
+  ): Promise<void> | undefined {
+    const h = this.#h;
     const ctx = new EventDelivery(
-      s.events,
+      this.#s.events,
       {
         id: input.id,
         name: input.name,
         pattern: h.pattern,
         mode: EventMode.durable,
-        seq,
-        deliveries,
+        seq: m.info.streamSequence,
+        deliveries: m.info.deliveryCount,
         publishedAt: storedAt,
       },
-      admitted.caller,
-      m.headers,
+      caller,
+      m,
+      header,
       h.timeoutMs,
     );
-    this.#handlers.running.set(ctx, m);
+    let result: unknown;
     try {
-      await ctx.run(() => h.handler(admitted.payload, ctx));
-      m.ack();
+      result = h.handler(payload, ctx);
     } catch (err) {
-      await this.#failed(m, ctx, err);
-    } finally {
-      this.#handlers.running.delete(ctx);
+      return this.#failed(m, ctx, err);
     }
+    if (!isThenable(result)) {
+      this.#acks.ack(m);
+      return undefined;
+    }
+    const running = this.#handlers.running;
+    running.set(ctx, m);
+    return ctx.race(result).then(
+      () => {
+        running.delete(ctx);
+        this.#acks.ack(m);
+      },
+      (err: unknown) => {
+        running.delete(ctx);
+        return this.#failed(m, ctx, err);
+      },
+    );
   }
 
   async #failed(m: JsMsg, ctx: EventDelivery, err: unknown): Promise<void> {
@@ -317,6 +374,7 @@ export class DurableConsumer {
     this.#stopping = true;
     clearTimeout(this.#retry);
     await this.#handlers.drain(timeoutMs, STOPPING);
+    this.#acks.flush();
     for (const iter of this.#iters) iter.stop();
     clearInterval(this.#sweep);
   }

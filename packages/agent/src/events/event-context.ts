@@ -4,6 +4,9 @@ import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal"
 import type { Logger } from "pino";
 import type { CallerClaims } from "../call.js";
 import type { NestedMesh, NestedRequestOptions } from "../options.js";
+import type { HeaderReader } from "./event-headers.js";
+
+const TRACEPARENT = Header.TraceParent.toLowerCase();
 
 /** What a handler learns about the event it handles. */
 export interface EventInfo {
@@ -59,7 +62,8 @@ export class EventDelivery implements EventContext {
   /** Last progress acknowledgement (durable), Unix epoch ms. */
   progressAt: number;
   readonly #scope: EventScope;
-  readonly #msgHeaders: MsgHdrs | undefined;
+  readonly #message: { readonly headers?: MsgHdrs | undefined };
+  readonly #header: HeaderReader;
   readonly #controller = new AbortController();
   #headers: Record<string, string> | undefined;
   #traceparent: string | undefined;
@@ -70,13 +74,15 @@ export class EventDelivery implements EventContext {
     scope: EventScope,
     event: EventInfo,
     caller: CallerClaims | undefined,
-    headers: MsgHdrs | undefined,
+    message: { readonly headers?: MsgHdrs | undefined },
+    header: HeaderReader,
     timeoutMs: number,
   ) {
     this.#scope = scope;
     this.event = event;
     this.caller = caller;
-    this.#msgHeaders = headers;
+    this.#message = message;
+    this.#header = header;
     const now = Date.now();
     this.deadline = now + timeoutMs;
     this.progressAt = now;
@@ -97,9 +103,9 @@ export class EventDelivery implements EventContext {
   get headers(): Readonly<Record<string, string>> {
     if (this.#headers === undefined) {
       const out: Record<string, string> = {};
-      if (this.#msgHeaders !== undefined) {
-        for (const [k, v] of this.#msgHeaders) if (v[0] !== undefined) out[k] = v[0];
-      }
+      // Parsed only when a handler asks: most never do.
+      const h = this.#message.headers;
+      if (h !== undefined) for (const [k, v] of h) if (v[0] !== undefined) out[k] = v[0];
       this.#headers = Object.freeze(out);
     }
     return this.#headers;
@@ -107,7 +113,7 @@ export class EventDelivery implements EventContext {
 
   get traceparent(): string {
     if (this.#traceparent === undefined) {
-      const sent = this.#msgHeaders?.get(Header.TraceParent);
+      const sent = this.#header(TRACEPARENT);
       this.#traceparent =
         sent !== undefined && parseTraceparent(sent) !== undefined ? sent : childTraceparent();
     }
@@ -141,17 +147,13 @@ export class EventDelivery implements EventContext {
   }
 
   /**
-   * Runs the handler; settles with its outcome, or rejects with `reason` as soon as
+   * Settles with the handler's pending result, or rejects with `reason` as soon as
    * {@link abort} is called (the handler may go on running; its result is then ignored).
    */
-  run(run: () => unknown): Promise<unknown> {
+  race(result: PromiseLike<unknown>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.#expire = reject;
-      try {
-        Promise.resolve(run()).then(resolve, reject);
-      } catch (err) {
-        reject(err);
-      }
+      result.then(resolve, reject);
     });
   }
 

@@ -1,4 +1,3 @@
-import type { MsgHdrs } from "@nats-io/nats-core";
 import {
   type Codec,
   codecForContentType,
@@ -7,6 +6,12 @@ import {
   MeshError,
   parseEventSubject,
 } from "@natsmesh/protocol";
+import type { HeaderReader } from "./event-headers.js";
+
+const CONTENT_TYPE = Header.ContentType.toLowerCase();
+const MSG_ID = Header.MsgId.toLowerCase();
+const AUTHORIZATION = Header.Authorization.toLowerCase();
+const REPLAY = Header.ReplayService.toLowerCase();
 
 /** An event message read and checked, before its token and payload are. */
 export interface EventInput {
@@ -28,7 +33,7 @@ const ID = /^[\x21-\x7e]{1,256}$/;
  */
 export function readEventInput(
   subject: string,
-  headers: MsgHdrs | undefined,
+  header: HeaderReader,
   size: number,
   prefix: string,
   maxBytes: number,
@@ -44,15 +49,15 @@ export function readEventInput(
       `event payload of ${size} bytes exceeds the agent's limit of ${maxBytes} bytes`,
     );
   }
-  const codec = codecForContentType(headers?.get(Header.ContentType) || undefined);
+  const codec = codecForContentType(header(CONTENT_TYPE));
   if (codec === undefined) {
     return new MeshError(
       "BAD_REQUEST",
       "unsupported Content-Type: use application/json or application/msgpack",
     );
   }
-  const id = headers?.get(Header.MsgId) ?? "";
-  const replay = headers?.get(Header.ReplayService) ?? "";
+  const id = header(MSG_ID) ?? "";
+  const replay = header(REPLAY) ?? "";
   if (replay !== "" && !isValidName(replay)) {
     return new MeshError("BAD_REQUEST", `${Header.ReplayService} must be a service name`);
   }
@@ -60,7 +65,7 @@ export function readEventInput(
     name,
     id: ID.test(id) ? id : fallbackId,
     codec,
-    authorization: headers?.get(Header.Authorization) || undefined,
+    authorization: header(AUTHORIZATION) || undefined,
     replayFor: replay === "" ? undefined : replay,
   };
 }

@@ -4,9 +4,10 @@ import type { AgentAuth } from "../auth.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
 import { admitEvent } from "./event-admission.js";
 import { EventDelivery, type EventScope } from "./event-context.js";
+import { eventHeaders } from "./event-headers.js";
 import { readEventInput } from "./event-input.js";
 import type { ResolvedEventHandler } from "./event-options.js";
-import { RunningHandlers, STOPPING, timedOut } from "./running-handlers.js";
+import { isThenable, RunningHandlers, STOPPING, timedOut } from "./running-handlers.js";
 
 /** What every live subscription of one agent shares. */
 export interface LiveScope {
@@ -61,9 +62,10 @@ export class LiveSubscription {
       return;
     }
     const n = ++this.#received;
+    const header = eventHeaders(msg);
     const input = readEventInput(
       msg.subject,
-      msg.headers,
+      header,
       msg.data.length,
       s.subjects.prefix,
       s.maxBytes,
@@ -93,12 +95,19 @@ export class LiveSubscription {
           publishedAt: Date.now(),
         },
         admitted.caller,
-        msg.headers,
+        msg,
+        header,
         this.#h.timeoutMs,
       );
       this.#handlers.running.set(ctx, undefined);
       try {
-        await ctx.run(() => this.#h.handler(admitted.payload, ctx));
+        let result: unknown;
+        try {
+          result = this.#h.handler(admitted.payload, ctx);
+        } catch (err) {
+          result = Promise.reject(err);
+        }
+        if (isThenable(result)) await ctx.race(result);
       } catch (err) {
         if (err !== STOPPING) {
           s.limiter.warn(

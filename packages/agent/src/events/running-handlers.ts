@@ -58,3 +58,13 @@ export class RunningHandlers<T> {
     await Promise.allSettled([...this.#work]);
   }
 }
+
+/** True for a promise or any object with a `then` method: a handler that has not finished. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value instanceof Promise ||
+    (value !== null &&
+      (typeof value === "object" || typeof value === "function") &&
+      typeof (value as PromiseLike<unknown>).then === "function")
+  );
+}

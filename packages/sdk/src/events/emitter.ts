@@ -1,7 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { codecs, Header, MeshError, scopeAllowsEmit } from "@natsmesh/protocol";
 import {
-  assertEventName,
   checkInt,
   checkPayloadSize,
   childTraceparent,
@@ -57,7 +56,7 @@ export class Emitter {
 
   async emit(name: string, payload: unknown, options: EmitOptions = {}): Promise<EmitResult> {
     const scope = this.#scope;
-    assertEventName(name);
+    // Checks the name (TypeError) as it builds the subject.
     const subject = scope.subjects.event(name);
     const timeout =
       options.timeout === undefined
@@ -109,7 +108,6 @@ export class Emitter {
 
   broadcast(name: string, payload: unknown, options: BroadcastOptions = {}): void {
     const scope = this.#scope;
-    assertEventName(name);
     const subject = scope.subjects.event(name);
     const id = checkIdempotencyKey(undefined);
     const auth = bearer(scope, options.token);
