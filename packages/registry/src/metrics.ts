@@ -1,3 +1,4 @@
+import type { EventsOverview } from "@natsmesh/protocol/internal";
 import type { RegistryStats } from "./stats.js";
 
 /** Content type of the Prometheus text exposition format. */
@@ -9,6 +10,8 @@ export interface MetricsInput {
   /** Live instances per service. */
   services: ReadonlyMap<string, number>;
   leader: boolean;
+  /** The event streams' consumer groups and dead letters; `undefined` when not read. */
+  events?: EventsOverview | undefined;
 }
 
 const COUNTERS = [
@@ -43,7 +46,7 @@ function label(value: string): string {
 }
 
 /** Renders the registry's metrics in the Prometheus text format (version 0.0.4). */
-export function renderMetrics({ stats, services, leader }: MetricsInput): string {
+export function renderMetrics({ stats, services, leader, events }: MetricsInput): string {
   const p = "natsmesh_registry_";
   const lines = [
     `# HELP ${p}instances Live instances known to this registry, by service.`,
@@ -61,5 +64,35 @@ export function renderMetrics({ stats, services, leader }: MetricsInput): string
     `# TYPE ${p}leader gauge`,
     `${p}leader ${leader ? 1 : 0}`,
   );
+  if (events !== undefined) lines.push(...eventLines(events));
   return `${lines.join("\n")}\n`;
+}
+
+const GROUP_GAUGES = [
+  ["pending", "pending", "Events stored and not yet delivered to the consumer group."],
+  ["in_flight", "inFlight", "Events delivered to the group and not yet acknowledged."],
+  ["redelivered", "redelivered", "Unacknowledged events of the group delivered more than once."],
+] as const;
+
+/** Per consumer group and per service gauges of the event streams. */
+function eventLines(o: EventsOverview): string[] {
+  const p = "natsmesh_events_";
+  const lines: string[] = [];
+  for (const [name, field, help] of GROUP_GAUGES) {
+    lines.push(`# HELP ${p}${name} ${help}`, `# TYPE ${p}${name} gauge`);
+    for (const g of o.groups) {
+      lines.push(
+        `${p}${name}{service="${label(g.service)}",pattern="${label(g.pattern)}"} ${g[field]}`,
+      );
+    }
+  }
+  lines.push(
+    `# HELP ${p}dead_letters Dead letters kept in the dead-letter stream, by service.`,
+    `# TYPE ${p}dead_letters gauge`,
+  );
+  const services = new Set([...o.groups.map((g) => g.service), ...Object.keys(o.deadLetters)]);
+  for (const service of [...services].sort()) {
+    lines.push(`${p}dead_letters{service="${label(service)}"} ${o.deadLetters[service] ?? 0}`);
+  }
+  return lines;
 }

@@ -11,6 +11,7 @@ import {
 } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { openBuckets, type RegistryBuckets } from "./buckets.js";
+import { EventMetrics } from "./event-metrics.js";
 import { HttpApi, type HttpApiSource } from "./http-api.js";
 import { InstanceTable } from "./instance-table.js";
 import { KvMirror } from "./kv-mirror.js";
@@ -68,6 +69,7 @@ class RegistryImpl implements Registry {
   readonly #reconciler: Reconciler;
   readonly #sweepMs: number;
   #http: HttpApi | undefined;
+  #events: EventMetrics | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweep = 0;
   #status: ConnectionFollower | undefined;
@@ -166,6 +168,9 @@ class RegistryImpl implements Registry {
     }
     const http = this.#o.http;
     if (http !== undefined) {
+      // Only a registry that serves /metrics reads the event streams.
+      this.#events = new EventMetrics(this.#nc, this.#o.prefix, this.#log);
+      this.#events.start();
       this.#http = await HttpApi.listen(http.host, http.port, this.#httpSource(), this.#log);
     }
     this.#log.info({ leader: this.isLeader }, "registry started");
@@ -186,6 +191,7 @@ class RegistryImpl implements Registry {
     this.#gate?.stop();
     this.#reconciler.abort();
     this.#status?.stop();
+    this.#events?.stop();
     // Writes in flight finish while the lease is still ours, so none lands after a successor's.
     await withTimeout(this.#mirror.whenIdle(), STOP_TIMEOUT_MS, "presence writes").catch(
       () => undefined,
@@ -269,7 +275,12 @@ class RegistryImpl implements Registry {
         for (const e of this.#table.values()) {
           services.set(e.record.service, (services.get(e.record.service) ?? 0) + 1);
         }
-        return renderMetrics({ stats: this.stats, services, leader: this.isLeader });
+        return renderMetrics({
+          stats: this.stats,
+          services,
+          leader: this.isLeader,
+          events: this.#events?.overview,
+        });
       },
     };
   }

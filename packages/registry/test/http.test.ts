@@ -1,7 +1,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { startAgent } from "@natsmesh/agent";
+import { MeshError, startAgent } from "@natsmesh/agent";
 import { startRegistry } from "@natsmesh/registry";
+import { connectMesh } from "@natsmesh/sdk";
 import { cleanup, setup, startNatsServer, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -33,6 +34,47 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 describe("http endpoint", () => {
+  it("exposes per-group pending, in-flight and redelivered events and dead letters per service", async () => {
+    const prefix = uniquePrefix("h");
+    await using registry = await startRegistry({
+      servers: t.server.url,
+      prefix,
+      http: { port: 0 },
+    });
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    await using _agent = await startAgent({
+      connection: t.nc,
+      prefix,
+      service: "billing",
+      streams: { maxBytes: 64 * 1024 ** 2, deadLetterMaxBytes: 16 * 1024 ** 2 },
+      events: {
+        "order.created": { concurrency: 1, handler: () => held },
+        "order.refused": () => {
+          throw new MeshError("INSUFFICIENT_FUNDS", "no");
+        },
+      },
+    });
+    await using mesh = await connectMesh({ connection: t.nc, prefix, presence: false });
+    for (let i = 0; i < 3; i++) await mesh.emit("order.created", { i });
+    await mesh.emit("order.refused", {});
+    const url = `http://127.0.0.1:${registry.httpPort}/metrics`;
+    const group = '{service="billing",pattern="order.created"}';
+    await expect
+      .poll(async () => parseMetrics(await (await fetch(url)).text()), { timeout: 15_000 })
+      .toSatisfy(
+        (m: Map<string, number>) =>
+          m.get(`natsmesh_events_in_flight${group}`) === 1 &&
+          m.get(`natsmesh_events_pending${group}`) === 2 &&
+          m.get('natsmesh_events_dead_letters{service="billing"}') === 1,
+      );
+    const m = parseMetrics(await (await fetch(url)).text());
+    expect(m.get(`natsmesh_events_redelivered${group}`)).toBe(0);
+    release();
+  }, 30_000);
+
   it("serves /healthz, /v1/services and /metrics, and refuses the rest", async () => {
     const prefix = uniquePrefix("h");
     await using registry = await startRegistry({
