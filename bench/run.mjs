@@ -5,6 +5,7 @@ const benches = {
   auth: () => import("./auth.mjs"),
   presence: () => import("./presence.mjs"),
   decode: () => import("./decode.mjs"),
+  events: () => import("./events.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);
