@@ -2,6 +2,7 @@ import { Match, type Msg } from "@nats-io/nats-core";
 import { type Codec, Header, type InstanceRecord, type VerifiedToken } from "@natsmesh/protocol";
 import { childTraceparent, type HeaderBlock, parseTraceparent } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import { nestedEmit } from "./nested-emit.js";
 import type { NestedMesh, NestedRequestOptions } from "./options.js";
 
 /** Verified claims of the caller's token. */
@@ -164,6 +165,11 @@ export class Call implements RequestContext {
       );
     }
     return {
+      emit: nestedEmit(
+        mesh,
+        () => this.#traceHeaders(),
+        () => this.signal,
+      ),
       request: (service, method, payload, options: NestedRequestOptions = {}) => {
         const deadline =
           options.deadline === undefined

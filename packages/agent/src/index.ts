@@ -29,6 +29,7 @@ export {
   type AgentOptions,
   type Handler,
   type MethodDefinition,
+  type NestedEmitOptions,
   type NestedMesh,
   type NestedRequestOptions,
 } from "./options.js";

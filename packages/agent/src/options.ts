@@ -61,6 +61,19 @@ export interface NestedMesh {
     payload?: unknown,
     options?: NestedRequestOptions,
   ): Promise<T>;
+  /**
+   * Emits a durable event (an SDK mesh's `emit`); through `ctx.mesh` it carries the handler's
+   * trace. Optional, so a mesh made only for calls still fits.
+   */
+  emit?(event: string, payload?: unknown, options?: NestedEmitOptions): Promise<unknown>;
+}
+
+/** What `ctx.mesh.emit()` passes on: the caller's trace in `headers`. */
+export interface NestedEmitOptions {
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+  timeout?: number;
 }
 
 /**

@@ -8,7 +8,7 @@ import type {
 import { EventMode, isMeshError, MeshError, type Subjects } from "@natsmesh/protocol";
 import { toMeshError } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
-import type { CallerClaims } from "../context.js";
+import type { CallerClaims } from "../call.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
 import { AckBatch } from "./ack-batch.js";
 import { consumerConfig, ensureConsumer } from "./consumer-config.js";

@@ -3,6 +3,7 @@ import { type EventMode, Header, type InstanceRecord } from "@natsmesh/protocol"
 import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { CallerClaims } from "../call.js";
+import { nestedEmit } from "../nested-emit.js";
 import type { NestedMesh, NestedRequestOptions } from "../options.js";
 import type { HeaderReader } from "./event-headers.js";
 
@@ -136,12 +137,14 @@ export class EventDelivery implements EventContext {
         "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
       );
     }
+    const trace = () => ({ [Header.TraceParent]: this.traceparent });
     return {
+      emit: nestedEmit(mesh, trace, () => this.signal),
       request: (service, method, payload, options: NestedRequestOptions = {}) =>
         mesh.request(service, method, payload, {
           ...options,
           signal: options.signal ?? this.signal,
-          headers: { [Header.TraceParent]: this.traceparent, ...options.headers },
+          headers: { ...trace(), ...options.headers },
         }),
     };
   }
