@@ -2,6 +2,17 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm } from "@natsmesh/protocol";
 import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
 import { Command, Help, Option } from "commander";
+import {
+  type DlqLsOptions,
+  type DlqPurgeOptions,
+  type DlqReplayOptions,
+  dlqLs,
+  dlqPurge,
+  dlqReplay,
+  dlqShow,
+} from "./commands/dlq.js";
+import { type EventsEmitOptions, eventsEmit } from "./commands/events-emit.js";
+import { eventsLs } from "./commands/events-ls.js";
 import { keysGenerate } from "./commands/keys-generate.js";
 import { keysPublish } from "./commands/keys-publish.js";
 import { ls } from "./commands/ls.js";
@@ -237,6 +248,91 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       }
       return run(registry(globalsOf(cmd), o, io));
     });
+
+  const events = program.command("events").description("Events: streams and consumer groups, emit");
+  events
+    .command("ls")
+    .summary(
+      "Show the event streams, consumer groups (pending, in flight, redelivered) and dead letters",
+    )
+    .description(
+      "Show <prefix>_events and <prefix>_dlq (events kept, size, limits), every consumer group " +
+        "on the events stream (a service's durable subscription to a pattern: events pending, " +
+        "in flight in handlers or waiting for a retry, redelivered, the pull requests of its " +
+        "instances) and the dead letters kept per service. Needs JetStream.",
+    )
+    .action((_o, cmd: Command) => run(eventsLs(globalsOf(cmd), io)));
+  events
+    .command("emit")
+    .summary("Emit a durable event (JSON) and print where the stream stored it")
+    .description(
+      "Emit <event> with a JSON payload (or - to read it from stdin; none: no payload), as " +
+        "mesh.emit() does: stored in <prefix>_events, acknowledged, then printed as stream and " +
+        "sequence. With --token (or MESH_TOKEN) the event carries it; its scope must hold " +
+        "emit:<event>. Emitting again with the same --id within 2 minutes stores it once.",
+    )
+    .argument("<event>", "Event name, e.g. order.created", value.eventName)
+    .argument("[json]", "Payload as JSON, or - for stdin")
+    .option("--id <ID>", "Event id (Nats-Msg-Id), for deduplication", value.nonEmpty)
+    .addOption(
+      new Option("--timeout <MS>", "How long to wait for the stream")
+        .default(5000)
+        .argParser(value.integer(1, 3_600_000)),
+    )
+    .action((event: string, json: string | undefined, o: EventsEmitOptions, cmd: Command) =>
+      run(eventsEmit(globalsOf(cmd), event, json, o, io)),
+    );
+
+  const dlq = program.command("dlq").description("Dead letters: ls, show, replay, purge");
+  dlq
+    .command("ls")
+    .summary("List dead letters: sequence, service, event, error, deliveries, age")
+    .description(
+      "List the dead letters in <prefix>_dlq in stream order: events a service's durable " +
+        "subscription gave up on (after maxDeliver failures, a non-retryable error, or a check " +
+        "that failed: undecodable, too large, bad or missing token). Letters that natsmesh did " +
+        "not write are listed as such and never replayed.",
+    )
+    .option("--service <NAME>", "Only this service's dead letters", value.name)
+    .addOption(
+      new Option("--from <SEQ>", "First sequence to look at").default(1).argParser(value.sequence),
+    )
+    .addOption(
+      new Option("--limit <N>", "Most dead letters listed")
+        .default(100)
+        .argParser(value.integer(1, 10_000)),
+    )
+    .action((o: DlqLsOptions, cmd: Command) => run(dlqLs(globalsOf(cmd), o, io)));
+  dlq
+    .command("show")
+    .summary("Show one dead letter: error, headers (token redacted) and payload")
+    .argument("<seq>", "Its sequence in <prefix>_dlq (from dlq ls)", value.sequence)
+    .action((seq: number, _o, cmd: Command) => run(dlqShow(globalsOf(cmd), seq, io)));
+  dlq
+    .command("replay")
+    .summary("Emit dead letters again for the service that gave up on them, then remove them")
+    .description(
+      "Publish each dead letter again on its original subject, stored and acknowledged by " +
+        "<prefix>_events, marked for its service only (the other services do not handle it " +
+        "again), then delete it from <prefix>_dlq. With --token (or MESH_TOKEN) the replay " +
+        "carries that token instead of the event's own (needed when the original expired since " +
+        "or was refused). Exits 1 when any letter could not be replayed.",
+    )
+    .argument("[seq...]", "Sequences in <prefix>_dlq", (text: string, previous: number[] = []) => [
+      ...previous,
+      value.sequence(text),
+    ])
+    .option("--service <NAME>", "Every dead letter of this service", value.name)
+    .action((seqs: number[] | undefined, o: DlqReplayOptions, cmd: Command) =>
+      run(dlqReplay(globalsOf(cmd), seqs ?? [], o, io)),
+    );
+  dlq
+    .command("purge")
+    .summary("Delete dead letters for good: a service's, one event's of a service, or all")
+    .option("--service <NAME>", "This service's dead letters", value.name)
+    .option("--event <EVENT>", "Only this event's (needs --service)", value.eventName)
+    .option("--all", "Every dead letter of the mesh")
+    .action((o: DlqPurgeOptions, cmd: Command) => run(dlqPurge(globalsOf(cmd), o, io)));
 
   const keys = program.command("keys").description("Signing keys: generate, publish");
   keys

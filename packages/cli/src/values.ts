@@ -1,4 +1,4 @@
-import { isValidName, KeyAlgorithm, parseScope } from "@natsmesh/protocol";
+import { isValidEventName, isValidName, KeyAlgorithm, parseScope } from "@natsmesh/protocol";
 import { assertPrefix } from "@natsmesh/protocol/internal";
 import { InvalidArgumentError } from "commander";
 
@@ -134,3 +134,16 @@ export function timeSpan(text: string): number {
   }
   return seconds;
 }
+
+/** An event name: dot-separated tokens of [A-Za-z0-9_-], no wildcards (`order.created`). */
+export function eventName(text: string): string {
+  if (!isValidEventName(text)) {
+    throw new InvalidArgumentError(
+      'It must be 1-8 dot-separated tokens of [A-Za-z0-9_-], at most 128 characters, such as "order.created".',
+    );
+  }
+  return text;
+}
+
+/** A stream sequence number. */
+export const sequence = integer(1, Number.MAX_SAFE_INTEGER);

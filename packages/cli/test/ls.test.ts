@@ -85,6 +85,7 @@ describe("natsmesh ls", () => {
       "ZONE",
       "HOST",
       "AGE",
+      "EVENTS",
     ]);
     const cells = rows.map((row) => row.split(/\s+/));
     const sorted = [...records].sort(
@@ -101,6 +102,7 @@ describe("natsmesh ls", () => {
       "-",
       billing!.host,
       expect.stringMatching(/^\d+s$/),
+      "-",
     ]);
     expect(cells.find((c) => c[1] === records[0]!.id)?.slice(2, 6)).toEqual([
       "1.2.0",
@@ -108,7 +110,7 @@ describe("natsmesh ls", () => {
       "ready",
       "z1",
     ]);
-    expect(cells.find((c) => c[1] === records[2]!.id)?.at(-1)).toBe("2h");
+    expect(cells.find((c) => c[1] === records[2]!.id)?.at(-2)).toBe("2h");
 
     const warnings = r.stderr.split("\n");
     expect(warnings).toHaveLength(3);

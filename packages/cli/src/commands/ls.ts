@@ -8,7 +8,24 @@ import { formatAge } from "../output/age.js";
 import { renderTable } from "../output/table.js";
 import type { GlobalOptions } from "../program.js";
 
-const HEADER = ["SERVICE", "ID", "VERSION", "WEIGHT", "STATUS", "ZONE", "HOST", "AGE"] as const;
+const HEADER = [
+  "SERVICE",
+  "ID",
+  "VERSION",
+  "WEIGHT",
+  "STATUS",
+  "ZONE",
+  "HOST",
+  "AGE",
+  "EVENTS",
+] as const;
+
+/** Event subscriptions in a cell: `order.*`, with the mode after any that is not durable. */
+function events(r: InstanceRecord): string {
+  const subs = r.events ?? [];
+  if (subs.length === 0) return "-";
+  return subs.map((e) => (e.mode === "durable" ? e.pattern : `${e.pattern}(${e.mode})`)).join(",");
+}
 
 function byServiceThenId(a: InstanceRecord, b: InstanceRecord): number {
   return a.service.localeCompare(b.service) || a.id.localeCompare(b.id);
@@ -16,7 +33,17 @@ function byServiceThenId(a: InstanceRecord, b: InstanceRecord): number {
 
 function row(r: InstanceRecord, now: number): string[] {
   const age = formatAge(now - r.startedAt);
-  return [r.service, r.id, r.version, String(r.weight), r.status, r.zone ?? "-", r.host, age];
+  return [
+    r.service,
+    r.id,
+    r.version,
+    String(r.weight),
+    r.status,
+    r.zone ?? "-",
+    r.host,
+    age,
+    events(r),
+  ];
 }
 
 /** `natsmesh ls [service]`: the instances in the presence bucket, as a table or JSON. */

@@ -1,0 +1,136 @@
+import { type Agent, startAgent } from "@natsmesh/agent";
+import {
+  cleanup,
+  killAllProcesses,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./cli-process.js";
+
+let t: TestSetup;
+const agents: Agent[] = [];
+
+beforeAll(async () => {
+  t = await setup({ tag: "cliev" });
+});
+afterEach(async () => {
+  await killAllProcesses();
+  await cleanup(...agents.splice(0));
+});
+afterAll(() => cleanup(t));
+
+const streams = { maxBytes: 64 * 1024 ** 2, deadLetterMaxBytes: 16 * 1024 ** 2 };
+
+function cli(prefix: string, ...args: string[]) {
+  return runCli(args, { NATS_URL: t.server.url, MESH_PREFIX: prefix });
+}
+
+describe("natsmesh events and dlq", () => {
+  it("emits, lists groups and dead letters, shows, replays and purges them", async () => {
+    const prefix = uniquePrefix("cliev");
+    let healthy = false;
+    const handled: unknown[] = [];
+    agents.push(
+      await startAgent({
+        servers: t.server.url,
+        prefix,
+        streams,
+        service: "billing",
+        events: {
+          "order.created": {
+            maxDeliver: 1,
+            handler: (p: unknown) => {
+              if (!healthy) throw new Error("ledger unreachable");
+              handled.push(p);
+            },
+          },
+          "cache.*": { mode: "broadcast", handler: () => undefined },
+        },
+      }),
+    );
+
+    const emitted = await cli(prefix, "events", "emit", "order.created", '{"id":7}', "--json");
+    expect(emitted.code).toBe(0);
+    expect(JSON.parse(emitted.stdout)).toMatchObject({ seq: 1, duplicate: false });
+    const again = await cli(prefix, "events", "emit", "order.created", '{"id":8}', "--id", "x");
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.stdout).toMatch(/^order\.created stored as \S+_events #2 \(id x\)$/);
+
+    const letters = async () => JSON.parse((await cli(prefix, "dlq", "ls", "--json")).stdout);
+    expect(await waitUntil(async () => (await letters()).length === 2, { timeoutMs: 10_000 })).toBe(
+      true,
+    );
+    const [first] = await letters();
+    expect(first).toMatchObject({
+      valid: true,
+      service: "billing",
+      event: "order.created",
+      code: "INTERNAL",
+      message: "ledger unreachable",
+      deliveries: 1,
+      seq: 1,
+      replayable: true,
+    });
+
+    const table = await cli(prefix, "dlq", "ls");
+    expect(table.code).toBe(0);
+    expect(table.stdout.split("\n")[0]!.split(/\s+/)).toEqual([
+      "SEQ",
+      "SERVICE",
+      "EVENT",
+      "CODE",
+      "DELIVERIES",
+      "AGE",
+      "MESSAGE",
+    ]);
+    expect(table.stdout).toMatch(
+      /billing\s+order\.created\s+INTERNAL\s+1\s+\d+s\s+ledger unreachable/,
+    );
+
+    const overview = await cli(prefix, "events", "ls", "--json");
+    expect(overview.code).toBe(0);
+    const o = JSON.parse(overview.stdout);
+    expect(o.groups).toEqual([
+      expect.objectContaining({ service: "billing", pattern: "order.created", pending: 0 }),
+    ]);
+    expect(o.deadLetters).toEqual({ billing: 2 });
+    const text = await cli(prefix, "events", "ls");
+    expect(text.stdout).toMatch(/billing\s+order\.created\s+0\s+0\s+0/);
+    expect(text.stdout).toMatch(/^billing\s+2$/m);
+
+    const shown = await cli(prefix, "dlq", "show", String(first.dlqSeq), "--json");
+    expect(JSON.parse(shown.stdout)).toMatchObject({ payload: { id: 7 }, code: "INTERNAL" });
+    const shownText = await cli(prefix, "dlq", "show", String(first.dlqSeq));
+    expect(shownText.stdout).toMatch(/billing gave up on order\.created/);
+
+    const instances = await cli(prefix, "ls");
+    expect(instances.code).toBe(0);
+
+    healthy = true;
+    const replayed = await cli(prefix, "dlq", "replay", "--service", "billing", "--json");
+    expect(replayed.code).toBe(0);
+    expect(JSON.parse(replayed.stdout).replayed).toHaveLength(2);
+    expect(await waitUntil(() => handled.length === 2, { timeoutMs: 10_000 })).toBe(true);
+    expect(handled).toEqual([{ id: 7 }, { id: 8 }]);
+    expect(await letters()).toEqual([]);
+
+    const missing = await cli(prefix, "dlq", "replay", "99");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/dead letter 99 not replayed: NOT_FOUND/);
+    expect((await cli(prefix, "dlq", "purge")).code).toBe(2);
+    const purged = await cli(prefix, "dlq", "purge", "--service", "billing", "--json");
+    expect(JSON.parse(purged.stdout)).toEqual({ purged: 0 });
+  }, 60_000);
+
+  it("refuses a bad event name and a non-JSON payload with exit 2", async () => {
+    const prefix = uniquePrefix("cliev");
+    const bad = await cli(prefix, "events", "emit", "order.*", "{}");
+    expect(bad.code).toBe(2);
+    const notJson = await cli(prefix, "events", "emit", "order.created", "{nope");
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/not JSON/);
+  });
+});
