@@ -106,6 +106,7 @@ const PUBLIC_API = {
       "InstanceRecord",
       "InstanceStatus",
       "MethodDefinition",
+      "NestedEmitOptions",
       "NestedMesh",
       "NestedRequestOptions",
       "RequestContext",
