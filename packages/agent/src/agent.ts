@@ -192,6 +192,7 @@ class AgentImpl implements Agent {
       auth: this.#auth,
       streams: o.streams,
       maxBytes: o.maxEventBytes,
+      limits: { maxElements: o.maxElements, maxDepth: o.maxDepth },
     });
   }
 

@@ -14,6 +14,8 @@ describe("hostile events", () => {
     await s.agent(prefix, {
       service: "billing",
       maxEventBytes: 1024,
+      maxElements: 50,
+      maxDepth: 8,
       events: { ">": (p: { n: number }) => void good.push(p.n) },
     });
     const m = await s.mesh(prefix);
@@ -28,6 +30,9 @@ describe("hostile events", () => {
       headers: h({ [Header.ContentType]: "application/msgpack" }),
     });
     await js.publish(evt("bad.json"), "{not json");
+    // Within the byte limit, but building far more values, or nesting deeper, than allowed.
+    await js.publish(evt("many"), JSON.stringify(Array.from({ length: 200 }, () => 0)));
+    await js.publish(evt("deep"), `${"[".repeat(20)}${"]".repeat(20)}`);
     await js.publish(evt("bad.type"), "x", { headers: h({ [Header.ContentType]: "text/plain" }) });
     await js.publish(evt("big"), JSON.stringify({ pad: "x".repeat(2000) }));
     await js.publish(evt("a.b.c.d.e.f.g.h.i"), "{}");
@@ -41,7 +46,7 @@ describe("hostile events", () => {
     await m.emit("ok", { n: 1 });
     await until(
       "dead letters",
-      async () => (await s.deadLetters(prefix)).length === 6 && good.length === 2,
+      async () => (await s.deadLetters(prefix)).length === 8 && good.length === 2,
     );
     const letters = await s.deadLetters(prefix);
     const codes = Object.fromEntries(
@@ -55,6 +60,8 @@ describe("hostile events", () => {
       "bad.json": "BAD_REQUEST",
       "bad.type": "BAD_REQUEST",
       big: "PAYLOAD_TOO_LARGE",
+      many: "PAYLOAD_TOO_LARGE",
+      deep: "BAD_REQUEST",
       _invalid: "BAD_REQUEST",
       "bad.replay": "BAD_REQUEST",
     });

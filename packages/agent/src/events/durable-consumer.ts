@@ -6,14 +6,14 @@ import type {
   JsMsg,
 } from "@nats-io/jetstream";
 import { EventMode, isMeshError, MeshError, type Subjects } from "@natsmesh/protocol";
-import { toMeshError } from "@natsmesh/protocol/internal";
+import type { DecodeLimits } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import type { CallerClaims } from "../call.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
 import { AckBatch } from "./ack-batch.js";
 import { consumerConfig, ensureConsumer } from "./consumer-config.js";
 import type { DeadLetterer } from "./dead-letterer.js";
-import { admitEvent } from "./event-admission.js";
+import { admitEvent, decodeEvent } from "./event-admission.js";
 import { EventDelivery, type EventScope } from "./event-context.js";
 import { coreMessage, eventHeaders, type HeaderReader, headersOf } from "./event-headers.js";
 import { type EventInput, readEventInput } from "./event-input.js";
@@ -31,6 +31,8 @@ export interface DurableScope {
   readonly deadLetterer: DeadLetterer;
   /** Largest event payload handled; larger ones are dead-lettered. */
   readonly maxBytes: number;
+  /** What decoding a payload may build, as for requests. */
+  readonly limits: DecodeLimits;
   readonly limiter: RateLimitedLog;
 }
 
@@ -238,18 +240,14 @@ export class DurableConsumer {
     }
     const storedAt = Math.floor(info.timestampNanos / 1_000_000);
     if (s.auth !== undefined) {
-      return admitEvent(input, m.data, s.auth, storedAt).then((admitted) =>
+      return admitEvent(input, m.data, s.auth, storedAt, s.limits).then((admitted) =>
         admitted instanceof MeshError
           ? this.#deadLetter(m, admitted, deliveries)
           : this.#run(m, input, header, admitted.payload, admitted.caller, storedAt),
       );
     }
-    let payload: unknown;
-    try {
-      payload = input.codec.decode(m.data);
-    } catch (err) {
-      return this.#deadLetter(m, toMeshError(err), deliveries);
-    }
+    const payload = decodeEvent(input.codec, m.data, s.limits);
+    if (payload instanceof MeshError) return this.#deadLetter(m, payload, deliveries);
     return this.#run(m, input, header, payload, undefined, storedAt);
   }
 

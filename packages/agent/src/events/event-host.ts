@@ -1,6 +1,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { EventMode, type EventSubscription, eventStream, subjects } from "@natsmesh/protocol";
+import type { DecodeLimits } from "@natsmesh/protocol/internal";
 import { type EventStreamOptions, ensureEventStreams } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import { RateLimitedLog } from "../rate-limited-log.js";
@@ -19,6 +20,8 @@ export interface EventHostOptions {
   auth: AgentAuth | undefined;
   streams: Required<EventStreamOptions>;
   maxBytes: number;
+  /** What decoding an event's payload may build (the agent's `maxElements`, `maxDepth`). */
+  limits: DecodeLimits;
 }
 
 /**
@@ -68,6 +71,7 @@ export class EventHost {
         auth: o.auth,
         deadLetterer: new DeadLetterer(o.connection, js, s, o.scope.service),
         maxBytes: o.maxBytes,
+        limits: o.limits,
         limiter,
       };
       for (const h of wanted) durable.push(new DurableConsumer(scope, h));
@@ -79,6 +83,7 @@ export class EventHost {
       subjects: s,
       auth: o.auth,
       maxBytes: o.maxBytes,
+      limits: o.limits,
       limiter,
     };
     const live = o.handlers

@@ -1,5 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { EventMode, MeshError, patternId, type Subjects } from "@natsmesh/protocol";
+import type { DecodeLimits } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
 import { admitEvent } from "./event-admission.js";
@@ -16,6 +17,7 @@ export interface LiveScope {
   readonly subjects: Subjects;
   readonly auth: AgentAuth | undefined;
   readonly maxBytes: number;
+  readonly limits: DecodeLimits;
   readonly limiter: RateLimitedLog;
 }
 
@@ -78,7 +80,7 @@ export class LiveSubscription {
     // Replays are for the durable consumer that gave up on the event.
     if (input.replayFor !== undefined) return;
     const handling = (async () => {
-      const admitted = await admitEvent(input, msg.data, s.auth, Date.now());
+      const admitted = await admitEvent(input, msg.data, s.auth, Date.now(), s.limits);
       if (admitted instanceof MeshError) {
         this.#drop(msg.subject, admitted);
         return;
