@@ -1,5 +1,5 @@
 import { EventMode, isEventMode } from "@natsmesh/protocol";
-import { assertEventPattern, withDefaults } from "@natsmesh/protocol/internal";
+import { assertEventPattern, checkInt, withDefaults } from "@natsmesh/protocol/internal";
 import type { EventContext } from "./event-context.js";
 
 /** An event handler: gets the decoded payload; its promise settling is the event's outcome. */
@@ -83,17 +83,10 @@ export const EVENT_DEFAULTS = {
 /** Most event subscriptions one agent may have (as many as its record may list). */
 export const MAX_EVENT_SUBSCRIPTIONS = 64;
 
-function int(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 function startFrom(value: unknown, what: string): StartFrom {
   if (value === "new" || value === "all") return value;
   if (value instanceof Date && !Number.isNaN(value.getTime())) return new Date(value.getTime());
-  if (typeof value === "number") return int(value, what, 1, Number.MAX_SAFE_INTEGER);
+  if (typeof value === "number") return checkInt(value, what, 1, Number.MAX_SAFE_INTEGER);
   throw new TypeError(`${what} must be "new", "all", a Date or a sequence number`);
 }
 
@@ -125,15 +118,15 @@ function resolveOne(pattern: string, definition: unknown): ResolvedEventHandler 
     pattern,
     handler: d.handler,
     mode: o.mode,
-    concurrency: o.ordered ? 1 : int(o.concurrency, `${at}.concurrency`, 1, 4096),
+    concurrency: o.ordered ? 1 : checkInt(o.concurrency, `${at}.concurrency`, 1, 4096),
     ordered: o.ordered,
     startFrom: startFrom(o.startFrom, `${at}.startFrom`),
-    maxDeliver: int(o.maxDeliver, `${at}.maxDeliver`, 1, 1000),
+    maxDeliver: checkInt(o.maxDeliver, `${at}.maxDeliver`, 1, 1000),
     backoffMs: Object.freeze(
-      backoff.map((ms, i) => int(ms, `${at}.backoffMs[${i}]`, 0, 3_600_000)),
+      backoff.map((ms, i) => checkInt(ms, `${at}.backoffMs[${i}]`, 0, 3_600_000)),
     ),
-    ackWaitMs: int(o.ackWaitMs, `${at}.ackWaitMs`, 1000, 3_600_000),
-    timeoutMs: int(o.timeoutMs, `${at}.timeoutMs`, 1, 24 * 3_600_000),
+    ackWaitMs: checkInt(o.ackWaitMs, `${at}.ackWaitMs`, 1000, 3_600_000),
+    timeoutMs: checkInt(o.timeoutMs, `${at}.timeoutMs`, 1, 24 * 3_600_000),
   };
 }
 

@@ -7,6 +7,7 @@ import {
 } from "@nats-io/jetstream";
 import { withDefaults } from "../defaults.js";
 import { MeshError } from "../errors.js";
+import { checkInt } from "../integers.js";
 import { bucketBase } from "../presence.js";
 import { DEFAULT_PREFIX, subjects } from "../subjects.js";
 
@@ -60,13 +61,6 @@ export const EVENT_STREAM_DEFAULTS = {
 /** Window within which JetStream stores an event id (`Nats-Msg-Id`) once. */
 export const DUPLICATE_WINDOW_MS = 120_000;
 
-function int(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 /** Resolves and checks {@link EventStreamOptions}; throws `TypeError` on a bad value. */
 export function resolveEventStreamOptions(
   options: EventStreamOptions = {},
@@ -77,11 +71,16 @@ export function resolveEventStreamOptions(
   const o = withDefaults(EVENT_STREAM_DEFAULTS, options);
   const day = 24 * 3_600_000;
   return {
-    replicas: int(o.replicas, "streams.replicas", 1, 5),
-    maxAgeMs: int(o.maxAgeMs, "streams.maxAgeMs", 1000, 3650 * day),
-    maxBytes: int(o.maxBytes, "streams.maxBytes", 1024, Number.MAX_SAFE_INTEGER),
-    deadLetterMaxAgeMs: int(o.deadLetterMaxAgeMs, "streams.deadLetterMaxAgeMs", 1000, 3650 * day),
-    deadLetterMaxBytes: int(
+    replicas: checkInt(o.replicas, "streams.replicas", 1, 5),
+    maxAgeMs: checkInt(o.maxAgeMs, "streams.maxAgeMs", 1000, 3650 * day),
+    maxBytes: checkInt(o.maxBytes, "streams.maxBytes", 1024, Number.MAX_SAFE_INTEGER),
+    deadLetterMaxAgeMs: checkInt(
+      o.deadLetterMaxAgeMs,
+      "streams.deadLetterMaxAgeMs",
+      1000,
+      3650 * day,
+    ),
+    deadLetterMaxBytes: checkInt(
       o.deadLetterMaxBytes,
       "streams.deadLetterMaxBytes",
       1024,
