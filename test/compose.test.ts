@@ -288,6 +288,8 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
           .instances("echo")
           .map((i) => i.weight)
           .sort(),
+        "the echo weights come from MESH_WEIGHT in docker/compose.yml: `natsmesh agent` must " +
+          "read it (the --weight option's variable)",
       ).toEqual([1, 3]);
       expect(await mesh.request("echo", "say", { a: 1 })).toEqual({ a: 1 });
       const reply = (await mesh.request("greeter", "hello", { name: "compose" })) as {

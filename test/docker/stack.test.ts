@@ -26,15 +26,23 @@ const CLI = `${ROOT}packages/cli/dist/bin.js`;
 const UP_TIMEOUT_MS = 5 * 60_000;
 const EXAMPLES = { echo: 2, greeter: 1, slow: 1 } as const;
 
+/** The keys of the presence bucket; fails while the bucket does not exist. */
+async function listKeys(nc: NatsConnection): Promise<string[]> {
+  const kv = await new Kvm(nc).open("mesh_presence");
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  return keys;
+}
+
 /** Waits until the presence bucket holds the example instances, and returns its keys. */
 async function presenceKeys(nc: NatsConnection, timeoutMs = 90_000): Promise<string[]> {
   let keys: string[] = [];
   const complete = await waitUntil(
     async () => {
-      const kv = await new Kvm(nc).open("mesh_presence").catch(() => undefined);
-      if (kv === undefined) return false;
-      keys = [];
-      for await (const key of await kv.keys()) keys.push(key);
+      // Until a registry has created the bucket, listing its keys fails: keep waiting.
+      const listed = await listKeys(nc).catch(() => undefined);
+      if (listed === undefined) return false;
+      keys = listed;
       return Object.entries(EXAMPLES).every(
         ([service, n]) => keys.filter((k) => k.startsWith(`${service}.`)).length === n,
       );
@@ -332,9 +340,7 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
     // ...and presence still follows changes: a stopped agent leaves the bucket.
     await stack.compose(["stop", "--timeout", "10", "greeter"]);
     await waitUntil(() => mesh.instances("greeter").length === 0, { timeoutMs: 30_000 });
-    const left: string[] = [];
-    for await (const key of await kv.keys()) left.push(key);
-    expect(left.filter((k) => k.startsWith("greeter."))).toEqual([]);
+    expect((await listKeys(nc)).filter((k) => k.startsWith("greeter."))).toEqual([]);
   });
 
   it("down removes every container", async () => {
