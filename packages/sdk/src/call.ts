@@ -19,18 +19,15 @@ import {
   type TokenProvider,
   toMeshError,
 } from "@natsmesh/protocol/internal";
-import {
-  type Balancer,
-  checkBalance,
-  checkVersionFilter,
-  type InstanceFilter,
-} from "./balancer.js";
+import { type Balancer, checkBalance } from "./balancer.js";
 import type { CallTracker } from "./call-tracker.js";
+import { checkVersionFilter, type InstanceFilter } from "./filters.js";
 import type { Link } from "./link.js";
 import { checkCodec, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { PresenceCache } from "./presence-cache.js";
 import type { ReplyMux } from "./reply-mux.js";
 import { renderUserHeaders, requestHeaders } from "./request-headers.js";
+import { retryDecision } from "./retry.js";
 
 /** What every call of one mesh shares. */
 export interface CallScope {
@@ -45,11 +42,6 @@ export interface CallScope {
   /** The mesh's token, when it has one. */
   readonly token: TokenProvider | undefined;
   readonly calls: CallTracker;
-}
-
-/** Backoff before retrying a call that never ran: 5–25 ms, growing with the attempt. */
-function backoffMs(attempt: number): number {
-  return Math.min(200, 5 * attempt + Math.random() * 20 * attempt);
 }
 
 function decodeReply(msg: Msg, codec: Codec): unknown {
@@ -185,28 +177,30 @@ export async function call(
         }
         err = toMeshError(thrown);
       }
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw err;
+      const decision = retryDecision(
+        err,
+        {
+          direct: target !== undefined,
+          idempotent,
+          retried,
+          retries,
+          remainingMs: deadline - Date.now(),
+        },
+        Math.random,
+      );
+      if (decision.action === "fail") throw err;
       if (target !== undefined) {
         tried ??= new Set();
         tried.add(target.id);
-        // The instance is gone but presence does not know yet: the call never ran, so it moves
-        // to another instance at once, whatever `retries` says (each instance is tried once).
-        if ((err.data as { noResponders?: boolean } | undefined)?.noResponders === true) {
-          presence?.markDown(service, target.id);
-          continue;
-        }
       }
-      // An UNAVAILABLE from a handler that had started (a forced drain) may have done its work.
-      const started = (err.data as { started?: boolean } | undefined)?.started === true;
-      const retryable =
-        (err.retryable && (!started || idempotent)) ||
-        (idempotent && err.code === "DEADLINE_EXCEEDED");
-      if (!retryable || ++retried > retries) throw err;
-      if (err.code !== "DEADLINE_EXCEEDED") {
-        const pause = backoffMs(retried);
-        if (pause >= remaining) throw err;
-        await sleep(pause);
+      if (decision.action === "next-instance") {
+        // The instance is gone but presence does not know yet: hide it from later picks.
+        presence?.markDown(service, target!.id);
+        continue;
+      }
+      retried++;
+      if (decision.pauseMs > 0) {
+        await sleep(decision.pauseMs);
         signal?.throwIfAborted();
       }
     }

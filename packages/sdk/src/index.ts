@@ -13,8 +13,9 @@ export {
   type MeshErrorCode,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
-export { Balance, type InstanceFilter } from "./balancer.js";
+export { Balance } from "./balancer.js";
 export type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-options.js";
+export type { InstanceFilter } from "./filters.js";
 export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
 export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
 export type { PresenceEvent } from "./presence-cache.js";

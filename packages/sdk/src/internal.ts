@@ -1,16 +1,21 @@
 /**
- * What the other natsmesh packages (the CLI) share with the SDK and users do not need: the
- * presence watcher behind the SDK's cache. Not a stable API.
+ * What the other natsmesh packages (the CLI) and the SDK's unit tests use and users do not
+ * need: the presence watcher behind the SDK's cache, and the pure parts of a call (filters,
+ * strategies, header rendering, retry decisions). Not a stable API.
  *
  * @module
  */
 
+export { Balancer } from "./balancer.js";
+export { candidates, checkVersionFilter, VersionMatcher } from "./filters.js";
 export { type ReadPresenceOptions, readPresence } from "./presence-snapshot.js";
 export { type PresenceEntry, PresenceView, type PresenceWatchEvent } from "./presence-view.js";
-export {
-  PRESENCE_RETRY_MS,
-  type PresenceWatch,
-  type PresenceWatchOptions,
-  type PresenceWatchStatus,
-  watchPresence,
-} from "./presence-watch.js";
+export type { PresenceWatchOptions, PresenceWatchStatus } from "./presence-watch.js";
+export { PRESENCE_RETRY_MS, type PresenceWatch, watchPresence } from "./presence-watch.js";
+export { renderUserHeaders, requestHeaders } from "./request-headers.js";
+export { backoffMs, type RetryDecision, type RetryState, retryDecision } from "./retry.js";
+export { type Loads, loadScore, selectLeastLoaded } from "./strategies/least-loaded.js";
+export { EWMA_ALPHA, type Load, LoadTable } from "./strategies/load-table.js";
+export { type RandomSource, selectRandom } from "./strategies/random.js";
+export { selectRoundRobin } from "./strategies/round-robin.js";
+export { selectWeighted } from "./strategies/weighted.js";

@@ -63,12 +63,15 @@ export class PresenceCache {
     return [...this.#services.values()].flatMap((m) => [...m.values()]);
   }
 
-  /** Instances of `service` that may take a new call: ready, and not found dead by a call. */
+  /**
+   * Instances of `service` not found dead by a call, whatever their status: the balancer's
+   * filters decide which may take a call.
+   */
   live(service: string): InstanceRecord[] {
     const byId = this.#services.get(service);
     if (byId === undefined) return [];
     const out: InstanceRecord[] = [];
-    for (const r of byId.values()) if (r.status === "ready" && !this.#down.has(r.id)) out.push(r);
+    for (const r of byId.values()) if (!this.#down.has(r.id)) out.push(r);
     return out;
   }
 

@@ -1,22 +1,9 @@
 import type { InstanceRecord, MeshError } from "@natsmesh/protocol";
 import { type PresenceEntry, PresenceView, type PresenceWatchEvent } from "@natsmesh/sdk/internal";
 import { beforeEach, describe, expect, it } from "vitest";
+import { record } from "./fixtures.js";
 
 const PREFIX = "mesh";
-
-function record(id: string, changes: Partial<InstanceRecord> = {}): InstanceRecord {
-  const base = { v: 1, id, service: "echo", version: "1.0.0", weight: 100, status: "ready" };
-  return {
-    ...base,
-    methods: ["say"],
-    subject: `${PREFIX}.inst.echo.${id}`,
-    host: "h",
-    pid: 1,
-    metadata: {},
-    startedAt: 1,
-    ...changes,
-  } as InstanceRecord;
-}
 
 let revision = 0;
 function put(r: InstanceRecord, at = ++revision): PresenceEntry {

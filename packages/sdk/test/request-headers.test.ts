@@ -1,0 +1,67 @@
+import { codecs } from "@natsmesh/protocol";
+import { renderUserHeaders, requestHeaders } from "@natsmesh/sdk/internal";
+import { describe, expect, it } from "vitest";
+
+const TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+/** The bytes nats.js will send: it asks a message's headers only for `encode()`. */
+function text(h: unknown): string {
+  return Buffer.from((h as { encode(): Uint8Array }).encode()).toString("utf8");
+}
+
+describe("requestHeaders", () => {
+  it("writes a first attempt's block: content type, deadline, trace, nothing optional", () => {
+    const h = requestHeaders(codecs.msgpack, 1_700_000_000_123, 1, TRACE, undefined, undefined, "");
+    expect(text(h)).toBe(
+      "NATS/1.0\r\n" +
+        "Content-Type: application/msgpack\r\n" +
+        "Mesh-Deadline: 1700000000123\r\n" +
+        `traceparent: ${TRACE}\r\n` +
+        "\r\n",
+    );
+  });
+
+  it("adds the attempt from the second on, the idempotency key, the token and user lines", () => {
+    const user = renderUserHeaders({ "X-Tenant": "acme" });
+    const h = requestHeaders(codecs.json, 5, 2, TRACE, "key-1", "Bearer t.o.k", user);
+    expect(text(h)).toBe(
+      "NATS/1.0\r\n" +
+        "Content-Type: application/json\r\n" +
+        "Mesh-Deadline: 5\r\n" +
+        "Mesh-Attempt: 2\r\n" +
+        `traceparent: ${TRACE}\r\n` +
+        "Mesh-Idempotency-Key: key-1\r\n" +
+        "Authorization: Bearer t.o.k\r\n" +
+        "X-Tenant: acme\r\n" +
+        "\r\n",
+    );
+  });
+});
+
+describe("renderUserHeaders", () => {
+  it("renders caller headers as lines and leaves out the ones the mesh sets itself", () => {
+    expect(renderUserHeaders(undefined)).toBe("");
+    expect(
+      renderUserHeaders({
+        "X-A": "1",
+        "content-type": "text/plain",
+        "MESH-DEADLINE": "1",
+        "Mesh-Attempt": "9",
+        traceparent: TRACE,
+        "Mesh-Idempotency-Key": "k",
+        authorization: "Bearer forged",
+        "X-B": "two words",
+      }),
+    ).toBe("X-A: 1\r\nX-B: two words\r\n");
+  });
+
+  it.each([
+    [{ "Bad Name": "x" }],
+    [{ "X-Ok": "line\r\nInjected: 1" }],
+    [{ "X-Ok": "line\nInjected: 1" }],
+    [{ "X-Ok": 7 as unknown as string }],
+    [{ "": "empty name" }],
+  ])("refuses %j with a TypeError", (headers) => {
+    expect(() => renderUserHeaders(headers)).toThrow(TypeError);
+  });
+});
