@@ -1,4 +1,5 @@
 import { MeshError } from "@natsmesh/protocol";
+import { settledWithin } from "@natsmesh/protocol/internal";
 import type { EventDelivery } from "./event-context.js";
 
 /** Why the agent itself gave up on a handler: it is stopping. Never dead-letters. */
@@ -43,16 +44,7 @@ export class RunningHandlers<T> {
 
   /** Waits for the work up to `timeoutMs`, then aborts running handlers with `reason` and waits for the rest. */
   async drain(timeoutMs: number, reason: unknown): Promise<void> {
-    if (this.#work.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled([...this.#work]),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#work.size > 0) await settledWithin(Promise.allSettled([...this.#work]), timeoutMs);
     for (const ctx of this.running.keys()) ctx.abort(reason);
     // Aborted handlers settle at once; what remains is a check or an acknowledgement in flight.
     await Promise.allSettled([...this.#work]);

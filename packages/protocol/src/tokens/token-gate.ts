@@ -91,7 +91,7 @@ export function checkTokenGateOptions(options: unknown): TokenGateOptions {
     );
   }
   const skew = o.clockToleranceSec;
-  if (skew !== undefined && (!Number.isInteger(skew) || skew < 0 || skew > 300)) {
+  if (skew !== undefined && !isIntInRange(skew, 0, 300)) {
     throw new TypeError(
       `auth.clockToleranceSec must be an integer from 0 to 300, got ${String(skew)}`,
     );

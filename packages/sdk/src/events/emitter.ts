@@ -4,6 +4,7 @@ import {
   checkInt,
   checkPayloadSize,
   childTraceparent,
+  delay,
   ensureEventStreams,
   toMeshError,
   unverifiedScope,
@@ -22,20 +23,6 @@ const ATTEMPT_MS = 2000;
 const RETRY_PAUSE_MS = 100;
 /** Least time between two attempts to create missing streams. */
 const ENSURE_EVERY_MS = 1000;
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
-}
 
 /**
  * Publishes events: `emit()` through JetStream (stored, acknowledged, deduplicated by
@@ -102,7 +89,7 @@ export class Emitter {
         throw ack.error;
       }
       if (Date.now() + RETRY_PAUSE_MS >= deadline) throw retry;
-      await sleep(RETRY_PAUSE_MS, signal);
+      if (!(await delay(RETRY_PAUSE_MS, signal))) throw signal?.reason;
     }
   }
 
