@@ -26,12 +26,10 @@ export async function openBuckets(
   replicas: number,
   leaseTimeoutMs: number,
 ): Promise<RegistryBuckets> {
-  const kvm = new Kvm(nc);
-  const opts = { history: 1, storage: "file", replicas } as const;
   try {
     const [presence] = await Promise.all([
-      create(kvm, presenceBucket(prefix), { ...opts, description: "natsmesh presence" }),
-      create(kvm, registryBucket(prefix), { ...opts, description: "natsmesh registry" }),
+      ensureBucket(nc, "presence", prefix, replicas),
+      ensureBucket(nc, "registry", prefix, replicas),
     ]);
     const registry = await new Kvm(jetstream(nc, { timeout: leaseTimeoutMs })).open(
       registryBucket(prefix),
@@ -44,13 +42,26 @@ export async function openBuckets(
   }
 }
 
-async function create(kvm: Kvm, name: string, opts: Parameters<Kvm["create"]>[1]): Promise<KV> {
+/**
+ * Opens one of the registry's buckets, creating it when missing (history 1, file storage,
+ * `replicas`): on start, and when someone deleted it. An existing bucket is used as it is.
+ */
+export async function ensureBucket(
+  nc: NatsConnection,
+  which: "presence" | "registry",
+  prefix: string,
+  replicas: number,
+): Promise<KV> {
+  const kvm = new Kvm(nc);
+  const name = which === "presence" ? presenceBucket(prefix) : registryBucket(prefix);
   // A fresh copy per call: nats.js writes `allow_direct` into the options it is given.
+  const opts = () =>
+    ({ history: 1, storage: "file", replicas, description: `natsmesh ${which}` }) as const;
   try {
-    return await kvm.create(name, { ...opts });
+    return await kvm.create(name, opts());
   } catch {
     // Registries starting together race to create the stream; the loser finds it on a
     // second look. A real failure fails again and is reported then.
-    return await kvm.create(name, { ...opts });
+    return await kvm.create(name, opts());
   }
 }

@@ -1,4 +1,4 @@
-import { type InstanceRecord, parsePresenceEntry } from "@natsmesh/protocol";
+import type { InstanceRecord } from "@natsmesh/protocol";
 
 /**
  * The JSON the registry writes for a record, and compares to decide whether an `up` changed
@@ -8,18 +8,4 @@ import { type InstanceRecord, parsePresenceEntry } from "@natsmesh/protocol";
 export function canonicalRecord(record: InstanceRecord): string {
   const sorted = Object.entries(record.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify({ ...record, metadata: Object.fromEntries(sorted) });
-}
-
-/**
- * Canonical JSON of a KV value stored under `key`, or `undefined` when it is not a valid record
- * of that very instance (garbage written by hand, another prefix): such a value never equals a
- * live record, so it is overwritten or deleted.
- */
-export function canonicalStored(
-  key: string,
-  value: Uint8Array,
-  prefix: string,
-): string | undefined {
-  const checked = parsePresenceEntry(key, value, prefix);
-  return checked.ok ? canonicalRecord(checked.value) : undefined;
 }

@@ -1,5 +1,6 @@
 import type { InstanceRecord, InstanceStatus } from "@natsmesh/protocol";
 import { type Binding, Tombstones } from "./binding.js";
+import { valueDigest } from "./bucket-snapshot.js";
 import { canonicalRecord } from "./canonical-record.js";
 
 /** One live instance as the registry knows it. */
@@ -7,6 +8,8 @@ export interface InstanceEntry {
   readonly record: InstanceRecord;
   /** {@link canonicalRecord} of `record`: what belongs in KV. */
   readonly json: string;
+  /** {@link valueDigest} of `json`, to compare with what the bucket holds. */
+  readonly digest: string;
   /** Monotonic time (`performance.now()`) of the last `up` or `hb`. */
   lastSeen: number;
   /** Status and in-flight count from the last heartbeat. */
@@ -85,6 +88,7 @@ export class InstanceTable {
     this.#entries.set(key, {
       record,
       json,
+      digest: valueDigest(json),
       lastSeen: now,
       status: record.status,
       inflight: 0,

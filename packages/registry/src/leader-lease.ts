@@ -38,6 +38,8 @@ export interface LeaderLeaseOptions {
   log: Logger;
   /** Called on every change of leadership, `false` before any write could follow the loss. */
   onChange(isLeader: boolean): void;
+  /** Creates `<P>_registry` again when it is gone; called when the lease cannot be read. */
+  recreate(): Promise<void>;
 }
 
 /**
@@ -174,6 +176,9 @@ export class LeaderLease {
       entry = await kv.get(LEADER_KEY);
     } catch (err) {
       log.debug({ err }, "could not read the leader lease");
+      // Maybe the bucket is gone (someone deleted it): without it nobody can ever lead again.
+      // Opening it creates it when missing, and costs one request when it is there.
+      await this.#o.recreate().catch((e) => log.debug({ err: e }, "could not open the bucket"));
       return;
     }
     if (this.#abort.signal.aborted) return;

@@ -35,6 +35,11 @@ const COUNTERS = [
     "impostors",
     "Presence messages refused: another identity or presence secret announced the instance.",
   ],
+  [
+    "foreign_changes_total",
+    "foreign",
+    "Changes of the presence bucket by anyone but this leader, each repaired.",
+  ],
   ["kv_writes_total", "kvWrites", "Presence KV puts and deletes by this registry."],
   ["kv_errors_total", "kvErrors", "Presence KV writes that failed and were retried."],
   ["syncs_total", "syncs", "Presence sync requests published."],

@@ -10,7 +10,8 @@ import {
   withTimeout,
 } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { openBuckets, type RegistryBuckets } from "./buckets.js";
+import { BucketGuard } from "./bucket-guard.js";
+import { ensureBucket, openBuckets, type RegistryBuckets } from "./buckets.js";
 import { EventMetrics } from "./event-metrics.js";
 import { HttpApi, type HttpApiSource } from "./http-api.js";
 import { InstanceTable } from "./instance-table.js";
@@ -26,6 +27,7 @@ import { PresenceTracker } from "./presence-tracker.js";
 import { Reconciler } from "./reconciler.js";
 import { Counters, type RegistryStats } from "./stats.js";
 import { SyncPublisher } from "./sync-publisher.js";
+import { ThrottledLog } from "./throttled-log.js";
 
 /** Bound on waiting for presence writes in flight, and on draining the connection, in stop(). */
 const STOP_TIMEOUT_MS = 2000;
@@ -67,7 +69,10 @@ class RegistryImpl implements Registry {
   readonly #lease: LeaderLease;
   readonly #sync: SyncPublisher;
   readonly #reconciler: Reconciler;
+  readonly #guard: BucketGuard;
   readonly #sweepMs: number;
+  /** Since when this registry has heard presence without a break (start, or last reconnect). */
+  #listeningSince = performance.now();
   #http: HttpApi | undefined;
   #events: EventMetrics | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -102,14 +107,31 @@ class RegistryImpl implements Registry {
       leaseMs: o.leaseMs,
       log,
       onChange: (leader) => this.#onLeadership(leader),
+      recreate: async () => {
+        await ensureBucket(nc, "registry", o.prefix, o.replicas);
+      },
     });
+    const throttled = new ThrottledLog(log);
+    const settled = () => this.#settled();
     this.#mirror = new KvMirror({
       kv: b.presence,
-      prefix: o.prefix,
       table: this.#table,
       counters,
       log,
+      throttled,
       canWrite: () => this.#lease.isLeader,
+      settled,
+    });
+    this.#guard = new BucketGuard({
+      kv: b.presence,
+      mirror: this.#mirror,
+      counters,
+      log,
+      settled,
+      retryMs: this.#sweepMs,
+      recreate: async () => {
+        await ensureBucket(nc, "presence", o.prefix, o.replicas);
+      },
     });
     this.#reconciler = new Reconciler({
       mirror: this.#mirror,
@@ -190,6 +212,7 @@ class RegistryImpl implements Registry {
     this.#tracker.stop();
     this.#gate?.stop();
     this.#reconciler.abort();
+    this.#guard.stop();
     this.#status?.stop();
     this.#events?.stop();
     // Writes in flight finish while the lease is still ours, so none lands after a successor's.
@@ -210,10 +233,12 @@ class RegistryImpl implements Registry {
     if (leader) {
       this.#counters.leaderTerms++;
       this.#log.info("took the lead");
-      this.#leading = this.#reconciler.start();
+      // The watch opens before the bucket is read, so no change falls between the two.
+      this.#leading = this.#guard.start().then(() => this.#reconciler.start());
       return;
     }
     this.#reconciler.abort();
+    this.#guard.stop();
     this.#mirror.reset();
     this.#log.info("stepped down");
   }
@@ -236,6 +261,14 @@ class RegistryImpl implements Registry {
     }
     this.#mirror.retry();
     this.#mirror.compactIfDue();
+    if (this.isLeader) void this.#guard.check();
+  }
+
+  /** Whether the table holds every live instance: it has listened for a heartbeat timeout. */
+  #settled(): boolean {
+    return (
+      this.#connected && performance.now() - this.#listeningSince >= this.#o.heartbeatTimeoutMs
+    );
   }
 
   #followConnection(): void {
@@ -254,6 +287,7 @@ class RegistryImpl implements Registry {
 
   async #onReconnect(server: string): Promise<void> {
     this.#connected = true;
+    this.#listeningSince = performance.now();
     this.#log.info({ server }, "reconnected to NATS");
     this.#table.touchAll(performance.now());
     const runs = this.#reconciler.runs;

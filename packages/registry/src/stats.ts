@@ -18,6 +18,8 @@ export interface RegistryStats {
   readonly dropped: number;
   /** Presence messages refused because another identity or presence secret announced the instance. */
   readonly impostors: number;
+  /** Changes of the presence bucket by anyone but this leader (puts, deletes, purges, a deleted bucket), each repaired. */
+  readonly foreign: number;
   /** Successful KV puts of presence records. */
   readonly kvPuts: number;
   /** Successful KV deletes of presence records. */
@@ -42,6 +44,7 @@ export class Counters {
   unauthorized = 0;
   dropped = 0;
   impostors = 0;
+  foreign = 0;
   kvPuts = 0;
   kvDeletes = 0;
   kvErrors = 0;
@@ -59,6 +62,7 @@ export class Counters {
       unauthorized: this.unauthorized,
       dropped: this.dropped,
       impostors: this.impostors,
+      foreign: this.foreign,
       kvPuts: this.kvPuts,
       kvDeletes: this.kvDeletes,
       kvWrites: this.kvPuts + this.kvDeletes,
