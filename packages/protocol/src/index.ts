@@ -22,6 +22,14 @@ export {
 } from "./events/names.js";
 export { DUPLICATE_WINDOW_MS, deadLetterStream, eventStream } from "./events/streams.js";
 export { Header, type HeaderName } from "./headers.js";
+export {
+  LATENCY_BUCKETS,
+  LATENCY_OVERFLOW_US,
+  latencyBucket,
+  latencyBucketLower,
+  latencyBucketUpper,
+  latencyQuantile,
+} from "./latency-histogram.js";
 export { isValidName, MAX_NAME_LENGTH } from "./names.js";
 export type {
   DownMessage,
@@ -44,6 +52,8 @@ export {
   registryBucket,
   validateInstanceRecord,
 } from "./presence.js";
+export type { EndpointStatsData, ParsedStatsData } from "./stats-data.js";
+export { OTHER_ERRORS, parseStatsData, StatsLimits } from "./stats-data.js";
 export type { ParsedSubject, Subjects } from "./subjects.js";
 export {
   DEFAULT_PREFIX,
@@ -64,6 +74,7 @@ export {
   scopeAllows,
   scopeAllowsAnnounce,
   scopeAllowsEmit,
+  scopeAllowsStats,
 } from "./tokens/scope.js";
 export type { TokenVerifier, TokenVerifierOptions, VerifiedToken } from "./tokens/verifier.js";
 export { createVerifier, VERIFIER_DEFAULTS } from "./tokens/verifier.js";

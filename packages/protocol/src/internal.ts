@@ -20,7 +20,7 @@ export {
   maxTokenLifetimeFromEnv,
   tokenFromEnv,
 } from "./environment.js";
-export { toMeshError } from "./error-reply.js";
+export { isValidErrorCode, toMeshError } from "./error-reply.js";
 export {
   type DeadLetter,
   type DeadLetterInfo,
@@ -54,12 +54,14 @@ export {
 } from "./events/streams.js";
 export { headerText, parseAttempt, parseDeadline } from "./headers.js";
 export { checkInt, isIntInRange } from "./integers.js";
+export { LatencyHistogram } from "./latency-histogram.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
 export {
   assertInboxPrefix,
   DEFAULT_INBOX_PREFIX,
+  inboxPrefixOf,
   MAX_REPLY_SUBJECT_LENGTH,
   ReplySubjectRule,
 } from "./reply-subject.js";

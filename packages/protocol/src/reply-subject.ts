@@ -1,3 +1,4 @@
+import type { NatsConnection } from "@nats-io/nats-core";
 import { isValidName } from "./names.js";
 
 /** The inbox prefix of NATS clients (`_INBOX.<nuid>…`), and the SDK's default. */
@@ -70,4 +71,11 @@ function literalTokens(s: string, from: number): boolean {
     }
   }
   return tokenStart < s.length;
+}
+
+/** The inbox prefix a connection was opened with; replies must use it to pass permissions. */
+export function inboxPrefixOf(nc: NatsConnection): string {
+  return (
+    (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? DEFAULT_INBOX_PREFIX
+  );
 }

@@ -1,4 +1,4 @@
-import { parseScope, scopeAllows, scopeAllowsAnnounce } from "@natsmesh/protocol";
+import { parseScope, scopeAllows, scopeAllowsAnnounce, scopeAllowsStats } from "@natsmesh/protocol";
 import { describe, expect, it } from "vitest";
 
 describe("scopeAllows", () => {
@@ -18,6 +18,8 @@ describe("scopeAllows", () => {
     ["billing", "billing", "charge", false],
     ["billing.charge.extra", "billing", "charge", false],
     ["announce:billing", "billing", "charge", false],
+    ["stats:billing", "billing", "charge", false],
+    ["stats:*", "billing", "charge", false],
     ["bill*.charge", "billing", "charge", false],
     [".charge", "billing", "charge", false],
   ])("%j allows %s.%s: %s", (scope, service, method, allowed) => {
@@ -39,5 +41,18 @@ describe("scopeAllowsAnnounce", () => {
     expect(scopeAllowsAnnounce("*", "billing")).toBe(false);
     expect(scopeAllowsAnnounce("billing.*", "billing")).toBe(false);
     expect(scopeAllowsAnnounce("announce:bill", "billing")).toBe(false);
+  });
+});
+
+describe("scopeAllowsStats", () => {
+  it("needs stats:<service> exactly, or stats:*; calling rights are not enough", () => {
+    expect(scopeAllowsStats("stats:billing", "billing")).toBe(true);
+    expect(scopeAllowsStats("stats:*", "billing")).toBe(true);
+    expect(scopeAllowsStats(["x.y", "stats:*"], "billing")).toBe(true);
+    expect(scopeAllowsStats("stats:billing", "shipping")).toBe(false);
+    expect(scopeAllowsStats("*", "billing")).toBe(false);
+    expect(scopeAllowsStats("billing.*", "billing")).toBe(false);
+    expect(scopeAllowsStats("announce:billing", "billing")).toBe(false);
+    expect(scopeAllowsStats("stats:bill", "billing")).toBe(false);
   });
 });

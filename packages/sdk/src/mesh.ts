@@ -1,7 +1,12 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type InstanceRecord, MeshError, subjects } from "@natsmesh/protocol";
-import { assertName, connectionOptions, tokenProvider } from "@natsmesh/protocol/internal";
+import {
+  assertName,
+  connectionOptions,
+  inboxPrefixOf,
+  tokenProvider,
+} from "@natsmesh/protocol/internal";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
 import { CallTracker } from "./call-tracker.js";
@@ -213,11 +218,6 @@ class MeshImpl implements Mesh {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** The inbox prefix a given connection was opened with; replies must use it to pass permissions. */
-function inboxPrefixOf(nc: NatsConnection): string {
-  return (nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? "_INBOX";
 }
 
 /**

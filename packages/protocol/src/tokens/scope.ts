@@ -9,7 +9,7 @@ export function parseScope(scope: unknown): string[] {
 
 /**
  * True when some pattern allows calling `<service>.<method>`: `*` (anything), `svc.*`,
- * `*.method`, `*.*` or `svc.method`. `announce:` patterns never allow a call.
+ * `*.method`, `*.*` or `svc.method`. `announce:` and `stats:` patterns never allow a call.
  */
 export function scopeAllows(
   scope: string | readonly string[],
@@ -60,4 +60,13 @@ export function unverifiedScope(token: string): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * True when some pattern is `stats:<service>` (or `stats:*`): the right to read the service's
+ * `$SRV.STATS` (call counts, errors, latency, last error message) when auth is on.
+ */
+export function scopeAllowsStats(scope: string | readonly string[], service: string): boolean {
+  const patterns = typeof scope === "string" ? parseScope(scope) : scope;
+  return patterns.includes(`stats:${service}`) || patterns.includes("stats:*");
 }
