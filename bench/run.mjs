@@ -6,6 +6,7 @@ const benches = {
   presence: () => import("./presence.mjs"),
   decode: () => import("./decode.mjs"),
   events: () => import("./events.mjs"),
+  histogram: () => import("./histogram.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -246,12 +246,9 @@ describe("calls with tokens", () => {
 });
 
 describe("discovery with auth", () => {
-  it("answers PING and INFO with names only and not STATS; closed answers nothing", async () => {
+  it("answers PING and INFO with names only; closed answers nothing", async () => {
     const ping = await t.nc.request(`$SRV.PING.billing.${agent.id}`, "", { timeout: 2000 });
     expect(ping.json()).toMatchObject({ name: "billing", id: agent.id, metadata: {} });
-    await expect(
-      t.nc.request(`$SRV.STATS.billing.${agent.id}`, "", { timeout: 300 }),
-    ).rejects.toThrow();
     await using closed = await startAgent({
       connection: t.nc,
       prefix: t.prefix,
@@ -262,6 +259,52 @@ describe("discovery with auth", () => {
     await expect(
       t.nc.request(`$SRV.PING.hidden.${closed.id}`, "", { timeout: 300 }),
     ).rejects.toThrow();
+    await expect(
+      t.nc.request(`$SRV.STATS.hidden.${closed.id}`, "", { timeout: 300 }),
+    ).rejects.toThrow();
+  });
+
+  interface StatsBody {
+    type: string;
+    name: string;
+    id: string;
+    endpoints: { name: string; data: unknown }[];
+  }
+
+  async function stats(authorization?: string) {
+    const h = natsHeaders();
+    if (authorization !== undefined) h.set(Header.Authorization, authorization);
+    const msg = await t.nc.request(`$SRV.STATS.billing.${agent.id}`, "", {
+      timeout: 2000,
+      headers: h,
+    });
+    return { error: msg.headers?.get(Header.MeshError) ?? "", body: msg.json<StatsBody>() };
+  }
+
+  it("answers STATS only to a token holding stats:<service> or stats:*", async () => {
+    expect(await stats()).toMatchObject({ error: "UNAUTHENTICATED" });
+    expect(await stats("Bearer not.a.jwt")).toMatchObject({ error: "UNAUTHENTICATED" });
+    // Calling rights, even `*`, are not the right to read stats.
+    expect(await stats(`Bearer ${await token("*")}`)).toMatchObject({ error: "FORBIDDEN" });
+    expect(await stats(`Bearer ${await token("stats:shipping")}`)).toMatchObject({
+      error: "FORBIDDEN",
+    });
+    const forged = await issueToken({ key: other.privateJwk, sub: "x", scope: "stats:*" });
+    expect(await stats(`Bearer ${forged}`)).toMatchObject({ error: "UNAUTHENTICATED" });
+    for (const scope of ["stats:billing", "stats:*"]) {
+      const ok = await stats(`Bearer ${await token(scope)}`);
+      expect(ok.error).toBe("");
+      expect(ok.body).toMatchObject({
+        type: "io.nats.micro.v1.stats_response",
+        name: "billing",
+        id: agent.id,
+      });
+      const charge = ok.body.endpoints.find((e) => e.name === "charge");
+      expect(charge?.data).toMatchObject({
+        latency_us: expect.any(Array),
+        errors: expect.any(Object),
+      });
+    }
   });
 });
 

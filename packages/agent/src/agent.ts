@@ -138,7 +138,7 @@ class AgentImpl implements Agent {
       record: () => this.#record,
       stats: this.#dispatcher.stats,
       description: o.description,
-      namesOnly: auth !== undefined,
+      auth,
       startedAt: new Date(this.#record.startedAt).toISOString(),
       replies: this.#replies,
       counters: () => this.stats(),

@@ -1,5 +1,11 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { MeshError, scopeAllows, scopeAllowsEmit, type VerifiedToken } from "@natsmesh/protocol";
+import {
+  MeshError,
+  scopeAllows,
+  scopeAllowsEmit,
+  scopeAllowsStats,
+  type VerifiedToken,
+} from "@natsmesh/protocol";
 import { startTokenGate, type TokenGate, type TokenGateOptions } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 
@@ -7,7 +13,8 @@ import type { Logger } from "pino";
 export interface AgentAuthOptions extends TokenGateOptions {
   /**
    * NATS micro discovery with auth on: `"open"` answers `$SRV.PING` and `$SRV.INFO` with names
-   * only (no metadata, description or stats); `"closed"` answers nothing.
+   * only (no metadata or description), and `$SRV.STATS` only to a request whose
+   * `Authorization` token holds `stats:<service>` (or `stats:*`); `"closed"` answers nothing.
    * @default "open"
    */
   discovery?: "open" | "closed";
@@ -67,9 +74,30 @@ export class AgentAuth {
       : new MeshError("FORBIDDEN", `the emitter's token does not allow emit:${event}`);
   }
 
+  /**
+   * Checks the `Authorization` value of a `$SRV.STATS` request: its token must hold
+   * `stats:<service>` or `stats:*`.
+   */
+  checkStats(
+    authorization: string | undefined,
+    service: string,
+  ): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError> {
+    const result = this.#gate.check(authorization);
+    return result instanceof Promise
+      ? result.then((r) => allowStats(r, service))
+      : allowStats(result, service);
+  }
+
   stop(): void {
     this.#gate.stop();
   }
+}
+
+function allowStats(result: VerifiedToken | MeshError, service: string): VerifiedToken | MeshError {
+  if (result instanceof MeshError) return result;
+  return scopeAllowsStats(result.scopes, service)
+    ? result
+    : new MeshError("FORBIDDEN", `the token's scope does not allow stats:${service}`);
 }
 
 function allow(

@@ -1,7 +1,22 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { type InstanceRecord, QUEUE_GROUP, type Subjects } from "@natsmesh/protocol";
+import {
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  headers as natsHeaders,
+  type Subscription,
+} from "@nats-io/nats-core";
+import {
+  errorReply,
+  Header,
+  type InstanceRecord,
+  MeshError,
+  QUEUE_GROUP,
+  type Subjects,
+  type VerifiedToken,
+} from "@natsmesh/protocol";
 import type { Logger } from "pino";
 import type { AgentStats } from "./agent-stats.js";
+import type { AgentAuth } from "./auth.js";
 import type { EndpointStats } from "./endpoint-stats.js";
 import type { ReplyGuard } from "./reply-guard.js";
 
@@ -15,8 +30,11 @@ export interface DiscoveryOptions {
   record: () => InstanceRecord;
   stats: ReadonlyMap<string, EndpointStats>;
   description: string;
-  /** With auth on: answer PING and INFO with names only, and not STATS. */
-  namesOnly: boolean;
+  /**
+   * With auth on: PING and INFO carry names only, and STATS is answered only to a token whose
+   * scope holds `stats:<service>`.
+   */
+  auth: AgentAuth | undefined;
   startedAt: string;
   replies: ReplyGuard;
   /** The agent's counters, reported as `mesh` in `STATS`. */
@@ -38,7 +56,7 @@ export class Discovery {
 
   start(): void {
     const { service, id } = this.#o.record();
-    for (const verb of this.#o.namesOnly ? VERBS.filter((v) => v !== "STATS") : VERBS) {
+    for (const verb of VERBS) {
       for (const subject of [
         `$SRV.${verb}`,
         `$SRV.${verb}.${service}`,
@@ -60,16 +78,48 @@ export class Discovery {
   }
 
   #answer(verb: Verb, msg: Msg): void {
+    const auth = this.#o.auth;
+    if (verb !== "STATS" || auth === undefined) {
+      this.#respond(msg, this.#document(verb));
+      return;
+    }
+    // Stats tell load, failures and the last error message: with auth on, only to a holder of
+    // `stats:<service>` (the dashboard's token).
+    const checked = auth.checkStats(
+      msg.headers?.get(Header.Authorization) || undefined,
+      this.#o.record().service,
+    );
+    if (checked instanceof Promise) {
+      checked.then(
+        (result) => this.#answerStats(msg, result),
+        (err) => this.#o.log.warn({ err }, "stats token check failed"),
+      );
+    } else {
+      this.#answerStats(msg, checked);
+    }
+  }
+
+  #answerStats(msg: Msg, result: VerifiedToken | MeshError): void {
+    if (!(result instanceof MeshError)) {
+      this.#respond(msg, this.#document("STATS"));
+      return;
+    }
+    const h = natsHeaders();
+    this.#respond(msg, errorReply(result, h), h);
+  }
+
+  #respond(msg: Msg, body: unknown, h?: MsgHdrs): void {
     try {
-      msg.respond(JSON.stringify(this.#document(verb)));
+      msg.respond(JSON.stringify(body), h === undefined ? undefined : { headers: h });
     } catch (err) {
-      this.#o.log.warn({ err, verb }, "discovery reply could not be sent");
+      this.#o.log.warn({ err, subject: msg.subject }, "discovery reply could not be sent");
     }
   }
 
   #document(verb: Verb): Record<string, unknown> {
     const r = this.#o.record();
-    const metadata = this.#o.namesOnly ? {} : { ...r.metadata };
+    const namesOnly = this.#o.auth !== undefined;
+    const metadata = namesOnly ? {} : { ...r.metadata };
     const base = { name: r.service, id: r.id, version: r.version, metadata };
     switch (verb) {
       case "PING":
@@ -78,7 +128,7 @@ export class Discovery {
         return {
           type: "io.nats.micro.v1.info_response",
           ...base,
-          description: this.#o.namesOnly ? "" : this.#o.description,
+          description: namesOnly ? "" : this.#o.description,
           endpoints: r.methods.map((method) => ({
             name: method,
             subject: this.#o.subjects.service(r.service, method),
@@ -105,6 +155,7 @@ export class Discovery {
               processing_time: s?.processingNs ?? 0,
               average_processing_time:
                 requests === 0 ? 0 : Math.round((s?.processingNs ?? 0) / requests),
+              data: s?.data() ?? { latency_us: [], errors: {} },
             };
           }),
         };

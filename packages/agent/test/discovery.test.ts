@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Svcm } from "@nats-io/services";
-import { type Agent, startAgent } from "@natsmesh/agent";
+import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
+import {
+  type EndpointStatsData,
+  OTHER_ERRORS,
+  parseStatsData,
+  StatsLimits,
+} from "@natsmesh/protocol";
 import { cleanup, setup, type TestSetup } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -23,6 +29,9 @@ beforeAll(async () => {
       },
       fail: () => {
         throw new Error("boom");
+      },
+      coded: (code: string) => {
+        throw new MeshError(code, "as asked");
       },
     },
   });
@@ -54,6 +63,7 @@ describe("NATS micro discovery", () => {
       endpoints: [
         { name: "add", subject: `${t.prefix}.svc.calc.add`, queue_group: "q" },
         { name: "fail", subject: `${t.prefix}.svc.calc.fail`, queue_group: "q" },
+        { name: "coded", subject: `${t.prefix}.svc.calc.coded`, queue_group: "q" },
       ],
     });
   });
@@ -79,6 +89,43 @@ describe("NATS micro discovery", () => {
     expect(fail?.num_errors).toBe(1);
     expect(fail?.last_error).toContain("INTERNAL");
     expect(stats[0]?.started).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it("reports handling times as a latency histogram and failures by code in data", async () => {
+    const stats = await collect(
+      await new Svcm(t.nc).client({ maxWait: 1000, strategy: "timer" }).stats("calc"),
+    );
+    const add = stats[0]?.endpoints?.find((e) => e.name === "add");
+    const data = add?.data as EndpointStatsData;
+    // Three calls that each awaited 5 ms: three counts in buckets from 4096 µs up.
+    expect(data.latency_us.reduce((n, [, c]) => n + c, 0)).toBe(add?.num_requests);
+    for (const [lower] of data.latency_us) expect(lower).toBeGreaterThanOrEqual(4096);
+    expect(parseStatsData(data)).toBeDefined();
+    const fail = stats[0]?.endpoints?.find((e) => e.name === "fail");
+    expect(fail?.data).toMatchObject({ errors: { INTERNAL: 1 } });
+  });
+
+  it("counts at most StatsLimits.maxErrorCodes codes by name, the rest as OTHER", async () => {
+    const extra = 5;
+    for (let i = 0; i < StatsLimits.maxErrorCodes + extra; i++) {
+      await t.nc.request(`${t.prefix}.svc.calc.coded`, JSON.stringify(`CODE_${i}`), {
+        timeout: 5000,
+      });
+    }
+    // Not a code the wire can carry: the caller got INTERNAL, and so it is counted.
+    await t.nc.request(`${t.prefix}.svc.calc.coded`, JSON.stringify("no spaces allowed"), {
+      timeout: 5000,
+    });
+    const doc = (await t.nc.request(`$SRV.STATS.calc.${agent.id}`, "", { timeout: 2000 })).json<{
+      endpoints: { name: string; num_errors: number; data: EndpointStatsData }[];
+    }>();
+    const coded = doc.endpoints.find((e) => e.name === "coded")!;
+    const errors = coded.data.errors;
+    expect(Object.keys(errors)).toHaveLength(StatsLimits.maxErrorCodes + 1);
+    expect(errors.CODE_0).toBe(1);
+    expect(errors[OTHER_ERRORS]).toBe(extra + 1);
+    expect(Object.values(errors).reduce((a, b) => a + b, 0)).toBe(coded.num_errors);
+    expect(parseStatsData(coded.data)?.errors.size).toBe(StatsLimits.maxErrorCodes + 1);
   });
 
   it.each(["$SRV.PING", "$SRV.PING.calc", "$SRV.INFO.calc", "$SRV.STATS.calc"])(
