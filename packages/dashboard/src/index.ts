@@ -1,0 +1,36 @@
+/**
+ * The natsmesh dashboard: a live web page of a mesh's services and instances (from presence)
+ * and their traffic (request rate, error rate, p50/p99 latency, gathered from the agents'
+ * `$SRV.STATS` over NATS), updated by server-sent events. Hosts mount it: the registry on its
+ * HTTP port, `natsmesh dashboard` on its own.
+ *
+ * @module
+ */
+
+export {
+  createDashboard,
+  type Dashboard,
+  type DashboardState,
+  type FeedEntry,
+  type NatsState,
+  type ServiceTraffic,
+  type StatsEvent,
+  type StatsState,
+} from "./dashboard.js";
+export {
+  DASHBOARD_DEFAULTS,
+  type DashboardLogger,
+  type DashboardOptions,
+  type DashboardSettings,
+  type ResolvedDashboardSettings,
+  resolveDashboardSettings,
+} from "./options.js";
+export { PresenceFeed } from "./presence-feed.js";
+export type { PresenceChange, PresenceSource } from "./presence-source.js";
+export {
+  type DashboardServer,
+  type DashboardServerOptions,
+  dashboardUrl,
+  serveDashboard,
+} from "./server.js";
+export type { InstanceRate, ServicePoint } from "./traffic.js";
