@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Dashboard } from "@natsmesh/dashboard";
 import type { InstanceRecord } from "@natsmesh/protocol";
 import { withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
@@ -40,15 +41,18 @@ const ROUTES = new Map<string, (source: HttpApiSource) => Reply>([
 
 /**
  * The registry's HTTP endpoint (node:http): `GET /healthz`, `GET /v1/services`,
- * `GET /metrics`. Read-only and served from memory, so it stays cheap to scrape.
+ * `GET /metrics`, and the dashboard's paths when it has one. Read-only and served from memory,
+ * so it stays cheap to scrape.
  */
 export class HttpApi {
   readonly #server: Server;
+  readonly #dashboard: Dashboard | undefined;
   readonly #log: Logger;
   #closing: Promise<void> | undefined;
 
-  private constructor(server: Server, log: Logger) {
+  private constructor(server: Server, dashboard: Dashboard | undefined, log: Logger) {
     this.#server = server;
+    this.#dashboard = dashboard;
     this.#log = log;
   }
 
@@ -57,9 +61,12 @@ export class HttpApi {
     host: string,
     port: number,
     source: HttpApiSource,
+    dashboard: Dashboard | undefined,
     log: Logger,
   ): Promise<HttpApi> {
-    const server = createServer((req, res) => respond(source, req, res, log));
+    const server = createServer((req, res) => {
+      if (dashboard?.handle(req, res) !== true) respond(source, req, res, log);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -68,7 +75,7 @@ export class HttpApi {
       });
     });
     server.on("error", (err) => log.error({ err }, "http server error"));
-    const api = new HttpApi(server, log);
+    const api = new HttpApi(server, dashboard, log);
     log.info({ host, port: api.port }, "http endpoint listening");
     return api;
   }
@@ -85,6 +92,7 @@ export class HttpApi {
   }
 
   async #close(): Promise<void> {
+    await this.#dashboard?.close();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     // Keep-alive connections of scrapers would otherwise hold close() open.
     this.#server.closeAllConnections();

@@ -11,6 +11,7 @@ export { LEADER_KEY, type LeaseRecord } from "./leader-lease.js";
 export {
   REGISTRY_DEFAULTS,
   type RegistryAuthOptions,
+  type RegistryDashboardOptions,
   type RegistryHttpOptions,
   type RegistryOptions,
 } from "./options.js";

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import { type DashboardSettings, resolveDashboardSettings } from "@natsmesh/dashboard";
 import { DEFAULT_PREFIX } from "@natsmesh/protocol";
 import {
   assertPrefix,
@@ -6,10 +7,26 @@ import {
   checkInt,
   checkTokenGateOptions,
   type TokenGateOptions,
+  type TokenSource,
+  tokenFromEnv,
 } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 
-/** The optional HTTP endpoint: `/healthz`, `/v1/services`, `/metrics`. */
+/** The dashboard on the registry's HTTP endpoint. */
+export interface RegistryDashboardOptions {
+  /**
+   * Token sent with the dashboard's `$SRV.STATS` requests, for agents that check tokens; its
+   * scope must hold `stats:*`. Without one, such agents' traffic is not shown.
+   * @default `MESH_TOKEN`
+   */
+  token?: TokenSource;
+  /** How often each service is asked for its stats while a page is open. @default 2000 */
+  pollMs?: number;
+  /** Pages served at once. @default 32 */
+  maxClients?: number;
+}
+
+/** The optional HTTP endpoint: `/healthz`, `/v1/services`, `/metrics` and the dashboard. */
 export interface RegistryHttpOptions {
   /** Port to listen on; 0 picks a free one (see `registry.httpPort`). */
   port: number;
@@ -18,6 +35,12 @@ export interface RegistryHttpOptions {
    * @default "127.0.0.1"
    */
   host?: string;
+  /**
+   * The live dashboard at `/dashboard/` (and `/`): instances from this registry's memory,
+   * traffic from the agents' `$SRV.STATS`. `false` serves the JSON endpoints only.
+   * @default {}
+   */
+  dashboard?: RegistryDashboardOptions | false;
 }
 
 /** Token checking of presence messages (`auth`): the keys, issuer and audience tokens must match. */
@@ -74,7 +97,14 @@ export interface ResolvedRegistryOptions {
   readonly heartbeatTimeoutMs: number;
   readonly leaseMs: number;
   readonly replicas: number;
-  readonly http: Readonly<Required<RegistryHttpOptions>> | undefined;
+  readonly http:
+    | {
+        readonly port: number;
+        readonly host: string;
+        /** Checked dashboard settings (the prefix and host are the registry's), or `false`. */
+        readonly dashboard: DashboardSettings | false;
+      }
+    | undefined;
   readonly auth: RegistryAuthOptions | undefined;
   readonly logger: Logger;
 }
@@ -96,14 +126,36 @@ export const REGISTRY_LIMITS = {
   maxReplicas: 5,
 } as const;
 
-function resolveHttp(http: RegistryHttpOptions | undefined): ResolvedRegistryOptions["http"] {
+function resolveHttp(
+  http: RegistryHttpOptions | undefined,
+  prefix: string,
+): ResolvedRegistryOptions["http"] {
   if (http === undefined) return undefined;
   if (http === null || typeof http !== "object") throw new TypeError("http must be an object");
   const host = http.host ?? REGISTRY_DEFAULTS.httpHost;
   if (typeof host !== "string" || host === "") {
     throw new TypeError("http.host must be a non-empty string");
   }
-  return { port: checkInt(http.port, "http.port", 0, 65_535), host };
+  const port = checkInt(http.port, "http.port", 0, 65_535);
+  const d = http.dashboard ?? {};
+  if (d === false) return { port, host, dashboard: false };
+  if (d === null || typeof d !== "object") {
+    throw new TypeError("http.dashboard must be an object or false");
+  }
+  const token = d.token ?? tokenFromEnv();
+  const dashboard: DashboardSettings = {
+    prefix,
+    listenHost: host,
+    ...(token === undefined ? {} : { token }),
+    ...(d.pollMs === undefined ? {} : { pollMs: d.pollMs }),
+    ...(d.maxClients === undefined ? {} : { maxClients: d.maxClients }),
+  };
+  try {
+    resolveDashboardSettings(dashboard);
+  } catch (err) {
+    throw new TypeError(`http.dashboard: ${(err as Error).message}`);
+  }
+  return { port, host, dashboard };
 }
 
 function resolveAuth(
@@ -148,7 +200,7 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
       1,
       L.maxReplicas,
     ),
-    http: resolveHttp(options.http),
+    http: resolveHttp(options.http, prefix),
     logger: options.logger ?? pino({ level: "silent" }),
   };
 }

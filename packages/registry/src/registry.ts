@@ -1,5 +1,6 @@
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { createDashboard, PresenceFeed } from "@natsmesh/dashboard";
 import { type InstanceRecord, subjects } from "@natsmesh/protocol";
 import {
   type ConnectionFollower,
@@ -75,6 +76,8 @@ class RegistryImpl implements Registry {
   #listeningSince = performance.now();
   #http: HttpApi | undefined;
   #events: EventMetrics | undefined;
+  /** The live set as the dashboard sees it; only with the dashboard on. */
+  readonly #feed: PresenceFeed | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
   #lastSweep = 0;
   #status: ConnectionFollower | undefined;
@@ -97,6 +100,8 @@ class RegistryImpl implements Registry {
     this.#ownsConnection = owns;
     this.#log = o.logger.child({ component: "registry", registry: this.id, prefix: o.prefix });
     this.#sweepMs = Math.max(10, Math.floor(o.heartbeatTimeoutMs / 3));
+    this.#feed =
+      o.http !== undefined && o.http.dashboard !== false ? new PresenceFeed() : undefined;
     const s = subjects(o.prefix);
     const log = this.#log;
     const counters = this.#counters;
@@ -147,7 +152,7 @@ class RegistryImpl implements Registry {
       table: this.#table,
       counters,
       log,
-      changed: (key) => this.#mirror.mark(key),
+      changed: (key) => this.#changed(key),
       unknown: () => this.#sync.request(),
       gate,
     });
@@ -193,7 +198,25 @@ class RegistryImpl implements Registry {
       // Only a registry that serves /metrics reads the event streams.
       this.#events = new EventMetrics(this.#nc, this.#o.prefix, this.#log);
       this.#events.start();
-      this.#http = await HttpApi.listen(http.host, http.port, this.#httpSource(), this.#log);
+      const dashboard =
+        http.dashboard === false || this.#feed === undefined
+          ? undefined
+          : createDashboard({
+              ...http.dashboard,
+              connection: this.#nc,
+              presence: this.#feed,
+              logger: this.#log.child({ component: "dashboard" }),
+            });
+      this.#http = await HttpApi.listen(
+        http.host,
+        http.port,
+        this.#httpSource(),
+        dashboard,
+        this.#log,
+      ).catch(async (err) => {
+        await dashboard?.close();
+        throw err;
+      });
     }
     this.#log.info({ leader: this.isLeader }, "registry started");
   }
@@ -229,6 +252,12 @@ class RegistryImpl implements Registry {
     this.#log.info("registry stopped");
   }
 
+  /** An instance's record appeared, changed or went: KV may need a write, the dashboard news. */
+  #changed(key: string): void {
+    this.#mirror.mark(key);
+    this.#feed?.set(key, this.#table.get(key)?.record);
+  }
+
   #onLeadership(leader: boolean): void {
     if (leader) {
       this.#counters.leaderTerms++;
@@ -256,7 +285,7 @@ class RegistryImpl implements Registry {
       for (const key of this.#table.sweep(now, this.#o.heartbeatTimeoutMs)) {
         this.#counters.evictions++;
         this.#log.info({ key }, "instance evicted: no heartbeat");
-        this.#mirror.mark(key);
+        this.#changed(key);
       }
     }
     this.#mirror.retry();

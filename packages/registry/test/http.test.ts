@@ -130,7 +130,19 @@ describe("http endpoint", () => {
     expect(m.get("natsmesh_registry_leader")).toBe(1);
 
     expect((await fetch(`${base}/nope`)).status).toBe(404);
-    expect((await fetch(`${base}/`)).status).toBe(404);
+    // The dashboard lives at /dashboard/, and / leads there; it sees the registry's instances.
+    const root = await fetch(`${base}/`, { redirect: "manual" });
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe("/dashboard/");
+    const page = await fetch(`${base}/dashboard/`);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    const state = (await (await fetch(`${base}/dashboard/state`)).json()) as {
+      prefix: string;
+      instances: { id: string }[];
+    };
+    expect(state.prefix).toBe(prefix);
+    expect(state.instances.map((r) => r.id).sort()).toEqual(agents.map((a) => a.id).sort());
     const post = await fetch(`${base}/healthz`, { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
@@ -139,6 +151,24 @@ describe("http endpoint", () => {
     await Promise.all(agents.map((a) => a.stop()));
     await registry.stop();
     await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+
+  it("serves no dashboard with dashboard: false", async () => {
+    await using registry = await startRegistry({
+      servers: t.server.url,
+      prefix: uniquePrefix("h"),
+      http: { port: 0, dashboard: false },
+    });
+    const base = `http://127.0.0.1:${registry.httpPort}`;
+    expect((await fetch(`${base}/`)).status).toBe(404);
+    expect((await fetch(`${base}/dashboard/`)).status).toBe(404);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+
+  it("refuses bad dashboard options before connecting", async () => {
+    await expect(
+      startRegistry({ servers: "nats://127.0.0.1:1", http: { port: 0, dashboard: { pollMs: 5 } } }),
+    ).rejects.toThrow(TypeError);
   });
 
   it("fails to start when the port is taken, releasing everything it took", async () => {
