@@ -7,6 +7,8 @@
  * @module
  */
 
+export type { InstanceRecord } from "@natsmesh/protocol";
+export type { TokenSource } from "@natsmesh/protocol/internal";
 export {
   createDashboard,
   type Dashboard,
@@ -22,8 +24,6 @@ export {
   type DashboardLogger,
   type DashboardOptions,
   type DashboardSettings,
-  type ResolvedDashboardSettings,
-  resolveDashboardSettings,
 } from "./options.js";
 export { PresenceFeed } from "./presence-feed.js";
 export type { PresenceChange, PresenceSource } from "./presence-source.js";

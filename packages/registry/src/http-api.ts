@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Dashboard } from "@natsmesh/dashboard";
+import { type Dashboard, dashboardUrl } from "@natsmesh/dashboard";
 import type { InstanceRecord } from "@natsmesh/protocol";
 import { withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
@@ -76,7 +76,8 @@ export class HttpApi {
     });
     server.on("error", (err) => log.error({ err }, "http server error"));
     const api = new HttpApi(server, dashboard, log);
-    log.info({ host, port: api.port }, "http endpoint listening");
+    const page = dashboard === undefined ? undefined : dashboardUrl(host, api.port);
+    log.info({ host, port: api.port, dashboard: page }, "http endpoint listening");
     return api;
   }
 

@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type DashboardSettings, resolveDashboardSettings } from "@natsmesh/dashboard";
+import type { DashboardSettings } from "@natsmesh/dashboard";
+import { resolveDashboardSettings } from "@natsmesh/dashboard/internal";
 import { DEFAULT_PREFIX } from "@natsmesh/protocol";
 import {
   assertPrefix,
