@@ -65,7 +65,15 @@ function lastPoint(service) {
 /** The row of totals above the services. */
 export function renderSummary(state) {
   const records = [...state.instances.values()];
-  const draining = records.filter((r) => r.status !== "ready").length;
+  // Not ready: draining, saturated (full) or unready, counted by status.
+  const notReady = new Map();
+  for (const r of records) {
+    if (r.status !== "ready") notReady.set(r.status, (notReady.get(r.status) ?? 0) + 1);
+  }
+  const statusNote =
+    notReady.size === 0
+      ? "all ready"
+      : [...notReady].map(([status, n]) => `${n} ${status}`).join(" · ");
   let rps = 0;
   let eps = 0;
   let reporting = 0;
@@ -96,12 +104,7 @@ export function renderSummary(state) {
         String(state.services.size),
         reporting === 0 ? "" : `${withTraffic} with traffic`,
       ),
-      tile(
-        "instances",
-        "Instances",
-        String(records.length),
-        draining === 0 ? "all ready" : `${draining} draining`,
-      ),
+      tile("instances", "Instances", String(records.length), statusNote),
       tile(
         "total-rps",
         "Requests / s",
@@ -188,6 +191,14 @@ function metadataChips(metadata) {
   );
 }
 
+/** Instance statuses the page knows; anything else a peer sends shows as grey. */
+const STATUS_CLASS = {
+  ready: "ready",
+  draining: "draining",
+  saturated: "saturated",
+  unready: "unready",
+};
+
 function instanceRow(r, rates, now) {
   const ir = rates.get(r.id);
   return h(
@@ -197,7 +208,7 @@ function instanceRow(r, rates, now) {
       "td",
       null,
       h("span", {
-        class: `status ${r.status === "ready" ? "ready" : "draining"}`,
+        class: `status ${STATUS_CLASS[r.status] ?? "unknown"}`,
         title: r.status,
       }),
       r.status,
