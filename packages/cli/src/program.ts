@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm } from "@natsmesh/protocol";
 import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
 import { Command, Help, Option } from "commander";
+import { DASHBOARD_PORT, type DashboardCommandOptions, dashboard } from "./commands/dashboard.js";
 import {
   type DlqLsOptions,
   type DlqPurgeOptions,
@@ -194,7 +195,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .addOption(
       new Option(
         "--http-port <N>",
-        "Serve /healthz, /v1/services, /metrics here (0: any free port)",
+        "Serve /healthz, /v1/services, /metrics and the dashboard here (0: any free port)",
       )
         .env("MESH_HTTP_PORT")
         .argParser(value.integer(0, 65_535)),
@@ -333,6 +334,25 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .option("--event <EVENT>", "Only this event's (needs --service)", value.eventName)
     .option("--all", "Every dead letter of the mesh")
     .action((o: DlqPurgeOptions, cmd: Command) => run(dlqPurge(globalsOf(cmd), o, io)));
+
+  program
+    .command("dashboard")
+    .summary("Serve the live web dashboard of the mesh's instances and traffic")
+    .description(
+      "Serve a web page of every service and instance (from the presence bucket) with request " +
+        "rate, error rate and p50/p99 latency (from the agents' $SRV.STATS, asked every 2 s " +
+        "while a page is open), updated live, until SIGINT or SIGTERM. Prints the page's URL " +
+        "(with --json, { url, host, port }). Listens on 127.0.0.1 and answers only requests " +
+        "for localhost; agents with auth on show their traffic only to a --token (MESH_TOKEN) " +
+        "whose scope holds stats:* (or stats:<service>).",
+    )
+    .option(
+      "--port <N>",
+      `Port to listen on (default ${DASHBOARD_PORT}; 0: any free port)`,
+      value.integer(0, 65_535),
+    )
+    .option("--host <H>", "Address to listen on (default 127.0.0.1)", value.nonEmpty)
+    .action((o: DashboardCommandOptions, cmd: Command) => run(dashboard(globalsOf(cmd), o, io)));
 
   const keys = program.command("keys").description("Signing keys: generate, publish");
   keys

@@ -43,7 +43,14 @@ function registryOptions(global: GlobalOptions, o: RegistryCommandOptions): Regi
     ...(o.replicas === undefined ? {} : { replicas: o.replicas }),
     ...(o.httpPort === undefined
       ? {}
-      : { http: { port: o.httpPort, ...(o.httpHost === undefined ? {} : { host: o.httpHost }) } }),
+      : {
+          http: {
+            port: o.httpPort,
+            ...(o.httpHost === undefined ? {} : { host: o.httpHost }),
+            // The dashboard asks agents with auth for their stats with this process's token.
+            ...(global.token === undefined ? {} : { dashboard: { token: global.token } }),
+          },
+        }),
     // The key set is passed on as given (a path, inline JSON or "kv"): the library loads it.
     // Without one, no checks, whatever MESH_JWKS says (the flag resolved it already).
     auth:

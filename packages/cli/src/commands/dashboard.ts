@@ -1,0 +1,91 @@
+import { once } from "node:events";
+import { type DashboardServer, PresenceFeed, serveDashboard } from "@natsmesh/dashboard";
+import { ExitCode, failure } from "../errors.js";
+import { type Io, note } from "../io.js";
+import { ConnectMode, connectNats, noteConnectionChanges } from "../nats/connect.js";
+import { followPresence } from "../nats/follow-presence.js";
+import type { GlobalOptions } from "../program.js";
+import { shutdownOnSignals } from "../signals.js";
+
+/** Where `natsmesh dashboard` listens unless told otherwise. */
+export const DASHBOARD_PORT = 7765;
+export const DASHBOARD_HOST = "127.0.0.1";
+
+/** The flags of `natsmesh dashboard`, as parsed (absent ones `undefined`). */
+export interface DashboardCommandOptions {
+  readonly port: number | undefined;
+  readonly host: string | undefined;
+}
+
+/**
+ * `natsmesh dashboard`: serves the live dashboard until SIGINT or SIGTERM. Instances come from
+ * a watch of the presence bucket, traffic from the agents' `$SRV.STATS` (asked with `--token`
+ * when the agents check tokens). Prints the page's URL (with `--json`, `{ url, host, port }`).
+ */
+export async function dashboard(
+  global: GlobalOptions,
+  o: DashboardCommandOptions,
+  io: Io,
+): Promise<number> {
+  using shutdown = shutdownOnSignals();
+  const host = o.host ?? DASHBOARD_HOST;
+  const port = o.port ?? DASHBOARD_PORT;
+  const nc = await connectNats(global, "dashboard", ConnectMode.follow);
+  const feed = new PresenceFeed();
+  let server: DashboardServer | undefined;
+  try {
+    const followed = followPresence(nc, global, io, {
+      signal: shutdown.signal,
+      onEvent: (e) => feed.set(e.key, e.type === "down" ? undefined : e.instance),
+    });
+    try {
+      server = await serveDashboard({
+        connection: nc,
+        presence: feed,
+        prefix: global.prefix,
+        host,
+        port,
+        ...(global.token === undefined ? {} : { token: global.token }),
+      });
+    } catch (err) {
+      followed.watch.stop();
+      throw listenFailure(err, host, port);
+    }
+    void noteConnectionChanges(nc, (message) => note(io, message));
+    io.stdout.write(
+      global.json
+        ? `${JSON.stringify({ url: server.url, host, port: server.port })}\n`
+        : `natsmesh dashboard: ${server.url}  (prefix ${global.prefix}; Ctrl-C to stop)\n`,
+    );
+    // Runs until a signal, or until the watch ends by itself (no JetStream).
+    await Promise.race([
+      shutdown.signal.aborted ? Promise.resolve() : once(shutdown.signal, "abort"),
+      followed.watch.closed,
+    ]);
+    followed.watch.stop();
+    await followed.watch.closed;
+    const fatal = followed.fatal();
+    if (fatal !== undefined) throw fatal;
+  } finally {
+    await server?.close();
+    await nc.close();
+  }
+  return ExitCode.ok;
+}
+
+function listenFailure(err: unknown, host: string, port: number) {
+  const code = (err as { code?: unknown }).code;
+  if (code === "EADDRINUSE") {
+    return failure(
+      `port ${port} on ${host} is in use; pick another with --port (0: any free port)`,
+      err,
+    );
+  }
+  if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") {
+    return failure(`cannot listen on ${host}: no such local address (--host)`, err);
+  }
+  if (code === "EACCES") {
+    return failure(`not allowed to listen on ${host}:${port}; use a port above 1023`, err);
+  }
+  return err;
+}
