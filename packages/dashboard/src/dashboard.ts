@@ -1,6 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { InstanceRecord } from "@natsmesh/protocol";
-import { type TokenProvider, tokenProvider } from "@natsmesh/protocol/internal";
+import {
+  type ConnectionFollower,
+  followConnection,
+  type TokenProvider,
+  tokenProvider,
+} from "@natsmesh/protocol/internal";
 import { dict } from "./dict.js";
 import { gatherStats, type StatsRound } from "./gather-stats.js";
 import { hostAllowed, SECURITY_HEADERS } from "./http-guard.js";
@@ -90,7 +95,7 @@ class DashboardImpl implements Dashboard {
   readonly #statsState = new Map<string, StatsState>();
   readonly #unsubscribe: () => void;
   #nats: NatsState = { state: "connected", since: Date.now() };
-  #status: { stop?: () => void } | undefined;
+  readonly #status: ConnectionFollower;
   #timer: NodeJS.Timeout | undefined;
   #polling = false;
   #inRound = false;
@@ -114,7 +119,11 @@ class DashboardImpl implements Dashboard {
     });
     this.#unsubscribe = o.presence.subscribe((change) => this.#onPresence(change));
     if (o.connection.isClosed()) this.#nats = { state: "closed", since: Date.now() };
-    void this.#watchConnection();
+    void o.connection.closed().then(() => this.#setNats("closed"));
+    this.#status = followConnection(o.connection, {
+      disconnect: () => this.#setNats("disconnected"),
+      reconnect: () => this.#setNats("connected"),
+    });
   }
 
   handle(req: IncomingMessage, res: ServerResponse): boolean {
@@ -185,7 +194,7 @@ class DashboardImpl implements Dashboard {
     this.#setPolling(false);
     this.#hub.close();
     this.#token?.stop();
-    this.#status?.stop?.();
+    this.#status.stop();
   }
 
   #send(
@@ -230,21 +239,6 @@ class DashboardImpl implements Dashboard {
       }
     }
     this.#hub.send("presence", entry);
-  }
-
-  async #watchConnection(): Promise<void> {
-    const nc = this.#o.connection;
-    void nc.closed().then(() => this.#setNats("closed"));
-    const status = nc.status();
-    this.#status = status as { stop?: () => void };
-    try {
-      for await (const s of status) {
-        if (s.type === "disconnect") this.#setNats("disconnected");
-        else if (s.type === "reconnect") this.#setNats("connected");
-      }
-    } catch (err) {
-      this.#o.logger.debug({ err }, "connection status stream ended");
-    }
   }
 
   #setNats(state: NatsState["state"]): void {

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { DEFAULT_PREFIX } from "@natsmesh/protocol";
-import { assertPrefix, type TokenSource } from "@natsmesh/protocol/internal";
+import { assertPrefix, checkInt, type TokenSource } from "@natsmesh/protocol/internal";
 import type { PresenceSource } from "./presence-source.js";
 
 /** What the dashboard logs: a pino logger fits, and so does `console`-like code. */
@@ -79,13 +79,6 @@ export interface ResolvedDashboardOptions extends ResolvedDashboardSettings {
 
 const SILENT: DashboardLogger = { warn: () => undefined, debug: () => undefined };
 
-function int(value: unknown, what: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`${what} must be an integer from ${min} to ${max}, got ${String(value)}`);
-  }
-  return value;
-}
-
 /** Checks `options` and applies the defaults; throws `TypeError` on a bad value. */
 export function resolveDashboardOptions(options: DashboardOptions): ResolvedDashboardOptions {
   const settings = resolveDashboardSettings(options);
@@ -121,16 +114,16 @@ export function resolveDashboardSettings(settings: DashboardSettings): ResolvedD
   return {
     prefix,
     token,
-    pollMs: int(o.pollMs ?? DASHBOARD_DEFAULTS.pollMs, "pollMs", 100, 3_600_000),
-    historyPoints: int(
+    pollMs: checkInt(o.pollMs ?? DASHBOARD_DEFAULTS.pollMs, "pollMs", 100, 3_600_000),
+    historyPoints: checkInt(
       o.historyPoints ?? DASHBOARD_DEFAULTS.historyPoints,
       "historyPoints",
       1,
       100_000,
     ),
-    feedSize: int(o.feedSize ?? DASHBOARD_DEFAULTS.feedSize, "feedSize", 0, 100_000),
-    maxClients: int(o.maxClients ?? DASHBOARD_DEFAULTS.maxClients, "maxClients", 1, 10_000),
-    maxBufferedBytes: int(
+    feedSize: checkInt(o.feedSize ?? DASHBOARD_DEFAULTS.feedSize, "feedSize", 0, 100_000),
+    maxClients: checkInt(o.maxClients ?? DASHBOARD_DEFAULTS.maxClients, "maxClients", 1, 10_000),
+    maxBufferedBytes: checkInt(
       o.maxBufferedBytes ?? DASHBOARD_DEFAULTS.maxBufferedBytes,
       "maxBufferedBytes",
       1024,

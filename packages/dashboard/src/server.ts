@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { settledWithin } from "@natsmesh/protocol/internal";
 import { createDashboard, type Dashboard } from "./dashboard.js";
 import type { DashboardOptions } from "./options.js";
 
@@ -78,8 +79,7 @@ export async function serveDashboard(options: DashboardServerOptions): Promise<D
 async function closeServer(server: Server, dashboard: Dashboard): Promise<void> {
   await dashboard.close();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Event streams would otherwise hold close() open.
   server.closeAllConnections();
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, CLOSE_TIMEOUT_MS)))]);
-  clearTimeout(timer);
+  await settledWithin(closed, CLOSE_TIMEOUT_MS);
 }

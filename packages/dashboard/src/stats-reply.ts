@@ -6,6 +6,7 @@ import {
   PresenceLimits,
   parseStatsData,
 } from "@natsmesh/protocol";
+import { isIntInRange } from "@natsmesh/protocol/internal";
 
 /** Largest `$SRV.STATS` reply read, in bytes: 256 endpoints with full histograms fit. */
 export const MAX_STATS_REPLY_BYTES = 1024 * 1024;
@@ -35,10 +36,6 @@ export type StatsReply =
 const INVALID: StatsReply = { kind: "invalid" };
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-function count(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
-
 /**
  * Reads one reply to `$SRV.STATS.<service>`. Every reply is hostile: its size is checked before
  * it is parsed, then the shape, names, counts and the histogram; anything off makes it invalid.
@@ -64,10 +61,19 @@ export function readStatsReply(msg: Pick<Msg, "data" | "headers">): StatsReply {
   for (const e of endpoints) {
     if (typeof e !== "object" || e === null) return INVALID;
     const { name: method, num_requests, num_errors, data } = e as Record<string, unknown>;
-    const requests = count(num_requests);
-    const errors = count(num_errors);
-    if (!isValidName(method) || requests === undefined || errors === undefined) return INVALID;
-    out.push({ name: method, requests, errors, data: parseStatsData(data) });
+    if (
+      !isValidName(method) ||
+      !isIntInRange(num_requests, 0, Number.MAX_SAFE_INTEGER) ||
+      !isIntInRange(num_errors, 0, Number.MAX_SAFE_INTEGER)
+    ) {
+      return INVALID;
+    }
+    out.push({
+      name: method,
+      requests: num_requests,
+      errors: num_errors,
+      data: parseStatsData(data),
+    });
   }
   return { kind: "sample", sample: { service: name, id, endpoints: out } };
 }

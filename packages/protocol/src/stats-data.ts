@@ -1,4 +1,5 @@
 import { isValidErrorCode } from "./error-reply.js";
+import { isIntInRange } from "./integers.js";
 import { LATENCY_BUCKETS, latencyBucket, latencyBucketLower } from "./latency-histogram.js";
 
 /**
@@ -29,7 +30,7 @@ export interface ParsedStatsData {
 }
 
 function count(value: unknown): number | undefined {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  return isIntInRange(value, 0, Number.MAX_SAFE_INTEGER) ? value : undefined;
 }
 
 /**
