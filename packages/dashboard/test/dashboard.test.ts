@@ -19,6 +19,8 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup(t));
 
+const STARTED_AT = Date.now();
+
 function record(service: string, id: string, extra: Partial<InstanceRecord> = {}): InstanceRecord {
   return {
     v: 1,
@@ -32,7 +34,7 @@ function record(service: string, id: string, extra: Partial<InstanceRecord> = {}
     host: "h",
     pid: 1,
     metadata: {},
-    startedAt: Date.now(),
+    startedAt: STARTED_AT,
     ...extra,
   };
 }
@@ -137,8 +139,9 @@ describe("dashboard server", () => {
     expect(state.instances.map((r) => r.id)).toEqual(["a1"]);
     expect(state.feed.map((e) => [e.type, e.instance.id])).toEqual([["up", "a1"]]);
 
-    feed.set(presenceKey("alpha", "a1"), record("alpha", "a1", { weight: 5 }));
-    feed.set(presenceKey("alpha", "a1"), record("alpha", "a1", { weight: 5 })); // no news
+    const lighter = record("alpha", "a1", { weight: 5 });
+    feed.set(presenceKey("alpha", "a1"), lighter);
+    feed.set(presenceKey("alpha", "a1"), { ...lighter }); // the same record again: no news
     feed.set(presenceKey("alpha", "a1"), undefined);
     const update = await events.find(
       (e) => e.event === "presence" && (e.data as { type: string }).type === "update",
