@@ -1,7 +1,7 @@
 import { request as httpRequest } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
-import { type InstanceRecord, presenceKey } from "@natsmesh/protocol";
+import { generateKeyPair, type InstanceRecord, issueToken, presenceKey } from "@natsmesh/protocol";
 import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -230,5 +230,50 @@ describe("dashboard server", () => {
     expect(gone).toBe(true);
     // The other page is still served.
     expect(events!.response.destroyed).toBe(false);
+  });
+});
+
+describe("dashboard with agents that check tokens", () => {
+  it("gets stats with a stats:* token, and says why without one", async () => {
+    const keys = await generateKeyPair();
+    const service = uniquePrefix("sec");
+    const agent = await startAgent({
+      connection: t.nc,
+      prefix: t.prefix,
+      service,
+      auth: { jwks: keys.jwks },
+      methods: { m: () => 1 },
+    });
+    const feed = new PresenceFeed();
+    feed.set(presenceKey(service, agent.id), agent.record);
+    const token = await issueToken({ key: keys.privateJwk, sub: "dash", scope: "stats:*" });
+    const callOnly = await issueToken({ key: keys.privateJwk, sub: "dash", scope: "*" });
+    const servers = await Promise.all(
+      [undefined, callOnly, token].map((tok) =>
+        serveDashboard({
+          connection: t.nc,
+          presence: feed,
+          prefix: t.prefix,
+          pollMs: 200,
+          ...(tok === undefined ? {} : { token: tok }),
+        }),
+      ),
+    );
+    const streams: EventStream[] = [];
+    try {
+      for (const s of servers) streams.push(await openEvents(`${s.url}events`));
+      const statsOf = async (stream: EventStream) => {
+        const e = await stream.find((x) => x.event === "stats");
+        return (e.data as StatsEvent).services[service]?.stats;
+      };
+      expect(await Promise.all(streams.map(statsOf))).toEqual([
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "ok",
+      ]);
+    } finally {
+      for (const s of streams) s.close();
+      await cleanup(agent, ...servers);
+    }
   });
 });
