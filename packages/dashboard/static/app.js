@@ -1,7 +1,8 @@
 // The page's state, fed by the server's event stream (state, presence, stats, nats), and a
 // render per animation frame at most. EventSource reconnects by itself; each reconnect starts
 // with a fresh "state" event, so nothing is patched onto a stale view.
-import { renderBanner, renderFeed, renderServices, renderStatus, renderSummary } from "./render.js";
+import { renderBanner, renderFeed, renderStatus, renderSummary } from "./render.js";
+import { renderServices } from "./services.js";
 
 const FEED_SIZE = 200;
 

@@ -91,6 +91,7 @@ describe("dashboard server", () => {
     for (const asset of [
       "app.js",
       "render.js",
+      "services.js",
       "charts.js",
       "dom.js",
       "format.js",
