@@ -58,6 +58,14 @@ export class PresenceView {
   }
 
   /**
+   * The bucket was created anew: its revisions start again, so an entry's revision no longer
+   * tells whether it was seen. Entries replayed from then on are compared by their records.
+   */
+  forgetRevisions(): void {
+    for (const entry of this.#known.values()) entry.revision = -1;
+  }
+
+  /**
    * Ends the snapshot of a new watch: whatever was reported before and is not among the keys
    * `present` in it (deleted, and its marker gone, while the watch was down) goes `down`.
    */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { JetStreamApiCodes, jetstreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type MeshError, presenceBucket } from "@natsmesh/protocol";
@@ -41,6 +41,13 @@ export interface PresenceWatch {
 /** Pause before looking for the bucket or watching again: doubling from the first to the last. */
 export const PRESENCE_RETRY_MS = { first: 250, last: 5000 } as const;
 
+/**
+ * How often a running watch asks whether its bucket is still the one it watches. A watch of a
+ * bucket that was deleted and created again sees nothing (nats.js resumes it past sequences the
+ * new stream has not reached), so it is opened afresh once the stream's creation time changes.
+ */
+export const PRESENCE_CHECK_MS = 2000;
+
 function isStreamNotFound(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as Error & { code?: unknown }).code;
@@ -51,8 +58,9 @@ function isStreamNotFound(err: unknown): boolean {
  * Follows `<P>_presence` (snapshot, then changes) until stopped. It never creates the bucket:
  * a missing one is waited for. nats.js resumes a watch across server restarts by itself; when
  * the watch fails or ends anyway, it is opened again after a doubling pause, and what vanished
- * meanwhile is reported `down` once the new snapshot is in. An empty bucket is `current` at
- * once: nothing waits for a snapshot that will never come.
+ * meanwhile is reported `down` once the new snapshot is in. A bucket deleted (and perhaps created
+ * again) under a running watch is noticed within {@link PRESENCE_CHECK_MS} and watched afresh
+ * likewise. An empty bucket is `current` at once: nothing waits for a snapshot that will never come.
  */
 export function watchPresence(nc: NatsConnection, options: PresenceWatchOptions): PresenceWatch {
   if (options.service !== undefined) assertName(options.service, "service");
@@ -100,14 +108,18 @@ class PresenceWatcher {
     const { service } = this.#o;
     const filter = service === undefined ? ">" : `${service}.*`;
     const jsm = await jetstreamManager(this.#nc);
+    const stream = `KV_${this.#bucket}`;
     let empty: boolean;
+    let created: string;
     try {
       // Kvm.open() binds without asking the server, so the stream is asked whether it exists,
       // and whether the keys to watch hold anything: a watch of nothing never says it caught up.
-      const { state } = await jsm.streams.info(
-        `KV_${this.#bucket}`,
+      const info = await jsm.streams.info(
+        stream,
         service === undefined ? {} : { subjects_filter: `$KV.${this.#bucket}.${filter}` },
       );
+      const { state } = info;
+      created = info.created;
       empty =
         service === undefined
           ? state.messages === 0
@@ -122,6 +134,13 @@ class PresenceWatcher {
     const stop = () => iter.stop();
     this.#signal.addEventListener("abort", stop, { once: true });
     if (this.#signal.aborted) stop();
+    const watching = new AbortController();
+    void this.#checkStream(jsm, stream, created, watching.signal).then((replaced) => {
+      if (!replaced) return;
+      // Revisions of the new stream start again at 1: they say nothing about what was seen.
+      this.#view.forgetRevisions();
+      stop();
+    });
     try {
       // Keys of the snapshot; undefined once it is over.
       let seen: Set<string> | undefined = new Set();
@@ -135,9 +154,32 @@ class PresenceWatcher {
         }
       }
     } finally {
+      watching.abort();
       this.#signal.removeEventListener("abort", stop);
     }
     return true;
+  }
+
+  /**
+   * Resolves `true` once `stream` is gone or is another stream than the one created at
+   * `created`; `false` when `signal` ends the check first. A failed check (server away) is no
+   * verdict: the next one decides.
+   */
+  async #checkStream(
+    jsm: JetStreamManager,
+    stream: string,
+    created: string,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const every = { signal, ref: false };
+    while (await sleep(PRESENCE_CHECK_MS, true, every).catch(() => false)) {
+      try {
+        if ((await jsm.streams.info(stream)).created !== created) return !signal.aborted;
+      } catch (err) {
+        if (isStreamNotFound(err)) return !signal.aborted;
+      }
+    }
+    return false;
   }
 
   #endSnapshot(seen: ReadonlySet<string>): undefined {

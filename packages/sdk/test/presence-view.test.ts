@@ -53,6 +53,16 @@ describe("PresenceView", () => {
     expect(events).toEqual(["up echo.a w=100"]);
   });
 
+  it("compares records, not revisions, once the bucket was created anew", () => {
+    view.apply(put(record("a"), 1));
+    view.apply(put(record("a", { weight: 7 }), 1));
+    expect(events).toEqual(["up echo.a w=100"]);
+    view.forgetRevisions();
+    view.apply(put(record("a", { weight: 7 }), 1));
+    view.apply(put(record("a", { weight: 7 }), 1));
+    expect(events).toEqual(["up echo.a w=100", "update echo.a w=7"]);
+  });
+
   it("reconciles a new snapshot: what it lacks goes down, what it holds stays", () => {
     view.apply(put(record("a")));
     view.apply(put(record("b")));

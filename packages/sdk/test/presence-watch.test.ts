@@ -1,3 +1,4 @@
+import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { type InstanceRecord, presenceBucket, presenceKey } from "@natsmesh/protocol";
@@ -105,6 +106,27 @@ describe("watchPresence", () => {
     await put(kv, record(prefix, "echo", "a"));
     await w.until("up of a", () => w.events.includes("up echo.a"));
     expect(w.statuses.map((s) => s.type)).toEqual(["waiting", "current"]);
+  });
+
+  it("watches afresh when the bucket is deleted and created again", async () => {
+    const prefix = uniquePrefix();
+    const kv = await bucket(prefix);
+    await put(kv, record(prefix, "echo", "a"));
+    await put(kv, record(prefix, "echo", "b"));
+    const w = follow(prefix);
+    await w.until("current", () => w.statuses.length > 0);
+    const jsm = await jetstreamManager(t.nc);
+    await jsm.streams.delete(`KV_${presenceBucket(prefix)}`);
+    // A registry creates it again and writes what is live now: b, changed, and c.
+    const again = await bucket(prefix);
+    await put(again, record(prefix, "echo", "b", 7));
+    await put(again, record(prefix, "echo", "c"));
+    await w.until("up of c after the bucket came back", () => w.events.includes("up echo.c"));
+    await w.until("down of a", () => w.events.includes("down echo.a"));
+    expect(w.events.slice(2).sort()).toEqual(["down echo.a", "up echo.c", "update echo.b"]);
+    // And it follows the new bucket from then on.
+    await again.delete("echo.c");
+    await w.until("down of c", () => w.events.includes("down echo.c"));
   });
 
   it("follows one service when given, and reports invalid entries", async () => {
