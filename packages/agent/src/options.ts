@@ -17,7 +17,9 @@ import {
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   inboxPrefixesFromEnv,
+  prefixFromEnv,
   resolveEventStreamOptions,
+  serversFromEnv,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
@@ -117,7 +119,7 @@ export interface NestedRequestOptions {
 export interface AgentOptions {
   /**
    * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
-   * @default "nats://127.0.0.1:4222"
+   * @default `NATS_URL` when set, else "nats://127.0.0.1:4222"
    */
   servers?: string | string[];
   /** An existing connection to use; the agent then leaves it open on `stop()`. */
@@ -204,7 +206,10 @@ export interface AgentOptions {
    * @default 10000
    */
   drainTimeoutMs?: number;
-  /** @default "mesh" */
+  /**
+   * Subject prefix of the mesh (`P` in `P.svc.…`), so several meshes can share one NATS account.
+   * @default `MESH_PREFIX` when set, else "mesh"
+   */
   prefix?: string;
   /**
    * Inbox prefixes of the callers this agent answers. A reply goes only to a subject under one
@@ -316,7 +321,9 @@ const MAX = Number.MAX_SAFE_INTEGER;
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options === null || typeof options !== "object")
     throw new TypeError("startAgent needs options");
-  const o = withDefaults(AGENT_DEFAULTS, options);
+  // MESH_PREFIX is read only when no prefix is given: a bad value there cannot fail a caller
+  // who set the prefix in code.
+  const o = withDefaults(AGENT_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
   assertName(o.service, "service");
   assertPrefix(o.prefix);
   if (o.zone !== undefined && !isValidName(o.zone))
@@ -336,7 +343,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     throw new TypeError(`an agent may host at most ${PresenceLimits.maxMethods} methods`);
   }
   return {
-    servers: o.servers,
+    servers: o.servers ?? serversFromEnv(),
     connection: o.connection,
     service: o.service,
     version: o.version,

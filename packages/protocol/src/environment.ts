@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { assertPrefix } from "./names.js";
 import type { TokenGateOptions } from "./tokens/token-gate.js";
 import type { TokenSource } from "./tokens/token-provider.js";
 
@@ -58,4 +59,55 @@ export function inboxPrefixesFromEnv(env: NodeJS.ProcessEnv = process.env): stri
   const value = env.MESH_INBOX_PREFIXES;
   if (value === undefined || value.trim() === "") return undefined;
   return value.split(",").map((p) => p.trim());
+}
+
+/** A variable's value, or `undefined` when it is unset or blank. */
+function variable(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * NATS servers from `NATS_URL` (one URL or several, comma-separated), or `undefined` when it is
+ * unset or blank. The `servers` option wins over it; neither gives `nats://127.0.0.1:4222`.
+ */
+export function serversFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return variable(env, "NATS_URL");
+}
+
+/**
+ * The mesh prefix from `MESH_PREFIX`, or `undefined` when it is unset or blank. The `prefix`
+ * option wins over it; neither gives `mesh`. Throws `TypeError`, naming the variable, on a value
+ * that is not a prefix: a typo there must not quietly start a second mesh.
+ */
+export function prefixFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const prefix = variable(env, "MESH_PREFIX");
+  if (prefix === undefined) return undefined;
+  try {
+    assertPrefix(prefix);
+  } catch (err) {
+    throw new TypeError(`MESH_PREFIX: ${(err as Error).message}`);
+  }
+  return prefix;
+}
+
+/** The levels `LOG_LEVEL` may name: pino's, quietest last. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Level of the logs of agents and registries when `LOG_LEVEL` is unset. */
+export const DEFAULT_LOG_LEVEL: LogLevel = "info";
+
+/**
+ * The log level from `LOG_LEVEL` (any case), else {@link DEFAULT_LOG_LEVEL}. Throws `TypeError`
+ * on a value that is not a level, rather than logging at a level nobody asked for.
+ */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const raw = variable(env, "LOG_LEVEL");
+  if (raw === undefined) return DEFAULT_LOG_LEVEL;
+  const level = raw.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new TypeError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${raw}`);
+  }
+  return level as LogLevel;
 }

@@ -16,8 +16,14 @@ export {
 export { withDefaults } from "./defaults.js";
 export {
   authFromEnv,
+  DEFAULT_LOG_LEVEL,
   inboxPrefixesFromEnv,
+  LOG_LEVELS,
+  type LogLevel,
+  logLevelFromEnv,
   maxTokenLifetimeFromEnv,
+  prefixFromEnv,
+  serversFromEnv,
   tokenFromEnv,
 } from "./environment.js";
 export { isValidErrorCode, toMeshError } from "./error-reply.js";

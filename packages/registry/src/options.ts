@@ -7,6 +7,8 @@ import {
   authFromEnv,
   checkInt,
   checkTokenGateOptions,
+  prefixFromEnv,
+  serversFromEnv,
   type TokenGateOptions,
   type TokenSource,
   tokenFromEnv,
@@ -51,12 +53,15 @@ export type RegistryAuthOptions = TokenGateOptions;
 export interface RegistryOptions {
   /**
    * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
-   * @default "nats://127.0.0.1:4222"
+   * @default `NATS_URL` when set, else "nats://127.0.0.1:4222"
    */
   servers?: string | string[];
   /** An existing connection to use; the registry then leaves it open on `stop()`. */
   connection?: NatsConnection;
-  /** @default "mesh" */
+  /**
+   * Subject prefix of the mesh whose presence this registry keeps (`<P>_presence`).
+   * @default `MESH_PREFIX` when set, else "mesh"
+   */
   prefix?: string;
   /**
    * An instance with no `up` or `hb` for this long is evicted (3 × the agents' default
@@ -175,11 +180,11 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
   if (options === null || typeof options !== "object") {
     throw new TypeError("startRegistry options must be an object");
   }
-  const prefix = options.prefix ?? REGISTRY_DEFAULTS.prefix;
+  const prefix = options.prefix ?? prefixFromEnv() ?? REGISTRY_DEFAULTS.prefix;
   assertPrefix(prefix);
   const L = REGISTRY_LIMITS;
   return {
-    servers: options.servers,
+    servers: options.servers ?? serversFromEnv(),
     connection: options.connection,
     auth: resolveAuth(options.auth),
     prefix,

@@ -6,7 +6,9 @@ import {
   checkInt,
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
+  prefixFromEnv,
   resolveEventStreamOptions,
+  serversFromEnv,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
@@ -18,12 +20,15 @@ import { type Balance, checkBalance } from "./balancer.js";
 export interface MeshOptions {
   /**
    * NATS servers: an array or a comma-separated string. Ignored when `connection` is given.
-   * @default "nats://127.0.0.1:4222"
+   * @default `NATS_URL` when set, else "nats://127.0.0.1:4222"
    */
   servers?: string | string[];
   /** An existing connection; the mesh then leaves it open on `close()`. */
   connection?: NatsConnection;
-  /** @default "mesh" */
+  /**
+   * Subject prefix of the mesh (`P` in `P.svc.…`): the agents' and registries' prefix.
+   * @default `MESH_PREFIX` when set, else "mesh"
+   */
   prefix?: string;
   /**
    * Default time a call may take, attempts and retries included.
@@ -165,11 +170,13 @@ export function checkCodec(codec: unknown): CodecName {
 
 /** Resolves and checks mesh options; throws `TypeError` on anything invalid. Never mutates `options`. */
 export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptions {
-  const o = withDefaults(MESH_DEFAULTS, options);
+  // MESH_PREFIX is read only when no prefix is given: a bad value there cannot fail a caller
+  // who set the prefix in code.
+  const o = withDefaults(MESH_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
   assertPrefix(o.prefix);
   assertInboxPrefix(o.inboxPrefix, o.prefix);
   return {
-    servers: o.servers,
+    servers: o.servers ?? serversFromEnv(),
     connection: o.connection,
     prefix: o.prefix,
     timeoutMs: checkInt(o.timeoutMs, "timeoutMs", 1, 3_600_000),
