@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { StartedTestContainer } from "testcontainers";
 import { NatsTestingError } from "./errors.js";
 import type { NatsServer } from "./nats-server.js";
-import { configText, type ResolvedNatsServerOptions } from "./options.js";
+import { configText, hasConfigText, type ResolvedNatsServerOptions } from "./options.js";
 import { freePorts } from "./ports.js";
 import { trackContainer, trackDir, untrackContainer, untrackDir } from "./reaper.js";
 import { type HaltMode, ServerLifecycle } from "./server-lifecycle.js";
@@ -12,6 +12,8 @@ import { canConnect, waitUntil } from "./wait.js";
 
 const STORE = "/data";
 const CONFIG = "/etc/natsmesh/nats.conf";
+/** Where a caller's `configFile` goes, beside {@link CONFIG} so that file can include it. */
+const CALLER_CONFIG = "/etc/natsmesh/caller.conf";
 const READY_LINE = /Server is ready/;
 /** Label on every container, naming its store directory, so a test or an operator can find it. */
 export const CONTAINER_LABEL = "io.natsmesh.testing.store";
@@ -93,9 +95,13 @@ class ContainerNatsServer extends ServerLifecycle implements NatsServer {
     const uid = process.getuid?.();
     const gid = process.getgid?.();
     if (uid !== undefined && gid !== undefined) container.withUser(`${uid}:${gid}`);
-    const text = configText(o);
-    if (text !== undefined) {
-      container.withCopyContentToContainer([{ content: text, target: CONFIG }]);
+    if (Object.keys(o.env).length > 0) container.withEnvironment({ ...o.env });
+    if (o.configFile !== undefined) {
+      container.withCopyFilesToContainer([{ source: o.configFile, target: CALLER_CONFIG }]);
+    }
+    if (hasConfigText(o)) {
+      const include = o.configFile === undefined ? undefined : "caller.conf";
+      container.withCopyContentToContainer([{ content: configText(o, include)!, target: CONFIG }]);
     }
     let started: StartedTestContainer;
     try {
@@ -153,7 +159,8 @@ class ContainerNatsServer extends ServerLifecycle implements NatsServer {
   #command(): string[] {
     const o = this.#options;
     const args: string[] = [];
-    if (configText(o) !== undefined) args.push("-c", CONFIG);
+    if (hasConfigText(o)) args.push("-c", CONFIG);
+    else if (o.configFile !== undefined) args.push("-c", CALLER_CONFIG);
     if (o.network === "host") {
       args.push("-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort));
     } else {

@@ -18,6 +18,8 @@ export interface NatsProcessSpec {
   /** The `--ports_file_dir` given in `args`, read to learn the ports chosen with `-1`. */
   portsDir: string;
   startTimeoutMs: number;
+  /** Added to this process's environment. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** One run of one nats-server process, from spawn to exit. */
@@ -52,7 +54,10 @@ class ChildNatsProcess implements NatsProcess {
 
   constructor(spec: NatsProcessSpec) {
     this.#spec = spec;
-    this.#child = spawn(spec.binary, spec.args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.#child = spawn(spec.binary, spec.args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...spec.env },
+    });
     if (this.#child.pid !== undefined) trackChild(this.#child);
     // nats-server logs to stderr; keep reading it for the whole run, or a chatty server would
     // block on a full pipe.

@@ -1,3 +1,5 @@
+import { resolve } from "node:path";
+
 /** Where a test server runs. */
 export const NATS_RUNTIMES = ["auto", "process", "container"] as const;
 
@@ -31,8 +33,22 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** The server's `max_payload` in bytes. @default undefined (the server's 1 MiB) */
   maxPayload?: number;
+  /**
+   * A nats-server configuration file to run with, as it is: a shipped permission set, say. The
+   * listen address, ports and JetStream store still come from this helper's command-line flags
+   * (so the file must not set `store_dir`, which nats-server refuses to take twice); `config`
+   * and `maxPayload` are added after it. A relative path is taken from the current directory.
+   * @default undefined
+   */
+  configFile?: string;
   /** Extra configuration file text (NATS conf syntax). Command-line flags win over it. @default undefined */
   config?: string;
+  /**
+   * Extra environment variables of the server: the values a configuration file reads as
+   * `$NAME` (passwords, say). The process runtime adds them to this process's environment.
+   * @default {}
+   */
+  env?: Readonly<Record<string, string>>;
   /** Extra command-line arguments for `nats-server`. @default [] */
   args?: readonly string[];
   /** Bound on every wait while starting: readiness, ports, first TCP connect. @default 10000 */
@@ -64,7 +80,10 @@ export interface ResolvedNatsServerOptions {
   readonly port: number;
   readonly jetstream: boolean;
   readonly maxPayload: number | undefined;
+  /** Absolute path of {@link NatsServerOptions.configFile}. */
+  readonly configFile: string | undefined;
   readonly config: string | undefined;
+  readonly env: Readonly<Record<string, string>>;
   readonly args: readonly string[];
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
@@ -108,6 +127,18 @@ export function resolveNatsServerOptions(
   if (maxPayload !== undefined && (!Number.isInteger(maxPayload) || maxPayload <= 0)) {
     throw new TypeError(`maxPayload must be a positive integer, got ${maxPayload}`);
   }
+  const configFile = options.configFile;
+  if (configFile !== undefined && (typeof configFile !== "string" || configFile === "")) {
+    throw new TypeError("configFile must be a non-empty path");
+  }
+  const serverEnv = options.env ?? {};
+  if (
+    serverEnv === null ||
+    typeof serverEnv !== "object" ||
+    Object.entries(serverEnv).some(([k, v]) => k === "" || typeof v !== "string")
+  ) {
+    throw new TypeError("env must be an object of string values");
+  }
   const args = options.args ?? d.args;
   if (!Array.isArray(args) || args.some((a) => typeof a !== "string")) {
     throw new TypeError("args must be an array of strings");
@@ -129,7 +160,9 @@ export function resolveNatsServerOptions(
     port,
     jetstream: options.jetstream ?? d.jetstream,
     maxPayload,
+    configFile: configFile === undefined ? undefined : resolve(configFile),
     config: options.config,
+    env: { ...serverEnv },
     args: [...args],
     startTimeoutMs: positive("startTimeoutMs", options.startTimeoutMs ?? d.startTimeoutMs),
     stopTimeoutMs: positive("stopTimeoutMs", options.stopTimeoutMs ?? d.stopTimeoutMs),
@@ -152,12 +185,23 @@ function positive(name: string, value: number): number {
 
 /**
  * The configuration file text for `options`, or undefined when none is needed. `max_payload`
- * has no command-line flag, so it always goes through a file.
+ * has no command-line flag, so it always goes through a file. `include` names the caller's
+ * `configFile` as the written file must refer to it: nats-server reads an include relative to
+ * the including file's directory.
  */
-export function configText(options: ResolvedNatsServerOptions): string | undefined {
+export function configText(
+  options: ResolvedNatsServerOptions,
+  include?: string,
+): string | undefined {
   const lines: string[] = [];
+  if (include !== undefined) lines.push(`include ${JSON.stringify(include)}`);
   if (options.config !== undefined) lines.push(options.config);
   // Last, so the explicit option wins over the same key in the caller's text.
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
   return lines.length === 0 ? undefined : `${lines.join("\n")}\n`;
+}
+
+/** Whether `options` add configuration text of their own to (or instead of) a `configFile`. */
+export function hasConfigText(options: ResolvedNatsServerOptions): boolean {
+  return configText(options) !== undefined;
 }

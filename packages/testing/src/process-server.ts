@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { type NatsProcess, spawnNatsProcess } from "./nats-process.js";
 import type { NatsServer } from "./nats-server.js";
-import { configText, type ResolvedNatsServerOptions } from "./options.js";
+import { configText, hasConfigText, type ResolvedNatsServerOptions } from "./options.js";
 import { trackDir, untrackDir } from "./reaper.js";
 import { type HaltMode, ServerLifecycle } from "./server-lifecycle.js";
 
@@ -81,7 +81,10 @@ export class ProcessNatsServer extends ServerLifecycle implements NatsServer {
   async init(): Promise<void> {
     await mkdir(this.storeDir, { recursive: true });
     await mkdir(this.#portsDir, { recursive: true });
-    const text = configText(this.#options);
+    const o = this.#options;
+    // A caller's file alone is run as it is; with text of ours it is included by a written one.
+    const include = o.configFile === undefined ? undefined : relative(this.#root, o.configFile);
+    const text = hasConfigText(o) ? configText(o, include) : undefined;
     if (text !== undefined) await writeFile(this.#configFile, text);
     await this.start();
   }
@@ -92,6 +95,7 @@ export class ProcessNatsServer extends ServerLifecycle implements NatsServer {
       args: this.#args(),
       portsDir: this.#portsDir,
       startTimeoutMs: this.#options.startTimeoutMs,
+      env: this.#options.env,
     });
     this.#process = proc;
     try {
@@ -120,7 +124,8 @@ export class ProcessNatsServer extends ServerLifecycle implements NatsServer {
     const o = this.#options;
     const args: string[] = [];
     // The config file comes first: flags given after it override the same settings.
-    if (configText(o) !== undefined) args.push("-c", this.#configFile);
+    if (hasConfigText(o)) args.push("-c", this.#configFile);
+    else if (o.configFile !== undefined) args.push("-c", o.configFile);
     args.push("-a", "127.0.0.1", "-p", String(this.#port || -1));
     args.push("-m", String(this.#monitorPort || -1));
     args.push("--ports_file_dir", this.#portsDir);

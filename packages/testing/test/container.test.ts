@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
@@ -129,6 +131,34 @@ describe.skipIf(skip)("container options and disposal (needs NATSMESH_DOCKER_HOS
     expect(await containersOf(server)).toEqual([]);
     expect(existsSync(server.storeDir)).toBe(false);
     await expect(server.restart()).rejects.toMatchObject({ code: "DISPOSED" });
+  });
+
+  it("runs a caller's configuration file with env, and its own text after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "natsmesh-conf-"));
+    const file = join(dir, "auth.conf");
+    writeFileSync(
+      file,
+      "authorization { users = [ { user: alice, password: $ALICE_PASSWORD } ] }\n",
+    );
+    try {
+      for (const extra of [{}, { maxPayload: 32 * 1024 }]) {
+        await using server = await startNatsServer({
+          runtime,
+          configFile: file,
+          env: { ALICE_PASSWORD: "s3cret" },
+          startTimeoutMs: 30_000,
+          ...extra,
+        });
+        await expect(
+          connect({ servers: server.url, user: "alice", pass: "wrong" }),
+        ).rejects.toThrow(/Authorization/);
+        const nc = await connect({ servers: server.url, user: "alice", pass: "s3cret" });
+        expect(nc.info?.max_payload).toBe("maxPayload" in extra ? extra.maxPayload : 1024 * 1024);
+        await nc.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reports an image that cannot start as START_FAILED, leaving nothing behind", async () => {

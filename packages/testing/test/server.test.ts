@@ -1,4 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
@@ -124,6 +126,42 @@ describe("server options and disposal", () => {
     expect(isAlive(pid)).toBe(false);
     expect(existsSync(server.storeDir)).toBe(false);
     await expect(server.restart()).rejects.toMatchObject({ code: "DISPOSED" });
+  });
+
+  it("runs a caller's configuration file as it is, reading $NAME from env; adds its own text after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "natsmesh-conf-"));
+    const file = join(dir, "auth.conf");
+    writeFileSync(
+      file,
+      "authorization { users = [ { user: alice, password: $ALICE_PASSWORD } ] }\n",
+    );
+    try {
+      for (const extra of [{}, { maxPayload: 32 * 1024 }]) {
+        await using server = await startNatsServer({
+          runtime,
+          configFile: file,
+          env: { ALICE_PASSWORD: "s3cret" },
+          ...extra,
+        });
+        await expect(
+          connect({ servers: server.url, user: "alice", pass: "wrong" }),
+        ).rejects.toThrow(/Authorization/);
+        const nc = await connect({ servers: server.url, user: "alice", pass: "s3cret" });
+        try {
+          expect(nc.info?.jetstream).toBe(true);
+          expect(nc.info?.max_payload).toBe("maxPayload" in extra ? extra.maxPayload : 1024 * 1024);
+        } finally {
+          await nc.close();
+        }
+      }
+      // Without the variable the file cannot be read, and the start says why.
+      await expect(startNatsServer({ runtime, configFile: file })).rejects.toMatchObject({
+        code: "START_FAILED",
+        message: expect.stringContaining("ALICE_PASSWORD"),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("runs without JetStream when asked", async () => {
