@@ -104,6 +104,13 @@ class AgentImpl implements Agent {
     const limited = new RateLimitedLog(log);
     this.#budget = new InflightBudget(o.maxInflightBytes);
     this.#saturation = new Saturation(o.heartbeatMs, () => this.#refreshStatus());
+    // Without a key set the instance cannot serve callers: its record says "unready" until
+    // keys arrive, and durable consumers pull again once they have.
+    auth?.onReadiness(() => {
+      this.#refreshStatus();
+      if (auth.ready) this.#events?.resume();
+    });
+    this.#refreshStatus();
     this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
@@ -124,11 +131,13 @@ class AgentImpl implements Agent {
       record: () => this.#record,
       inflight: () => this.#dispatcher.inflight.size,
       limit: o.concurrency,
-      beforeHeartbeat: () =>
+      beforeHeartbeat: () => {
         this.#saturation.tick(
           this.#dispatcher.inflight.size / o.concurrency,
           this.#budget.bytes / o.maxInflightBytes,
-        ),
+        );
+        auth?.remind();
+      },
       token: () => this.#token?.current(),
       log,
     });
@@ -165,15 +174,18 @@ class AgentImpl implements Agent {
 
   /**
    * Puts the status the agent is in into its record and announces it when it changed:
-   * draining wins, then saturated; ready otherwise.
+   * draining wins, then unready (no key set to verify tokens with), then saturated; ready
+   * otherwise.
    */
   #refreshStatus(): void {
     const status: InstanceStatus =
       this.#baseStatus === "draining"
         ? "draining"
-        : this.#saturation.saturated
-          ? "saturated"
-          : "ready";
+        : this.#auth?.ready === false
+          ? "unready"
+          : this.#saturation.saturated
+            ? "saturated"
+            : "ready";
     if (status === this.#record.status) return;
     this.#record = { ...this.#record, status };
     // The constructor's own first announcement carries the status; later changes announce here.

@@ -8,6 +8,7 @@ import {
 } from "@natsmesh/protocol";
 import { startTokenGate, type TokenGate, type TokenGateOptions } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import { KeyReadiness } from "./key-readiness.js";
 
 /** Token checking of an agent. */
 export interface AgentAuthOptions extends TokenGateOptions {
@@ -20,27 +21,55 @@ export interface AgentAuthOptions extends TokenGateOptions {
   discovery?: "open" | "closed";
 }
 
-/** Verifies callers' tokens against the scope a method needs. */
+/**
+ * Verifies callers' tokens against the scope a method needs. Until it holds a key to verify
+ * with, it is not ready: every check answers `UNAVAILABLE` (the caller's token may be fine;
+ * this instance cannot tell), never a misleading `UNAUTHENTICATED`.
+ */
 export class AgentAuth {
   readonly #gate: TokenGate;
+  readonly #keys: KeyReadiness;
 
-  private constructor(gate: TokenGate) {
+  private constructor(gate: TokenGate, keys: KeyReadiness) {
     this.#gate = gate;
+    this.#keys = keys;
   }
 
+  /**
+   * Loads the key set and keeps it current. Rejects when it cannot ever load as configured: a
+   * missing or invalid file (`TypeError`), a NATS user that may not read the `"kv"` key set
+   * (`MeshError` `FORBIDDEN`). A `"kv"` key set that is not there yet starts the agent unready.
+   */
   static async start(
     options: AgentAuthOptions,
     nc: NatsConnection,
     prefix: string,
     log: Logger,
   ): Promise<AgentAuth> {
+    const keys = new KeyReadiness(options.secret !== undefined, log);
     const gate = await startTokenGate(options, {
       connection: nc,
       prefix,
-      onKeys: (kids) => log.info({ kids }, "key set loaded"),
-      onError: (err) => log.error({ err }, "key set update refused; keeping the previous keys"),
+      onKeys: (kids) => keys.loaded(kids),
+      onError: (err) => keys.failed(err),
     });
-    return new AgentAuth(gate);
+    keys.started();
+    return new AgentAuth(gate, keys);
+  }
+
+  /** Whether the agent holds a key (or secret) to verify tokens with. */
+  get ready(): boolean {
+    return this.#keys.ready;
+  }
+
+  /** Calls `listener` whenever {@link AgentAuth.ready} changes. */
+  onReadiness(listener: () => void): void {
+    this.#keys.listener = listener;
+  }
+
+  /** At each heartbeat: an unready agent says so in its log again (at most every 10 s). */
+  remind(): void {
+    this.#keys.remind();
   }
 
   /**
@@ -51,6 +80,7 @@ export class AgentAuth {
     authorization: string | undefined,
     required: readonly [string, string],
   ): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError> {
+    if (!this.#keys.ready) return KeyReadiness.UNREADY;
     const result = this.#gate.check(authorization);
     return result instanceof Promise
       ? result.then((r) => allow(r, required))
@@ -67,6 +97,7 @@ export class AgentAuth {
     event: string,
     atMs: number,
   ): Promise<VerifiedToken | MeshError> {
+    if (!this.#keys.ready) return KeyReadiness.UNREADY;
     const result = await this.#gate.checkAt(authorization, atMs);
     if (result instanceof MeshError) return result;
     return scopeAllowsEmit(result.scopes, event)
@@ -82,6 +113,7 @@ export class AgentAuth {
     authorization: string | undefined,
     service: string,
   ): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError> {
+    if (!this.#keys.ready) return KeyReadiness.UNREADY;
     const result = this.#gate.check(authorization);
     return result instanceof Promise
       ? result.then((r) => allowStats(r, service))

@@ -110,8 +110,15 @@ export class DurableConsumer {
     this.#pump();
   }
 
+  /** Pulls again after pulling held off (the agent had no key set to check events with). */
+  resume(): void {
+    this.#pump();
+  }
+
   #pump(): void {
     if (this.#stopping || this.#paused || this.#consumer === undefined) return;
+    // Without keys every event would fail its token check: leave them in the stream meanwhile.
+    if (this.#s.auth?.ready === false) return;
     while (
       this.#free > 0 &&
       this.#fetches < MAX_FETCHES &&
@@ -240,11 +247,18 @@ export class DurableConsumer {
     }
     const storedAt = Math.floor(info.timestampNanos / 1_000_000);
     if (s.auth !== undefined) {
-      return admitEvent(input, m.data, s.auth, storedAt, s.limits).then((admitted) =>
-        admitted instanceof MeshError
-          ? this.#deadLetter(m, admitted, deliveries)
-          : this.#run(m, input, header, admitted.payload, admitted.caller, storedAt),
-      );
+      return admitEvent(input, m.data, s.auth, storedAt, s.limits).then((admitted) => {
+        if (!(admitted instanceof MeshError)) {
+          return this.#run(m, input, header, admitted.payload, admitted.caller, storedAt);
+        }
+        // Retryable means this instance cannot check the token now (no key set), not that the
+        // event is bad: it goes back to the stream, for this instance or another, later.
+        if (admitted.retryable) {
+          m.nak(this.#backoff(deliveries));
+          return undefined;
+        }
+        return this.#deadLetter(m, admitted, deliveries);
+      });
     }
     const payload = decodeEvent(input.codec, m.data, s.limits);
     if (payload instanceof MeshError) return this.#deadLetter(m, payload, deliveries);

@@ -94,6 +94,11 @@ export class EventHost {
     return new EventHost(durable, live, subs);
   }
 
+  /** Durable consumers pull again (after the agent's key set arrived). */
+  resume(): void {
+    for (const c of this.#durable) c.resume();
+  }
+
   /** Stops every subscription, letting running handlers finish up to `timeoutMs`. */
   async stop(timeoutMs: number): Promise<void> {
     await Promise.allSettled([

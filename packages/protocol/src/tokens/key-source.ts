@@ -1,8 +1,10 @@
 import { readFileSync, unwatchFile, watchFile } from "node:fs";
-import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import { type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
+import { MeshError } from "../errors.js";
 import { registryBucket } from "../presence.js";
-import { delay } from "../waits.js";
+import { delay, settledWithin } from "../waits.js";
 import { assertJwks, type JsonWebKeySet } from "./keys.js";
 
 /** Key of the JWKS in the `<P>_registry` bucket. */
@@ -50,7 +52,8 @@ function parseJwks(text: string, where: string): JsonWebKeySet {
  * Loads public keys and keeps them current: a file is polled (so an atomic replace is seen),
  * the bucket key is watched; each valid new set goes to `onKeys`, so keys rotate without a
  * restart. A file must exist and be valid at start (`TypeError` otherwise); the bucket key may
- * appear later, and until then the key set is empty and every token is refused.
+ * appear later, and until then the key set is empty and every token is refused, but a NATS user
+ * that may not read it is refused at start (`MeshError` `FORBIDDEN`).
  */
 export async function startKeySource(options: KeySourceOptions): Promise<KeySource> {
   const { source, onKeys, onError = () => undefined } = options;
@@ -87,6 +90,18 @@ export async function startKeySource(options: KeySourceOptions): Promise<KeySour
   return { kind: "file", stop: () => unwatchFile(path, listener) };
 }
 
+/** How long a start waits for the stored key set once it knows there is one. */
+const FIRST_VALUE_MS = 5000;
+/** Pause before a `"kv"` watch that failed or ended is opened again. */
+const RETRY_MS = 1000;
+
+/**
+ * Follows the `jwks` key of `<P>_registry`, reading only: the bucket is never created here (the
+ * registry or `natsmesh keys publish` does), so a reader needs no right to manage streams. The
+ * first look is awaited: a NATS user that may not read the key is refused at once with
+ * `FORBIDDEN`, since waiting cannot cure that; a missing bucket or key, or JetStream out of
+ * reach, can be cured, so the key set stays empty and the watch is retried every second.
+ */
 async function watchBucket(
   options: KeySourceOptions,
   onKeys: (jwks: JsonWebKeySet) => void,
@@ -94,38 +109,59 @@ async function watchBucket(
 ): Promise<KeySource> {
   const nc = options.connection;
   if (nc === undefined) throw new TypeError('a "kv" key source needs a NATS connection');
+  const bucket = registryBucket(options.prefix);
   onKeys({ keys: [] });
   const stopped = new AbortController();
-  let iter: { stop(): void } | undefined;
-  const run = async (): Promise<void> => {
-    while (!stopped.signal.aborted) {
-      try {
-        const kv = await new Kvm(nc).create(registryBucket(options.prefix), { history: 1 });
-        const watch = await kv.watch({ key: JWKS_KEY });
-        iter = watch;
-        if (stopped.signal.aborted) {
-          watch.stop();
-          return;
+  let iter: KvWatcher | undefined;
+  let first: OpenedWatch | undefined;
+  try {
+    first = await openWatch(nc, bucket);
+  } catch (err) {
+    const denied = permissionViolation(err);
+    if (denied !== undefined) {
+      throw new MeshError(
+        "FORBIDDEN",
+        `cannot read the key set (the "${JWKS_KEY}" key of the KV bucket ${bucket}): this NATS user may not ${denied.operation === "publish" ? "publish to" : "subscribe to"} ${denied.subject}. Allow it to read the key (see docker/nats/permissions.conf) or give the key set as a file`,
+        { cause: err },
+      );
+    }
+    onError(err);
+  }
+  const follow = async (opened: OpenedWatch): Promise<void> => {
+    iter = opened.watch;
+    if (stopped.signal.aborted) opened.watch.stop();
+    for await (const entry of opened.watch) {
+      if (entry.operation !== "PUT") {
+        onKeys({ keys: [] });
+      } else {
+        try {
+          onKeys(parseJwks(entry.string(), `the "${JWKS_KEY}" key of the registry bucket`));
+        } catch (err) {
+          onError(err);
         }
-        for await (const entry of watch) {
-          if (entry.operation !== "PUT") {
-            onKeys({ keys: [] });
-            continue;
-          }
-          try {
-            onKeys(parseJwks(entry.string(), `the "${JWKS_KEY}" key of the registry bucket`));
-          } catch (err) {
-            onError(err);
-          }
-        }
-      } catch (err) {
-        if (!stopped.signal.aborted) onError(err);
       }
-      // The watch ended (server restart, bucket removed): open it again after a pause.
-      await delay(1000, stopped.signal);
+      opened.delivered();
     }
   };
-  void run();
+  const run = async (opened: OpenedWatch | undefined): Promise<void> => {
+    while (!stopped.signal.aborted) {
+      try {
+        opened ??= await openWatch(nc, bucket);
+        await follow(opened);
+      } catch (err) {
+        if (!stopped.signal.aborted) onError(err);
+      } finally {
+        opened?.delivered();
+        opened = undefined;
+      }
+      // The watch ended (server restart, bucket removed) or could not open: try again.
+      await delay(RETRY_MS, stopped.signal);
+    }
+  };
+  void run(first);
+  // With a value stored, the start waits (bounded) for it, so a reader does not begin keyless
+  // only to gain its keys a moment later.
+  if (first?.hasValue) await settledWithin(first.firstValue, FIRST_VALUE_MS);
   return {
     kind: "kv",
     stop: () => {
@@ -133,4 +169,43 @@ async function watchBucket(
       iter?.stop();
     },
   };
+}
+
+interface OpenedWatch {
+  watch: KvWatcher;
+  /** Whether the key held a value (or a delete marker) when the watch opened. */
+  hasValue: boolean;
+  /** Settles once the watch delivered its first entry, or ended. */
+  firstValue: Promise<void>;
+  delivered(): void;
+}
+
+type KvWatcher = Awaited<ReturnType<KV["watch"]>>;
+
+/**
+ * Asks the stream whether the key holds anything (`STREAM.INFO`), then watches it (a consumer
+ * filtered to the key): the two reads a `"kv"` key source needs, and all it asks of the server.
+ */
+async function openWatch(nc: NatsConnection, bucket: string): Promise<OpenedWatch> {
+  const jsm = await jetstreamManager(nc, { checkAPI: false });
+  const { state } = await jsm.streams.info(`KV_${bucket}`, {
+    subjects_filter: `$KV.${bucket}.${JWKS_KEY}`,
+  });
+  const kv = await new Kvm(nc).open(bucket);
+  const watch = await kv.watch({ key: JWKS_KEY });
+  let delivered = (): void => undefined;
+  const firstValue = new Promise<void>((resolve) => {
+    delivered = resolve;
+  });
+  return { watch, hasValue: (state.num_subjects ?? 0) > 0, firstValue, delivered };
+}
+
+/** The permission violation behind `err` (nats.js wraps it in a request error), if any. */
+function permissionViolation(err: unknown): PermissionViolationError | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    if (e instanceof PermissionViolationError) return e;
+    e = e.cause;
+  }
+  return undefined;
 }
