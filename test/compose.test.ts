@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,6 @@ import {
   cleanup,
   freePorts,
   killAllProcesses,
-  runProcess,
   setup,
   spawnProcess,
   type TestProcess,
@@ -171,13 +169,6 @@ describe("what the compose files promise", () => {
   });
 });
 
-/** Whether this tree has `natsmesh agent` and the example services that compose.yml runs. */
-async function agentsAvailable(): Promise<boolean> {
-  const help = await runProcess(process.execPath, [CLI, "agent", "--help"], { timeoutMs: 15_000 });
-  const modules = ["echo", "greeter", "slow"].map((m) => join(ROOT, `examples/services/${m}.mjs`));
-  return help.code === 0 && modules.every((m) => existsSync(m));
-}
-
 /** Starts a compose service as a local process: its command, its environment, with `rewrite`. */
 function runService(
   name: string,
@@ -219,17 +210,9 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
   let t: TestSetup;
   let dataDir: string;
   let shimDir: string;
-  let ready = false;
   const meshes: Mesh[] = [];
 
   beforeAll(async () => {
-    ready = await agentsAvailable();
-    if (!ready) {
-      console.info(
-        "compose services as local processes: only the registry runs; the agents need " +
-          "`natsmesh agent` and examples/services/{echo,greeter,slow}.mjs, which this tree lacks",
-      );
-    }
     t = await setup({ tag: "compose" });
     dataDir = await mkdtemp(join(tmpdir(), "natsmesh-compose-"));
     // The auth profile's key job calls `natsmesh` by name, as in the image.
@@ -263,41 +246,40 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
 
   it("runs the registry and the example agents, which answer calls", async () => {
     const [http = 0] = await freePorts(1);
-    const procs = natsmeshServices(single)
-      .filter(([, s]) => ready || s.command?.[0] === "registry")
-      .map(([name, s]) => ({ name, proc: runService(name, s, rewriter(http)) }));
+    const procs = natsmeshServices(single).map(([name, s]) => ({
+      name,
+      proc: runService(name, s, rewriter(http)),
+    }));
     const healthy = await waitUntil(
       async () =>
         (await fetch(`http://127.0.0.1:${http}/healthz`).catch(() => undefined))?.ok === true,
       { timeoutMs: 20_000, intervalMs: 200 },
     );
     expect(healthy, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
-    if (ready) {
-      const mesh = await connectMesh({ servers: t.server.url });
-      meshes.push(mesh);
-      const all = await waitUntil(
-        () =>
-          mesh.instances("echo").length === 2 &&
-          mesh.instances("greeter").length === 1 &&
-          mesh.instances("slow").length === 1,
-        { timeoutMs: 30_000, intervalMs: 100 },
-      );
-      expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
-      expect(
-        mesh
-          .instances("echo")
-          .map((i) => i.weight)
-          .sort(),
-        "the echo weights come from MESH_WEIGHT in docker/compose.yml: `natsmesh agent` must " +
-          "read it (the --weight option's variable)",
-      ).toEqual([1, 3]);
-      expect(await mesh.request("echo", "say", { a: 1 })).toEqual({ a: 1 });
-      const reply = (await mesh.request("greeter", "hello", { name: "compose" })) as {
-        greeting: string;
-      };
-      expect(reply.greeting).toContain("compose");
-      await expect(mesh.request("slow", "work", { ms: 5 })).resolves.toBeDefined();
-    }
+    const mesh = await connectMesh({ servers: t.server.url });
+    meshes.push(mesh);
+    const all = await waitUntil(
+      () =>
+        mesh.instances("echo").length === 2 &&
+        mesh.instances("greeter").length === 1 &&
+        mesh.instances("slow").length === 1,
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+    expect(
+      mesh
+        .instances("echo")
+        .map((i) => i.weight)
+        .sort(),
+      "the echo weights come from MESH_WEIGHT in docker/compose.yml: `natsmesh agent` must " +
+        "read it (the --weight option's variable)",
+    ).toEqual([1, 3]);
+    expect(await mesh.request("echo", "say", { a: 1 })).toEqual({ a: 1 });
+    const reply = (await mesh.request("greeter", "hello", { name: "compose" })) as {
+      greeting: string;
+    };
+    expect(reply.greeting).toContain("compose");
+    await expect(mesh.request("slow", "work", { ms: 5 })).resolves.toBeDefined();
     // docker stop sends SIGTERM: every service drains and exits 0.
     for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
   });
@@ -311,29 +293,23 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     await keyJob.waitFor(/caller token/, { timeoutMs: 30_000 });
     const caller = (await readFile(join(dataDir, "keys/caller.jwt"), "utf8")).trim();
     const procs = services
-      .filter(([n, s]) => n !== "keys" && (ready || s.command?.[0] === "registry"))
+      .filter(([n]) => n !== "keys")
       .map(([name, s]) => ({ name, proc: runService(name, s, rewrite) }));
-    if (ready) {
-      const mesh = await connectMesh({ servers: t.server.url, prefix: "secure", token: caller });
-      meshes.push(mesh);
-      const all = await waitUntil(
-        () => ["echo", "greeter", "slow"].every((s) => mesh.instances(s).length === 1),
-        { timeoutMs: 30_000, intervalMs: 100 },
-      );
-      expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
-      const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
-        greeting: string;
-      };
-      expect(reply.greeting).toContain("secure");
-      const refused = await mesh
-        .request("echo", "say", 1, { token: "not-a-token" })
-        .catch((err: unknown) => err);
-      expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
-    } else {
-      // Without agents, at least the registry must run with the key set the job wrote.
-      await waitUntil(() => procs.every((p) => p.proc.stdout.length > 0), { timeoutMs: 15_000 });
-      expect(procs.every((p) => !p.proc.exited)).toBe(true);
-    }
+    const mesh = await connectMesh({ servers: t.server.url, prefix: "secure", token: caller });
+    meshes.push(mesh);
+    const all = await waitUntil(
+      () => ["echo", "greeter", "slow"].every((s) => mesh.instances(s).length === 1),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+    const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
+      greeting: string;
+    };
+    expect(reply.greeting).toContain("secure");
+    const refused = await mesh
+      .request("echo", "say", 1, { token: "not-a-token" })
+      .catch((err: unknown) => err);
+    expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
     for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
     expect(await keyJob.stop()).toBe(0);
   });

@@ -1,6 +1,6 @@
 /**
- * The `natsmesh` command line: `ls`, `watch`, `registry`, `keys generate|publish` and
- * `token issue|inspect`. The binary is `dist/bin.js`; `main()` runs the same thing in-process.
+ * The `natsmesh` command line: `agent`, `ls`, `watch`, `registry`, `dashboard`, `events`, `dlq`,
+ * `keys generate|publish` and `token issue|inspect`. The binary is `dist/bin.js`; `main()` runs the same thing in-process.
  *
  * @module
  */

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
-import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm } from "@natsmesh/protocol";
+import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm, PresenceLimits } from "@natsmesh/protocol";
 import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
 import { Command, Help, Option } from "commander";
+import { type AgentCommandOptions, agent } from "./commands/agent.js";
 import { DASHBOARD_PORT, type DashboardCommandOptions, dashboard } from "./commands/dashboard.js";
 import {
   type DlqLsOptions,
@@ -88,10 +89,11 @@ export function globalsOf(cmd: Command): GlobalOptions {
   };
   return {
     servers: parseServers(pick<string>("server")),
-    prefix: pick<string>("prefix") ?? DEFAULT_PREFIX,
+    // `||`: a blank variable is stored as "" (see value.blankAsUnset).
+    prefix: pick<string>("prefix") || DEFAULT_PREFIX,
     json: pick<boolean>("json") === true,
-    logLevel: pick<value.LogLevel>("logLevel") ?? "info",
-    token: pick<string>("token"),
+    logLevel: pick<value.LogLevel>("logLevel") || "info",
+    token: pick<string>("token") || undefined,
   };
 }
 
@@ -123,6 +125,18 @@ export function usageHint(cmd: Command): string {
 function cliVersion(): string {
   const url = new URL("../package.json", import.meta.url);
   return String((JSON.parse(readFileSync(url, "utf8")) as { version: unknown }).version);
+}
+
+/**
+ * `--issuer` and `--audience` typed without a key set to check them with. MESH_ISSUER and
+ * MESH_AUDIENCE are shared by every process of a mesh: only a flag is a mistake.
+ */
+function needsJwks(o: { jwks: string | undefined }, cmd: Command): void {
+  for (const flag of ["issuer", "audience"] as const) {
+    if (o.jwks === undefined && cmd.getOptionValueSource(flag) === "cli") {
+      throw usageError(`--${flag} needs --jwks (or MESH_JWKS)`);
+    }
+  }
 }
 
 /**
@@ -240,14 +254,87 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         .argParser(value.optional),
     )
     .action((o: RegistryCommandOptions, cmd: Command) => {
-      // MESH_ISSUER and MESH_AUDIENCE are shared by every process of a mesh: only a flag
-      // without a key set is a mistake.
-      for (const flag of ["issuer", "audience"] as const) {
-        if (o.jwks === undefined && cmd.getOptionValueSource(flag) === "cli") {
-          throw usageError(`--${flag} needs --jwks (or MESH_JWKS)`);
-        }
-      }
+      needsJwks(o, cmd);
       return run(registry(globalsOf(cmd), o, io));
+    });
+
+  program
+    .command("agent")
+    .summary("Run a service module as an agent: host its methods and events on the mesh")
+    .description(
+      "Run the service a module describes (an ES module whose default export is { service, " +
+        "version?, methods?, events? }, e.g. examples/services/echo.mjs) as one agent, until " +
+        "SIGINT or SIGTERM; then drain it (calls in flight finish, up to --drain-timeout) and " +
+        "exit 0. Handlers get ctx.mesh for nested calls and emits, with this agent's token. " +
+        "Every setting has a variable, so a container needs no flags. Logs are pino JSON on " +
+        "stdout (readable lines on a terminal, unless --json).\n\n" +
+        "Exit codes: 0 stopped on a signal; 1 NATS unreachable or the agent failed to start; " +
+        "2 bad flags or variables, or a module that is missing, fails to load or is not a " +
+        "service.",
+    )
+    .argument("<module>", "Path of the service module (.mjs or .js)")
+    .addOption(
+      new Option("--weight <N>", "Share of weighted traffic, 0-10000 (default 100)")
+        .env("MESH_WEIGHT")
+        .argParser(value.optionalInteger(0, PresenceLimits.maxWeight)),
+    )
+    .addOption(
+      new Option("--zone <ZONE>", "Zone this instance runs in, for zone-preferring callers")
+        .env("MESH_ZONE")
+        .argParser(value.optionalName),
+    )
+    .addOption(
+      new Option("--version <V>", "Version to announce, instead of the module's")
+        .env("MESH_VERSION")
+        .argParser(value.version),
+    )
+    .addOption(
+      new Option(
+        "--concurrency <N>",
+        "Most calls handled at once; more get OVERLOADED (default 256)",
+      )
+        .env("MESH_CONCURRENCY")
+        .argParser(value.optionalInteger(1, 1_000_000)),
+    )
+    .addOption(
+      new Option("--heartbeat <MS>", "Heartbeat interval (default 1000)")
+        .env("MESH_HEARTBEAT_MS")
+        .argParser(value.optionalInteger(1, 3_600_000)),
+    )
+    .addOption(
+      new Option(
+        "--drain-timeout <MS>",
+        "How long calls in flight may finish on stop (default 10000)",
+      )
+        .env("MESH_DRAIN_TIMEOUT_MS")
+        .argParser(value.optionalInteger(1, 3_600_000)),
+    )
+    .addOption(
+      new Option("--token-file <FILE>", "Read this agent's token from a file (re-read on refresh)")
+        .env("MESH_TOKEN_FILE")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option(
+        "--jwks <JWKS>",
+        'Check callers\' tokens with these public keys: a file, inline JSON or "kv"',
+      )
+        .env("MESH_JWKS")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option("--issuer <ISS>", "Required iss of tokens (not checked by default)")
+        .env("MESH_ISSUER")
+        .argParser(value.optional),
+    )
+    .addOption(
+      new Option("--audience <AUD>", "Required aud of tokens (natsmesh by default)")
+        .env("MESH_AUDIENCE")
+        .argParser(value.optional),
+    )
+    .action((module: string, o: AgentCommandOptions, cmd: Command) => {
+      needsJwks(o, cmd);
+      return run(agent(globalsOf(cmd), module, value.blankAsUnset(o), io));
     });
 
   const events = program.command("events").description("Events: streams and consumer groups, emit");

@@ -1,4 +1,10 @@
-import { isValidEventName, isValidName, KeyAlgorithm, parseScope } from "@natsmesh/protocol";
+import {
+  isValidEventName,
+  isValidName,
+  KeyAlgorithm,
+  PresenceLimits,
+  parseScope,
+} from "@natsmesh/protocol";
 import { assertPrefix } from "@natsmesh/protocol/internal";
 import { InvalidArgumentError } from "commander";
 
@@ -19,6 +25,16 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export function optional(text: string): string | undefined {
   const trimmed = text.trim();
   return trimmed === "" ? undefined : trimmed;
+}
+
+/**
+ * `options` with blank values as `undefined`. Commander stores `""` when a parser returns
+ * `undefined`, as {@link optional} and its kin do for a blank variable.
+ */
+export function blankAsUnset<T extends object>(options: T): T {
+  return Object.fromEntries(
+    Object.entries(options).map(([k, v]) => [k, v === "" ? undefined : v]),
+  ) as T;
 }
 
 /** A value that may not be blank. */
@@ -65,6 +81,24 @@ export function name(text: string): string {
     throw new InvalidArgumentError("It must be 1-64 characters of [A-Za-z0-9_-].");
   }
   return text;
+}
+
+/** A name, or unset when blank (for an option that falls back on a variable). */
+export function optionalName(text: string): string | undefined {
+  const value = optional(text);
+  return value === undefined ? undefined : name(value);
+}
+
+/** A version to announce (`1.4.2`, `2.0.0-rc.1`): printable characters, no spaces; blank is unset. */
+export function version(text: string): string | undefined {
+  const value = optional(text);
+  if (value === undefined) return undefined;
+  if (value.length > PresenceLimits.maxVersion || !/^[\x21-\x7e]+$/.test(value)) {
+    throw new InvalidArgumentError(
+      `It must be 1-${PresenceLimits.maxVersion} printable characters without spaces, such as "1.4.2".`,
+    );
+  }
+  return value;
 }
 
 /** A pino log level, any case; blank is unset. */
