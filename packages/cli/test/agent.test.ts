@@ -291,7 +291,9 @@ describe("natsmesh agent errors", () => {
   it("exits 2 for a bad MESH_WEIGHT, naming the variable", async () => {
     const r = await runCli(["agent", module("echo")], { MESH_WEIGHT: "heavy" });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/option '--weight <N>' value 'heavy' from env 'MESH_WEIGHT' is invalid\. It must be an integer/);
+    expect(r.stderr).toMatch(
+      /option '--weight <N>' value 'heavy' from env 'MESH_WEIGHT' is invalid\. It must be an integer/,
+    );
   });
 
   it("exits 1 with one line when NATS is unreachable", async () => {
