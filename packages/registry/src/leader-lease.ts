@@ -47,7 +47,9 @@ export interface LeaderLeaseOptions {
  * The holder renews it every `leaseMs / 3` and stops leading the moment a renewal fails. A
  * follower takes it over when the key is gone, or when its revision has not moved for
  * `leaseMs` by the follower's own clock (so clocks of different hosts never matter). A KV watch
- * makes followers notice a release at once; polling at `leaseMs / 3` backs the watch up.
+ * makes followers notice a release at once; polling at `leaseMs / 3` backs the watch up. A
+ * follower also checks again the moment the revision it saw would run out, so a dead leader is
+ * replaced `leaseMs` after its last renewal, not up to a polling step later.
  */
 export class LeaderLease {
   readonly #o: LeaderLeaseOptions;
@@ -58,6 +60,8 @@ export class LeaderLease {
   #since = 0;
   #seen: { revision: number; at: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** A follower's check at the moment the lease it saw runs out. */
+  #expiry: NodeJS.Timeout | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -119,6 +123,7 @@ export class LeaderLease {
   async #stop(): Promise<void> {
     this.#abort.abort();
     clearInterval(this.#timer);
+    clearTimeout(this.#expiry);
     this.#watch?.stop();
     await withTimeout(this.#running ?? Promise.resolve(), STOP_TIMEOUT_MS, "lease step").catch(
       () => undefined,
@@ -199,7 +204,11 @@ export class LeaderLease {
     }
     // A holder renewing on a longer lease than ours is still alive: wait for its lease.
     const leaseMs = Math.max(this.#o.leaseMs, holder?.leaseMs ?? 0);
-    if (now - this.#seen.at < leaseMs) return;
+    const left = this.#seen.at + leaseMs - now;
+    if (left > 0) {
+      this.#checkAfter(left);
+      return;
+    }
     log.info({ holder: holder?.id }, "leader lease expired; taking over");
     await this.#acquire((value) => kv.update(LEADER_KEY, value, current.revision));
   }
@@ -219,11 +228,20 @@ export class LeaderLease {
     }
   }
 
+  /** Contends again in `ms`, when the lease this follower saw runs out (one timer at most). */
+  #checkAfter(ms: number): void {
+    clearTimeout(this.#expiry);
+    if (this.#abort.signal.aborted) return;
+    this.#expiry = setTimeout(() => void this.tick(), Math.ceil(ms));
+    this.#expiry.unref();
+  }
+
   /** Enters (`revision`) or leaves (`undefined`) the lead, telling the registry. */
   #step(revision: number | undefined): void {
     const was = this.#revision !== undefined;
     this.#revision = revision;
     this.#seen = undefined;
+    clearTimeout(this.#expiry);
     if (revision === undefined) this.#validUntil = 0;
     if (was !== (revision !== undefined)) this.#o.onChange(revision !== undefined);
   }
@@ -259,6 +277,8 @@ export class LeaderLease {
     if (e.operation === "PUT") {
       if (this.#seen?.revision !== e.revision) {
         this.#seen = { revision: e.revision, at: performance.now() };
+        const holder = holderOf(e);
+        this.#checkAfter(Math.max(this.#o.leaseMs, holder?.leaseMs ?? 0));
       }
       return;
     }
