@@ -150,6 +150,24 @@ describe("request/reply through the SDK", () => {
     expect(mine.attempt).toBe(1);
   });
 
+  it("sends traceparent only when the caller propagates a trace", async () => {
+    const seen: (string | undefined)[] = [];
+    const sub = mesh.connection.subscribe(subjects(prefix).service("wire", "look"), {
+      callback: (_err, msg) => {
+        seen.push(msg.headers?.get("traceparent") || undefined);
+        msg.respond();
+      },
+    });
+    await mesh.connection.flush();
+    const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    await mesh.request("wire", "look");
+    await mesh.request("wire", "look", null, { headers: { traceparent: parent } });
+    sub.unsubscribe();
+    expect(seen[0]).toBeUndefined();
+    expect(parseTraceparent(seen[1])?.traceId).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    expect(seen[1]).not.toBe(parent);
+  });
+
   it("starts a new trace when the received traceparent is invalid, and carries tracestate into nested calls", async () => {
     const h = natsHeaders();
     h.set("traceparent", "00-zzzz-bad");

@@ -63,7 +63,14 @@ export { checkInt, isIntInRange } from "./integers.js";
 export { LatencyHistogram } from "./latency-histogram.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
-export { HeaderBlock, MSGPACK_REPLY_HEADER, rawHeaderBlock, sameBytes } from "./raw-headers.js";
+export { Publisher } from "./publisher.js";
+export {
+  HeaderBlock,
+  MSGPACK_REPLY_HEADER,
+  rawHeaderBlock,
+  rawSubject,
+  sameBytes,
+} from "./raw-headers.js";
 export {
   assertInboxPrefix,
   DEFAULT_INBOX_PREFIX,

@@ -3,8 +3,17 @@ import type { Msg } from "@nats-io/nats-core";
 
 // nats.js keeps a message's bytes and header length on fields its types do not declare.
 interface MsgInternals {
-  _msg?: { hdr?: number };
+  _msg?: { hdr?: number; subject?: Uint8Array };
   _rdata?: Uint8Array;
+}
+
+/**
+ * The subject of a received message as the bytes nats.js parsed, without decoding it to a
+ * string; `null` when this nats.js version does not expose them (use `msg.subject` then).
+ */
+export function rawSubject(msg: Msg): Uint8Array | null {
+  const subject = (msg as unknown as MsgInternals)._msg?.subject;
+  return subject instanceof Uint8Array ? subject : null;
 }
 
 /**

@@ -1,33 +1,29 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { InvalidArgumentError, type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import {
   type Codec,
   codecs,
-  errorFromReply,
-  Header,
   type InstanceRecord,
-  MeshError,
+  type MeshError,
   type Subjects,
 } from "@natsmesh/protocol";
 import {
   checkInt,
   checkPayloadSize,
-  childTraceparent,
-  MSGPACK_REPLY_HEADER,
-  rawHeaderBlock,
-  sameBytes,
   type TokenProvider,
   toMeshError,
 } from "@natsmesh/protocol/internal";
-import { type Balancer, checkBalance } from "./balancer.js";
+import { type Balance, type Balancer, checkBalance } from "./balancer.js";
+import { bearer, checkIdempotencyKey, instanceFilter, NO_FILTER } from "./call-options.js";
 import type { CallTracker } from "./call-tracker.js";
-import { checkVersionFilter, type InstanceFilter } from "./filters.js";
+import type { InstanceFilter } from "./filters.js";
 import type { Link } from "./link.js";
 import { checkCodec, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { PresenceCache } from "./presence-cache.js";
-import type { ReplyMux } from "./reply-mux.js";
-import { renderUserHeaders, requestHeaders } from "./request-headers.js";
+import { readReply } from "./read-reply.js";
+import type { PendingReply, ReplyMux } from "./reply-mux.js";
+import { isAscii, renderUserHeaders, requestHeaders } from "./request-headers.js";
 import { retryDecision } from "./retry.js";
+import { outgoingTraceparent } from "./trace-headers.js";
 
 /** What every call of one mesh shares. */
 export interface CallScope {
@@ -44,60 +40,84 @@ export interface CallScope {
   readonly calls: CallTracker;
 }
 
-function decodeReply(msg: Msg, codec: Codec): unknown {
-  try {
-    return codec.decode(msg.data);
-  } catch (err) {
-    throw new MeshError("INTERNAL", "the reply did not decode", { cause: err });
-  }
-}
+const NO_OPTIONS: RequestOptions = Object.freeze({});
 
 /**
- * Reads a reply: "no responders" (a 503 status with no body) is `UNAVAILABLE`; error headers
- * give the sender's error; anything else is the decoded value.
+ * Runs one logical call: target choice, attempts, retries, failover, deadline, cancellation.
+ * Rejects (never throws) on invalid options, with a `TypeError`.
  */
-function readReply(msg: Msg, codec: Codec): unknown {
-  // The common case, an agent's success reply, is recognised by its exact header bytes.
-  const raw = rawHeaderBlock(msg);
-  if (raw === undefined || (raw !== null && sameBytes(raw, MSGPACK_REPLY_HEADER))) {
-    return decodeReply(msg, codec);
-  }
-  const h = msg.headers;
-  if (h === undefined) return decodeReply(msg, codec);
-  if (msg.data.length === 0 && h.code === 503) {
-    throw new MeshError("UNAVAILABLE", "no instance is listening (no responders)", {
-      data: { noResponders: true },
-    });
-  }
-  // Decoded once: an error reply's body is read for its data, a success's is the value.
-  let body: unknown;
-  let undecodable: unknown;
-  try {
-    body = codec.decode(msg.data);
-  } catch (e) {
-    undecodable = e;
-  }
-  const err = errorFromReply(h, body);
-  if (err !== undefined) throw err;
-  if (undecodable !== undefined) {
-    throw new MeshError("INTERNAL", "the reply did not decode", { cause: undecodable });
-  }
-  return body;
-}
-
-/** Runs one logical call: target choice, attempts, retries, failover, deadline, cancellation. */
-export async function call(
+export function call(
   scope: CallScope,
   service: string,
   method: string,
   payload: unknown,
-  options: RequestOptions = {},
+  options: RequestOptions = NO_OPTIONS,
 ): Promise<unknown> {
-  scope.calls.begin();
   try {
+    return new MeshCall(scope, service, method, payload, options).promise;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
+ * One logical call as a small state machine, so the common call costs one object and one
+ * promise: the first attempt is published synchronously, the reply is decoded in the reply
+ * subscription's callback and resolves the promise directly. Waiting (for a reconnect, the first
+ * presence snapshot, a token, a retry's pause) happens only on the paths that need it.
+ */
+class MeshCall implements PendingReply {
+  readonly promise: Promise<unknown>;
+  /** Deadline of the attempt in flight, for the reply mux. */
+  waitUntil = 0;
+  readonly #scope: CallScope;
+  readonly #service: string;
+  readonly #method: string;
+  readonly #queueSubject: string;
+  readonly #codec: Codec;
+  readonly #data: Uint8Array;
+  readonly #deadline: number;
+  readonly #attemptTimeout: number;
+  readonly #retries: number;
+  readonly #strategy: Balance;
+  readonly #filter: InstanceFilter;
+  readonly #signal: AbortSignal | undefined;
+  readonly #idempotent: boolean;
+  readonly #idempotencyKey: string | undefined;
+  readonly #traceparent: string | undefined;
+  readonly #userLines: string;
+  readonly #userAscii: boolean;
+  #authorization: string | undefined;
+  #resolve!: (value: unknown) => void;
+  #reject!: (err: unknown) => void;
+  #onAbort: (() => void) | undefined;
+  #attempt = 0;
+  #retried = 0;
+  #tried: Set<string> | undefined;
+  #target: InstanceRecord | undefined;
+  /** When the attempt to `#target` was sent (performance.now), for least-loaded. */
+  #sent = 0;
+  /** Reply token of the attempt in flight; 0 when none is. */
+  #token = 0;
+  #pause: NodeJS.Timeout | undefined;
+  #presenceWaited = false;
+  #done = false;
+
+  constructor(
+    scope: CallScope,
+    service: string,
+    method: string,
+    payload: unknown,
+    options: RequestOptions,
+  ) {
     const defaults = scope.options;
-    const queueSubject = scope.subjects.service(service, method);
+    this.#scope = scope;
+    this.#service = service;
+    this.#method = method;
+    // Checks both names (TypeError) as it builds the subject.
+    this.#queueSubject = scope.subjects.service(service, method);
     const codec = codecs[options.codec === undefined ? defaults.codec : checkCodec(options.codec)];
+    this.#codec = codec;
     const timeout =
       options.timeout === undefined
         ? defaults.timeoutMs
@@ -106,15 +126,20 @@ export async function call(
       options.retries === undefined
         ? defaults.retries
         : checkInt(options.retries, "retries", 0, 100);
+    this.#retries = retries;
     const strategy =
       options.balance === undefined ? defaults.balance : checkBalance(options.balance);
-    const filter = strategy === "queue" ? NO_FILTER : instanceFilter(options);
+    this.#strategy = strategy;
+    this.#filter = strategy === "queue" ? NO_FILTER : instanceFilter(options);
     const { signal, idempotent = false } = options;
+    this.#signal = signal;
+    this.#idempotent = idempotent;
     signal?.throwIfAborted();
 
     const data = codec.encode(payload);
     const tooLarge = checkPayloadSize(data.length, scope.nc.info?.max_payload ?? 0);
     if (tooLarge !== undefined) throw tooLarge;
+    this.#data = data;
 
     const start = Date.now();
     const deadline =
@@ -124,129 +149,213 @@ export async function call(
             checkInt(options.deadline, "deadline", 1, Number.MAX_SAFE_INTEGER),
             start + timeout,
           );
-    const attemptTimeout = idempotent
+    this.#deadline = deadline;
+    this.#attemptTimeout = idempotent
       ? options.attemptTimeout === undefined
         ? Math.max(1, Math.ceil((deadline - start) / (retries + 1)))
         : checkInt(options.attemptTimeout, "attemptTimeout", 1, 3_600_000)
       : Number.POSITIVE_INFINITY;
     const user = options.headers;
-    const traceparent = childTraceparent(user?.[Header.TraceParent]);
-    const userLines = renderUserHeaders(user);
-    const idempotencyKey = idempotent ? checkIdempotencyKey(options.idempotencyKey) : undefined;
+    this.#traceparent = outgoingTraceparent(user);
+    const lines = renderUserHeaders(user);
+    this.#userLines = lines;
+    this.#userAscii = isAscii(lines);
+    this.#idempotencyKey = idempotent ? checkIdempotencyKey(options.idempotencyKey) : undefined;
     const auth = bearer(scope, options.token);
-    const authorization = typeof auth === "object" ? await auth : auth;
-    const { presence, balancer } = scope;
-    let tried: Set<string> | undefined;
-    let retried = 0;
 
-    for (let attempt = 1; ; attempt++) {
-      if (!scope.link.up) await scope.link.waitUp(deadline, signal);
-      let target: InstanceRecord | undefined;
-      if (strategy !== "queue" && presence !== undefined) {
-        if (!presence.ready) await presence.whenReady();
-        target = balancer.pick(strategy, service, method, presence.live(service), filter, tried);
-      }
-      const subject =
-        target === undefined ? queueSubject : scope.subjects.instance(service, target.id, method);
-      const attemptDeadline = Math.min(deadline, Date.now() + attemptTimeout);
-      const h = requestHeaders(
-        codec,
-        attemptDeadline,
-        attempt,
-        traceparent,
-        idempotencyKey,
-        authorization,
-        userLines,
-      );
-      const sent = performance.now();
-      if (target !== undefined) balancer.started(target.id);
-      let err: MeshError;
-      try {
-        const msg = await scope.mux.request(subject, data, h, attemptDeadline, signal);
-        if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
-        return readReply(msg, codec);
-      } catch (thrown) {
-        if (target !== undefined) balancer.finished(target.id, performance.now() - sent);
-        if (signal?.aborted) throw signal.reason;
-        if (thrown instanceof InvalidArgumentError) {
-          throw new MeshError(
-            "PAYLOAD_TOO_LARGE",
-            "payload and headers exceed the server's max_payload",
-            { cause: thrown },
-          );
-        }
-        err = toMeshError(thrown);
-      }
-      const decision = retryDecision(
-        err,
-        {
-          direct: target !== undefined,
-          idempotent,
-          retried,
-          retries,
-          remainingMs: deadline - Date.now(),
+    this.promise = new Promise<unknown>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    scope.calls.begin();
+    if (signal !== undefined) {
+      this.#onAbort = () => this.#fail(signal.reason);
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    if (typeof auth === "object") {
+      auth.then(
+        (authorization) => {
+          this.#authorization = authorization;
+          this.#next();
         },
-        Math.random,
+        (err: unknown) => this.#fail(err),
       );
-      if (decision.action === "fail") throw err;
+    } else {
+      this.#authorization = auth;
+      this.#next();
+    }
+  }
+
+  /** Sends the next attempt, or first waits for what it needs (connection, presence). */
+  #next(): void {
+    if (this.#done) return;
+    const scope = this.#scope;
+    try {
+      if (!scope.link.up) {
+        scope.link.waitUp(this.#deadline, this.#signal).then(
+          () => this.#next(),
+          (err: unknown) => this.#fail(err),
+        );
+        return;
+      }
+      let target: InstanceRecord | undefined;
+      const presence = scope.presence;
+      if (this.#strategy !== "queue" && presence !== undefined) {
+        if (!presence.ready && !this.#presenceWaited) {
+          // Once per call, and bounded: without a snapshot the call falls back to the queue.
+          this.#presenceWaited = true;
+          presence.whenReady().then(
+            () => this.#next(),
+            (err: unknown) => this.#fail(err),
+          );
+          return;
+        }
+        target = scope.balancer.pick(
+          this.#strategy,
+          this.#service,
+          this.#method,
+          presence.live(this.#service),
+          this.#filter,
+          this.#tried,
+        );
+      }
+      this.#target = target;
+      const subject =
+        target === undefined
+          ? this.#queueSubject
+          : scope.subjects.instance(this.#service, target.id, this.#method);
+      const deadline =
+        this.#attemptTimeout === Number.POSITIVE_INFINITY
+          ? this.#deadline
+          : Math.min(this.#deadline, Date.now() + this.#attemptTimeout);
+      this.waitUntil = deadline;
+      const text = requestHeaders(
+        this.#codec,
+        deadline,
+        ++this.#attempt,
+        this.#traceparent,
+        this.#idempotencyKey,
+        this.#authorization,
+        this.#userLines,
+      );
       if (target !== undefined) {
-        tried ??= new Set();
-        tried.add(target.id);
+        scope.balancer.started(target.id);
+        this.#sent = performance.now();
       }
-      if (decision.action === "next-instance") {
-        // The instance is gone but presence does not know yet: hide it from later picks.
-        presence?.markDown(service, target!.id);
-        continue;
+      try {
+        this.#token = scope.mux.send(
+          subject,
+          this.#userAscii ? text : Buffer.from(text, "utf8"),
+          this.#data,
+          this,
+        );
+      } catch (thrown) {
+        this.#attemptEnded();
+        this.#retryOrFail(toMeshError(thrown));
       }
-      retried++;
-      if (decision.pauseMs > 0) {
-        await sleep(decision.pauseMs);
-        signal?.throwIfAborted();
-      }
+    } catch (err) {
+      this.#fail(err);
     }
-  } finally {
-    scope.calls.end();
   }
-}
 
-/** A caller's idempotency key travels in a header: printable ASCII, bounded. Default: a NUID. */
-export function checkIdempotencyKey(key: unknown): string {
-  if (key === undefined) return nuid.next();
-  if (typeof key !== "string" || !/^[\x21-\x7e]{1,128}$/.test(key)) {
-    throw new TypeError("idempotencyKey must be 1-128 printable ASCII characters without spaces");
-  }
-  return key;
-}
-
-/** The `Authorization` value of a call: its own token, else the mesh's (fetched if need be). */
-export function bearer(
-  scope: CallScope,
-  own: string | undefined,
-): string | undefined | Promise<string> {
-  if (own !== undefined) {
-    if (typeof own !== "string" || own.length === 0 || /[\r\n]/.test(own)) {
-      throw new TypeError("token must be a non-empty string without CR/LF");
+  onReply(msg: Msg): void {
+    this.#attemptEnded();
+    let value: unknown;
+    try {
+      value = readReply(msg, this.#codec);
+    } catch (err) {
+      this.#retryOrFail(toMeshError(err));
+      return;
     }
-    return `Bearer ${own}`;
+    this.#succeed(value);
   }
-  const provider = scope.token;
-  if (provider === undefined) return undefined;
-  const current = provider.current();
-  if (current !== undefined) return `Bearer ${current}`;
-  return provider.get().then(
-    (token) => `Bearer ${token}`,
-    (err: unknown) => {
-      throw new MeshError("UNAUTHENTICATED", "the mesh's token function failed", { cause: err });
-    },
-  );
-}
 
-const NO_FILTER: InstanceFilter = Object.freeze({});
+  onNoReply(err: MeshError): void {
+    this.#attemptEnded();
+    this.#retryOrFail(err);
+  }
 
-function instanceFilter(options: RequestOptions): InstanceFilter {
-  const filter: InstanceFilter = {};
-  if (options.version !== undefined) filter.version = checkVersionFilter(options.version);
-  if (options.zone !== undefined) filter.zone = options.zone;
-  if (options.metadata !== undefined) filter.metadata = options.metadata;
-  return filter;
+  onClosed(err: MeshError): void {
+    this.#attemptEnded();
+    this.#fail(err);
+  }
+
+  /** The attempt in flight is over: no token to wait for, and least-loaded learns its time. */
+  #attemptEnded(): void {
+    this.#token = 0;
+    const target = this.#target;
+    if (target !== undefined) {
+      this.#scope.balancer.finished(target.id, performance.now() - this.#sent);
+    }
+  }
+
+  #retryOrFail(err: MeshError): void {
+    const signal = this.#signal;
+    if (signal?.aborted) {
+      this.#fail(signal.reason);
+      return;
+    }
+    if (this.#scope.mux.closed) {
+      this.#fail(err);
+      return;
+    }
+    const target = this.#target;
+    const decision = retryDecision(
+      err,
+      {
+        direct: target !== undefined,
+        idempotent: this.#idempotent,
+        retried: this.#retried,
+        retries: this.#retries,
+        remainingMs: this.#deadline - Date.now(),
+      },
+      Math.random,
+    );
+    if (decision.action === "fail") {
+      this.#fail(err);
+      return;
+    }
+    if (target !== undefined) {
+      this.#tried ??= new Set();
+      this.#tried.add(target.id);
+    }
+    if (decision.action === "next-instance") {
+      // The instance is gone but presence does not know yet: hide it from later picks.
+      this.#scope.presence?.markDown(this.#service, target!.id);
+      this.#next();
+      return;
+    }
+    this.#retried++;
+    if (decision.pauseMs > 0) {
+      this.#pause = setTimeout(() => {
+        this.#pause = undefined;
+        this.#next();
+      }, decision.pauseMs);
+    } else {
+      this.#next();
+    }
+  }
+
+  #succeed(value: unknown): void {
+    if (this.#finish()) this.#resolve(value);
+  }
+
+  #fail(err: unknown): void {
+    if (this.#finish()) this.#reject(err);
+  }
+
+  /** Ends the call once; false when it had already ended. */
+  #finish(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    if (this.#token !== 0) {
+      // Given up while an attempt was in flight (aborted): its reply is no longer awaited.
+      this.#scope.mux.cancel(this.#token);
+      this.#attemptEnded();
+    }
+    if (this.#pause !== undefined) clearTimeout(this.#pause);
+    if (this.#onAbort !== undefined) this.#signal!.removeEventListener("abort", this.#onAbort);
+    this.#scope.calls.end();
+    return true;
+  }
 }

@@ -208,11 +208,13 @@ class MeshImpl implements Mesh {
     for (const wake of this.#watchers) wake();
     const { calls, mux, nc, options, presence } = this.#scope;
     await calls.idle(options.closeTimeoutMs);
-    mux.close(new MeshError("UNAVAILABLE", "the mesh client closed before the reply came"));
     presence?.stop();
     this.#scope.link.stop();
     this.#scope.token?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+    // Last, with nothing awaited after it: whoever awaits close() holds its pending calls'
+    // promises with handlers attached by the time they reject.
+    mux.close(new MeshError("UNAVAILABLE", "the mesh client closed before the reply came"));
   }
 
   [Symbol.asyncDispose](): Promise<void> {

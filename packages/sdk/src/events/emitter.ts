@@ -1,18 +1,19 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { codecs, Header, MeshError, scopeAllowsEmit } from "@natsmesh/protocol";
+import { codecs, MeshError, scopeAllowsEmit } from "@natsmesh/protocol";
 import {
   checkInt,
   checkPayloadSize,
-  childTraceparent,
   delay,
   ensureEventStreams,
   toMeshError,
   unverifiedScope,
 } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { bearer, type CallScope, checkIdempotencyKey } from "../call.js";
+import type { CallScope } from "../call.js";
+import { bearer, checkIdempotencyKey } from "../call-options.js";
 import { checkCodec } from "../options.js";
 import { renderUserHeaders } from "../request-headers.js";
+import { outgoingTraceparent } from "../trace-headers.js";
 import type { BroadcastOptions, EmitOptions, EmitResult } from "./emit-options.js";
 import { type EventHeaders, eventHeaders } from "./event-headers.js";
 import { readPubAck } from "./pub-ack.js";
@@ -62,9 +63,7 @@ export class Emitter {
       const attemptDeadline = Math.min(deadline, Date.now() + ATTEMPT_MS);
       let ack: ReturnType<typeof readPubAck>;
       try {
-        ack = readPubAck(
-          await scope.mux.request(subject, data, h.headers, attemptDeadline, signal),
-        );
+        ack = readPubAck(await scope.mux.request(subject, data, h.bytes, attemptDeadline, signal));
       } catch (thrown) {
         if (signal?.aborted) throw signal.reason;
         const err = toMeshError(thrown);
@@ -126,7 +125,7 @@ export class Emitter {
     const codec =
       codecs[options.codec === undefined ? scope.options.codec : checkCodec(options.codec)];
     const user = options.headers;
-    const traceparent = childTraceparent(user?.[Header.TraceParent]);
+    const traceparent = outgoingTraceparent(user);
     const data = codec.encode(payload);
     const h = eventHeaders(codec, id, traceparent, authorization, renderUserHeaders(user));
     const tooLarge = checkPayloadSize(data.length + h.size, scope.nc.info?.max_payload ?? 0);

@@ -9,6 +9,8 @@ const PREFIX = {
 /** An event's header block, rendered once and reused by every attempt of an emit. */
 export interface EventHeaders {
   readonly headers: MsgHdrs;
+  /** The block itself. */
+  readonly bytes: Uint8Array;
   /** Bytes of the block, for the `max_payload` check. */
   readonly size: number;
 }
@@ -21,16 +23,16 @@ export interface EventHeaders {
 export function eventHeaders(
   codec: Codec,
   id: string,
-  traceparent: string,
+  traceparent: string | undefined,
   authorization: string | undefined,
   user: string,
 ): EventHeaders {
   let text = PREFIX[codec.name];
   text += `${Header.MsgId}: ${id}\r\n`;
-  text += `${Header.TraceParent}: ${traceparent}\r\n`;
+  if (traceparent !== undefined) text += `${Header.TraceParent}: ${traceparent}\r\n`;
   if (authorization !== undefined) text += `${Header.Authorization}: ${authorization}\r\n`;
   text += user;
   text += "\r\n";
   const bytes = Buffer.from(text, "utf8");
-  return { headers: { encode: () => bytes } as unknown as MsgHdrs, size: bytes.length };
+  return { headers: { encode: () => bytes } as unknown as MsgHdrs, bytes, size: bytes.length };
 }
