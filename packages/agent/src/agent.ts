@@ -129,11 +129,11 @@ class AgentImpl implements Agent {
       subjects: s,
       heartbeatMs: o.heartbeatMs,
       record: () => this.#record,
-      inflight: () => this.#dispatcher.inflight.size,
+      inflight: () => this.#dispatcher.active,
       limit: o.concurrency,
       beforeHeartbeat: () => {
         this.#saturation.tick(
-          this.#dispatcher.inflight.size / o.concurrency,
+          this.#dispatcher.active / o.concurrency,
           this.#budget.bytes / o.maxInflightBytes,
         );
         auth?.remind();
@@ -222,7 +222,7 @@ class AgentImpl implements Agent {
 
   stats(): AgentStats {
     return {
-      inflight: this.#dispatcher.inflight.size,
+      inflight: this.#dispatcher.active,
       inflightBytes: this.#budget.bytes,
       droppedReplies: this.#replies.droppedReplies,
       noReply: this.#replies.noReply,

@@ -6,7 +6,12 @@ import {
   scopeAllowsStats,
   type VerifiedToken,
 } from "@natsmesh/protocol";
-import { startTokenGate, type TokenGate, type TokenGateOptions } from "@natsmesh/protocol/internal";
+import {
+  rejection,
+  startTokenGate,
+  type TokenGate,
+  type TokenGateOptions,
+} from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { KeyReadiness } from "./key-readiness.js";
 
@@ -20,6 +25,9 @@ export interface AgentAuthOptions extends TokenGateOptions {
    */
   discovery?: "open" | "closed";
 }
+
+/** The answer to a `Mesh-Token-Ref` this agent has no verified token for (one shared error). */
+export const UNKNOWN_REF = rejection("unknown_ref");
 
 /**
  * Verifies callers' tokens against the scope a method needs. Until it holds a key to verify
@@ -73,15 +81,21 @@ export class AgentAuth {
   }
 
   /**
-   * Checks the `Authorization` value of a call against the scope it needs (`[service, method]`).
-   * Returns the verified token or the error to answer, synchronously on a cache hit.
+   * Checks the token of a call against the scope it needs (`[service, method]`): the
+   * `Authorization` value when there is one, else the `Mesh-Token-Ref` value. Returns the
+   * verified token or the error to answer ({@link UNKNOWN_REF} for a reference this agent
+   * cannot resolve), synchronously on a cache hit and for every reference.
    */
   check(
     authorization: string | undefined,
+    ref: string | undefined,
     required: readonly [string, string],
   ): VerifiedToken | MeshError | Promise<VerifiedToken | MeshError> {
     if (!this.#keys.ready) return KeyReadiness.UNREADY;
-    const result = this.#gate.check(authorization);
+    const result =
+      authorization === undefined && ref !== undefined
+        ? this.#gate.checkRef(ref)
+        : this.#gate.check(authorization);
     return result instanceof Promise
       ? result.then((r) => allow(r, required))
       : allow(result, required);

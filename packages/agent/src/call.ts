@@ -1,7 +1,8 @@
 import { Match, type Msg } from "@nats-io/nats-core";
 import { type Codec, Header, type InstanceRecord, type VerifiedToken } from "@natsmesh/protocol";
-import { childTraceparent, type HeaderBlock, parseTraceparent } from "@natsmesh/protocol/internal";
+import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import type { EndpointStats } from "./endpoint-stats.js";
 import { nestedEmit } from "./nested-emit.js";
 import type { NestedMesh, NestedRequestOptions } from "./options.js";
 
@@ -45,7 +46,8 @@ export interface CallScope {
 
 /**
  * One call in flight. It is the handler's context and the dispatcher's bookkeeping at once, so a
- * call costs one object; the signal, logger and header record are made only when a handler asks.
+ * call costs one object; the signal, logger, header record and trace are made only when a
+ * handler asks (the headers are parsed then, not before).
  */
 export class Call implements RequestContext {
   readonly method: string;
@@ -57,9 +59,12 @@ export class Call implements RequestContext {
   done = false;
   /** Bytes charged to the in-flight budget while the call holds its slot. */
   cost = 0;
+  /** The handler returned a promise: the dispatcher holds the call to its deadline. */
+  pending = false;
   readonly msg: Msg;
-  readonly #block: HeaderBlock | undefined;
   readonly codec: Codec;
+  /** The method's stats, where the call's outcome is recorded. */
+  readonly stats: EndpointStats;
   readonly startedAt: number;
   readonly #scope: CallScope;
   #controller: AbortController | undefined;
@@ -70,18 +75,18 @@ export class Call implements RequestContext {
   constructor(
     scope: CallScope,
     msg: Msg,
-    block: HeaderBlock | undefined,
     method: string,
     codec: Codec,
+    stats: EndpointStats,
     deadline: number,
     attempt: number,
     startedAt: number,
   ) {
     this.#scope = scope;
     this.msg = msg;
-    this.#block = block;
     this.method = method;
     this.codec = codec;
+    this.stats = stats;
     this.deadline = deadline;
     this.attempt = attempt;
     this.startedAt = startedAt;
@@ -111,8 +116,15 @@ export class Call implements RequestContext {
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);
   }
 
+  /**
+   * Aborts the signal for the deadline, if a handler has taken it; one that has not is told by
+   * the `signal` getter, which checks the deadline when it is first read.
+   */
   abortForDeadline(): void {
-    this.abort(new DOMException("the call's deadline has passed", "TimeoutError"));
+    const controller = this.#controller;
+    if (controller !== undefined && !controller.signal.aborted) {
+      controller.abort(new DOMException("the call's deadline has passed", "TimeoutError"));
+    }
   }
 
   get headers(): Readonly<Record<string, string>> {
@@ -138,7 +150,6 @@ export class Call implements RequestContext {
 
   /** A request header by name, whatever its case (Go's client sends "Traceparent"). */
   #received(name: string): string | undefined {
-    if (this.#block !== undefined) return this.#block.get(name.toLowerCase());
     const h = this.msg.headers;
     if (h === undefined) return undefined;
     return h.get(name) || h.get(name, Match.IgnoreCase) || undefined;

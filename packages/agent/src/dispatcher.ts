@@ -1,9 +1,4 @@
-import {
-  type Msg,
-  type MsgHdrs,
-  type NatsConnection,
-  headers as natsHeaders,
-} from "@nats-io/nats-core";
+import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import {
   type Codec,
   ContentType,
@@ -19,14 +14,14 @@ import {
   type DecodeLimits,
   decodeScanned,
   lastToken,
-  MSGPACK_REPLY_HEADER,
+  Publisher,
   parseAttempt,
   parseDeadline,
   scanPayload,
   settledWithin,
   toMeshError,
 } from "@natsmesh/protocol/internal";
-import type { AgentAuth } from "./auth.js";
+import { type AgentAuth, UNKNOWN_REF } from "./auth.js";
 import { Call, type CallerClaims, type CallScope } from "./call.js";
 import { DeadlineSweep } from "./deadline-sweep.js";
 import { EndpointStats } from "./endpoint-stats.js";
@@ -35,10 +30,6 @@ import type { Handler, ResolvedMethod } from "./options.js";
 import type { RateLimitedLog } from "./rate-limited-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
 import { type RequestFields, requestFields } from "./request-fields.js";
-
-// Success replies in MessagePack all carry the same header block, encoded once. nats.js'
-// publish() asks headers only for encode(); a MsgHdrs would re-render the text on every reply.
-const MSGPACK_REPLY_HEADERS = { encode: () => MSGPACK_REPLY_HEADER } as unknown as MsgHdrs;
 
 export interface DispatcherOptions {
   connection: NatsConnection;
@@ -58,13 +49,22 @@ export interface DispatcherOptions {
 /**
  * Turns request messages into handler calls and replies: checks method, codec, deadline and
  * concurrency, runs the handler, encodes the reply in the request's codec and keeps per-method
- * stats. Everything here runs per request, so it avoids timers, closures and repeated parsing.
+ * stats. Everything here runs per request, so it avoids timers, closures and repeated parsing:
+ * a call that a handler answers synchronously costs a counter, one clock read at arrival and
+ * one for its stats, and nothing is tracked for it beyond the handler's return.
  */
 export class Dispatcher {
-  readonly inflight = new Set<Call>();
+  /** Calls holding a concurrency slot now. */
+  active = 0;
+  /**
+   * Calls whose handler returned a promise that has not settled: the only calls that can
+   * outlive the message that brought them, so the only ones the deadline sweep and drain() see.
+   */
+  readonly pending = new Set<Call>();
   readonly stats = new Map<string, EndpointStats>();
   readonly #scope: CallScope;
   readonly #nc: NatsConnection;
+  readonly #publisher: Publisher;
   readonly #methods: ReadonlyMap<string, ResolvedMethod>;
   readonly #concurrency: number;
   readonly #limits: DecodeLimits;
@@ -85,6 +85,7 @@ export class Dispatcher {
   constructor(scope: CallScope, options: DispatcherOptions) {
     this.#scope = scope;
     this.#nc = options.connection;
+    this.#publisher = new Publisher(options.connection);
     this.#methods = options.methods;
     this.#concurrency = options.concurrency;
     this.#limits = options.limits;
@@ -94,7 +95,7 @@ export class Dispatcher {
     this.#maxCallMs = options.maxCallMs;
     this.#runaways = options.limitedLog;
     this.#onFull = options.onFull;
-    this.#sweep = new DeadlineSweep(this.inflight, (call) => this.#abandon(call));
+    this.#sweep = new DeadlineSweep(this.pending, (call) => this.#abandon(call));
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
   }
 
@@ -133,7 +134,11 @@ export class Dispatcher {
     }
     // The token is checked before anything else is said, so a caller without one cannot even
     // learn which methods exist; an unknown method needs the scope `<service>.<method>`.
-    const checked = auth.check(fields.authorization, entry?.scope ?? [this.#scope.service, method]);
+    const checked = auth.check(
+      fields.authorization,
+      fields.tokenRef,
+      entry?.scope ?? [this.#scope.service, method],
+    );
     if (checked instanceof Promise) {
       // Not in flight yet, but drain() must wait for it, and it holds its payload meanwhile:
       // a flood of tokens to verify is bounded by the same budget as running calls.
@@ -181,7 +186,8 @@ export class Dispatcher {
       return;
     }
     const stats = this.stats.get(method);
-    if (stats === undefined) this.#replyError(msg, codec, result);
+    // An unknown token reference is not a failed call: the caller sends the token and calls again.
+    if (stats === undefined || result === UNKNOWN_REF) this.#replyError(msg, codec, result);
     else this.#reject(msg, codec, stats, startedAt, result);
   }
 
@@ -203,45 +209,38 @@ export class Dispatcher {
       );
       return;
     }
+    const stats = this.stats.get(method)!;
     const asked = parseDeadline(fields.deadline);
     const attempt = parseAttempt(fields.attempt);
     if (asked instanceof MeshError || attempt instanceof MeshError) {
       const err = asked instanceof MeshError ? asked : (attempt as MeshError);
-      this.#reject(msg, codec, this.stats.get(method)!, startedAt, err);
+      this.#reject(msg, codec, stats, startedAt, err);
       return;
     }
     // The caller's deadline is honoured up to the cap, and a call without one gets the cap: a
     // slot is never held longer than maxCallMs, whatever a caller asks for.
-    const cap = Date.now() + this.#maxCallMs;
+    const now = Date.now();
+    const cap = now + this.#maxCallMs;
     const deadline = asked === undefined || asked > cap ? cap : asked;
-    const call = new Call(
-      this.#scope,
-      msg,
-      fields.block,
-      method,
-      codec,
-      deadline,
-      attempt,
-      startedAt,
-    );
+    const call = new Call(this.#scope, msg, method, codec, stats, deadline, attempt, startedAt);
     call.caller = caller;
-    this.#admit(call, entry);
+    this.#admit(call, entry, now);
   }
 
   /** Last checks before a handler runs: still accepting, deadline, concurrency, payload. */
-  #admit(call: Call, entry: ResolvedMethod): void {
+  #admit(call: Call, entry: ResolvedMethod, now: number): void {
     if (!this.#accepting) {
       this.#refuse(call, new MeshError("UNAVAILABLE", "instance is draining"));
       return;
     }
-    if (call.expired) {
+    if (now >= call.deadline) {
       this.#refuse(
         call,
         new MeshError("DEADLINE_EXCEEDED", "the call's deadline passed before it ran"),
       );
       return;
     }
-    if (this.inflight.size >= this.#concurrency) {
+    if (this.active >= this.#concurrency) {
       this.#onFull();
       this.#refuse(
         call,
@@ -283,8 +282,7 @@ export class Dispatcher {
   }
 
   #run(call: Call, handler: Handler, payload: unknown): void {
-    this.inflight.add(call);
-    this.#sweep.start();
+    this.active++;
     let result: unknown;
     try {
       result = handler(payload, call);
@@ -293,6 +291,10 @@ export class Dispatcher {
       return;
     }
     if (result instanceof Promise || typeof (result as PromiseLike<unknown>)?.then === "function") {
+      // Only now can the call outlive this message: it is held to its deadline from here on.
+      call.pending = true;
+      this.pending.add(call);
+      this.#sweep.start();
       (result as PromiseLike<unknown>).then(
         (value) => this.#succeed(call, value),
         (err) => this.#fail(call, err),
@@ -315,17 +317,19 @@ export class Dispatcher {
       );
       return;
     }
-    const replyHeaders = call.codec === codecs.msgpack ? MSGPACK_REPLY_HEADERS : undefined;
-    const tooLarge = checkPayloadSize(
-      data.length + (replyHeaders === undefined ? 0 : MSGPACK_REPLY_HEADER.length),
-      this.#maxPayload(),
-    );
+    const tooLarge = checkPayloadSize(data.length, this.#maxPayload());
     if (tooLarge !== undefined) {
       this.#replyCallError(call, tooLarge);
       return;
     }
-    this.stats.get(call.method)!.record(call.startedAt, undefined);
-    this.#respond(call.msg, data, replyHeaders);
+    call.stats.record(call.startedAt, undefined);
+    // No header block: a success reply is in the request's codec, which the caller knows.
+    try {
+      // The reply guard let only messages with an inbox reply subject through.
+      this.#publisher.publish(call.msg.reply!, "", "", data);
+    } catch (err) {
+      this.#notSent(call.msg, err);
+    }
   }
 
   #fail(call: Call, err: unknown): void {
@@ -334,7 +338,7 @@ export class Dispatcher {
       this.#replyCallError(call, err);
       return;
     }
-    if (call.expired) {
+    if (Date.now() >= call.deadline) {
       // Typically the handler gave up on ctx.signal: the deadline, not the handler, failed the call.
       this.#replyCallError(
         call,
@@ -351,7 +355,8 @@ export class Dispatcher {
   #settle(call: Call): boolean {
     if (call.done) return false;
     call.done = true;
-    this.inflight.delete(call);
+    this.active--;
+    if (call.pending) this.pending.delete(call);
     this.#budget.give(call.cost);
     this.#checkIdle();
     return true;
@@ -376,7 +381,7 @@ export class Dispatcher {
   }
 
   #replyCallError(call: Call, err: MeshError): void {
-    this.#reject(call.msg, call.codec, this.stats.get(call.method)!, call.startedAt, err);
+    this.#reject(call.msg, call.codec, call.stats, call.startedAt, err);
   }
 
   #reject(msg: Msg, codec: Codec, stats: EndpointStats, startedAt: number, err: MeshError): void {
@@ -400,16 +405,16 @@ export class Dispatcher {
       const { data: _dropped, ...plain } = body;
       data = codec.encode(plain);
     }
-    this.#respond(msg, data, h);
+    try {
+      msg.respond(data, { headers: h });
+    } catch (err) {
+      this.#notSent(msg, err);
+    }
   }
 
-  #respond(msg: Msg, data: Uint8Array, h: MsgHdrs | undefined): void {
-    try {
-      msg.respond(data, h === undefined ? undefined : { headers: h });
-    } catch (err) {
-      // A closed connection or an oversized reply; the caller's deadline takes over.
-      this.#scope.log.warn({ err, subject: msg.subject }, "reply could not be sent");
-    }
+  #notSent(msg: Msg, err: unknown): void {
+    // A closed connection or an oversized reply; the caller's deadline takes over.
+    this.#scope.log.warn({ err, subject: msg.subject }, "reply could not be sent");
   }
 
   #maxPayload(): number {
@@ -417,7 +422,7 @@ export class Dispatcher {
   }
 
   #checkIdle(): void {
-    if (this.inflight.size === 0 && this.#verifying === 0) this.#idle?.();
+    if (this.active === 0 && this.#verifying === 0) this.#idle?.();
   }
 
   /** New calls are answered `UNAVAILABLE` from now on. */
@@ -430,7 +435,7 @@ export class Dispatcher {
    * `UNAVAILABLE`. Resolves once nothing is in flight.
    */
   async drain(timeoutMs: number): Promise<void> {
-    if (this.inflight.size > 0 || this.#verifying > 0) {
+    if (this.active > 0 || this.#verifying > 0) {
       const idle = new Promise<void>((resolve) => {
         this.#idle = resolve;
       });
@@ -441,7 +446,7 @@ export class Dispatcher {
     const unavailable = new MeshError("UNAVAILABLE", "instance stopped before the call finished", {
       data: { started: true },
     });
-    for (const call of [...this.inflight]) {
+    for (const call of [...this.pending]) {
       call.abort(unavailable);
       if (this.#settle(call)) this.#replyCallError(call, unavailable);
     }

@@ -71,15 +71,23 @@ describe("agent dispatch", () => {
     expect(msg.headers).toBeUndefined();
   });
 
-  it("replies in MessagePack that another decoder reads", async () => {
+  it("replies in MessagePack that another decoder reads, success without a header block", async () => {
     const msg = await raw("say", codecs.msgpack.encode({ n: 1, bin: new Uint8Array([1, 2]) }), {
       [Header.ContentType]: "application/msgpack",
     });
-    expect(msg.headers?.get(Header.ContentType)).toBe("application/msgpack");
+    // A success reply is in the request's codec, which the caller knows: no headers at all.
+    expect(msg.headers).toBeUndefined();
     // @msgpack/msgpack is an independent implementation: no msgpackr on the reading side.
     const out = independentDecode(msg.data) as { n: number; bin: Uint8Array };
     expect(out.n).toBe(1);
     expect([...out.bin]).toEqual([1, 2]);
+    // An error reply keeps its headers, Content-Type included.
+    const err = await raw("fail", codecs.msgpack.encode(null), {
+      [Header.ContentType]: "application/msgpack",
+    });
+    expect(err.headers?.get(Header.ContentType)).toBe("application/msgpack");
+    expect(err.headers?.get(Header.MeshError)).toBe("INSUFFICIENT_FUNDS");
+    expect(independentDecode(err.data)).toMatchObject({ code: "INSUFFICIENT_FUNDS" });
   });
 
   it("answers an unknown method with NOT_FOUND", async () => {

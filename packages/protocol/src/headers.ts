@@ -7,6 +7,8 @@ export const Header = {
   Deadline: "Mesh-Deadline",
   IdempotencyKey: "Mesh-Idempotency-Key",
   Attempt: "Mesh-Attempt",
+  /** A reference to a token the receiver verified before, instead of `Authorization` (§11.6). */
+  TokenRef: "Mesh-Token-Ref",
   TraceParent: "traceparent",
   TraceState: "tracestate",
   ServiceErrorCode: "Nats-Service-Error-Code",

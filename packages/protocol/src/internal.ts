@@ -66,6 +66,7 @@ export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload
 export { Publisher } from "./publisher.js";
 export {
   HeaderBlock,
+  HeaderNames,
   MSGPACK_REPLY_HEADER,
   rawHeaderBlock,
   rawSubject,
@@ -85,6 +86,7 @@ export { unverifiedScope } from "./tokens/scope.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";
 export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
+export { TOKEN_REF_LENGTH, tokenRef } from "./tokens/token-ref.js";
 export { bearerToken } from "./tokens/verifier.js";
 export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";
 export { delay, settledWithin, withTimeout } from "./waits.js";

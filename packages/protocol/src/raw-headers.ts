@@ -66,6 +66,80 @@ export class HeaderBlock {
   }
 }
 
+const CR = 13;
+const LF = 10;
+const COLON = 58;
+const utf8 = new TextDecoder();
+
+/**
+ * A few header names looked up in raw header blocks, straight from the bytes: one pass over the
+ * block's lines, names compared case-insensitively, the first value of each, trimmed of spaces
+ * and tabs and decoded as UTF-8. No copy of the block, no lower-cased copy, no header map, so
+ * reading a request's three to five headers costs a scan of ~100 bytes.
+ */
+export class HeaderNames {
+  readonly #names: Uint8Array[];
+
+  /** `names` are header names of ASCII letters, digits and `-`, in any case. */
+  constructor(names: readonly string[]) {
+    this.#names = names.map((name) => {
+      if (!/^[A-Za-z0-9-]+$/.test(name)) throw new TypeError(`invalid header name ${name}`);
+      return new TextEncoder().encode(name.toLowerCase());
+    });
+  }
+
+  /** The first value of each name in `block` (`NATS/1.0…\r\n\r\n`), in the constructor's order. */
+  read(block: Uint8Array): (string | undefined)[] {
+    const names = this.#names;
+    const out: (string | undefined)[] = new Array(names.length).fill(undefined);
+    let missing = names.length;
+    const end = block.length;
+    // The first line is the version (and status); headers follow, one per CRLF-ended line.
+    let at = 0;
+    while (at < end && !(block[at] === CR && block[at + 1] === LF)) at++;
+    while (at < end && missing > 0) {
+      const start = at + 2;
+      let colon = -1;
+      let eol = start;
+      for (; eol < end; eol++) {
+        const b = block[eol];
+        if (b === CR && block[eol + 1] === LF) break;
+        if (b === COLON && colon === -1) colon = eol;
+      }
+      at = eol;
+      if (colon <= start) continue;
+      for (let n = 0; n < names.length; n++) {
+        if (out[n] === undefined && sameName(block, start, colon, names[n]!)) {
+          out[n] = trimmedValue(block, colon + 1, eol);
+          missing--;
+          break;
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** True when block[start, end) is `lower` (a lower-case name), compared case-insensitively. */
+function sameName(block: Uint8Array, start: number, end: number, lower: Uint8Array): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const b = block[start + i]!;
+    // Upper-case ASCII letters compare as lower-case; every other byte as it is.
+    if ((b >= 65 && b <= 90 ? b | 0x20 : b) !== lower[i]) return false;
+  }
+  return true;
+}
+
+/** The value in [from, end) without leading and trailing spaces and tabs, as UTF-8. */
+function trimmedValue(block: Uint8Array, from: number, end: number): string {
+  let a = from;
+  let b = end;
+  while (a < b && (block[a] === 32 || block[a] === 9)) a++;
+  while (b > a && (block[b - 1] === 32 || block[b - 1] === 9)) b--;
+  return a === b ? "" : utf8.decode(block.subarray(a, b));
+}
+
 /**
  * The header block of a successful MessagePack reply. Agents send exactly these bytes; the SDK
  * recognises them by comparison and skips parsing. Any other block is parsed in full.

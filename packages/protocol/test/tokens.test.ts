@@ -1,4 +1,4 @@
-import { createPrivateKey, sign } from "node:crypto";
+import { createHash, createPrivateKey, sign } from "node:crypto";
 import {
   createVerifier,
   generateKeyPair,
@@ -8,7 +8,13 @@ import {
   type MeshKeyPair,
   type TokenVerifier,
 } from "@natsmesh/protocol";
-import { authFromEnv, bearerToken, maxTokenLifetimeFromEnv } from "@natsmesh/protocol/internal";
+import {
+  authFromEnv,
+  bearerToken,
+  maxTokenLifetimeFromEnv,
+  TOKEN_REF_LENGTH,
+  tokenRef,
+} from "@natsmesh/protocol/internal";
 import { SignJWT } from "jose";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
@@ -254,6 +260,76 @@ describe("verified-token cache", () => {
     expect(v.cached(t1)).toBeUndefined();
     expect(v.cached(t2)).toBeDefined();
     expect(await reason(v, t1)).toBe("unknown_kid");
+  });
+});
+
+describe("token references", () => {
+  it("are 128 bits of the token's SHA-256 in base64url, one per token", async () => {
+    const a = await issueToken({ key: keys.privateJwk, ...base, sub: "a" });
+    const b = await issueToken({ key: keys.privateJwk, ...base, sub: "b" });
+    expect(tokenRef(a)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(tokenRef(a)).toHaveLength(TOKEN_REF_LENGTH);
+    expect(tokenRef(a)).toBe(tokenRef(a));
+    expect(tokenRef(a)).not.toBe(tokenRef(b));
+    const digest = createHash("sha256").update(a).digest();
+    expect(tokenRef(a)).toBe(digest.subarray(0, 16).toString("base64url"));
+  });
+
+  it("resolve only to a token this verifier verified itself, with that token's claims", async () => {
+    const v = verifierFor(keys);
+    const a = await issueToken({ key: keys.privateJwk, ...base, sub: "a" });
+    const b = await issueToken({ key: keys.privateJwk, ...base, sub: "b" });
+    // Validly signed, but not verified here yet: a reference proves nothing on its own.
+    expect(v.cachedByRef(tokenRef(a))).toBeUndefined();
+    const verified = await v.verify(a);
+    expect(v.cachedByRef(tokenRef(a))).toBe(verified);
+    expect(v.cachedByRef(tokenRef(b))).toBeUndefined();
+    await v.verify(b);
+    expect(v.cachedByRef(tokenRef(b))?.claims.sub).toBe("b");
+    expect(v.cachedByRef(tokenRef(a))?.claims.sub).toBe("a");
+    expect(v.cachedByRef(a)).toBeUndefined();
+    expect(v.cachedByRef("")).toBeUndefined();
+  });
+
+  it("expire with their token, at exp and without the clock skew", async () => {
+    const v = verifierFor(keys);
+    const token = await issueToken({ key: keys.privateJwk, ...base, ttl: 60 });
+    const { claims } = await v.verify(token);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime((claims.exp as number) * 1000);
+    expect(v.cachedByRef(tokenRef(token))).toBeUndefined();
+    expect(v.size).toBe(0);
+  });
+
+  it("are dropped with their token when its key leaves the key set", async () => {
+    const v = createVerifier({
+      jwks: { keys: [keys.publicJwk, other.publicJwk] },
+      issuer: base.issuer,
+    });
+    const t1 = await issueToken({ key: keys.privateJwk, ...base });
+    const t2 = await issueToken({ key: other.privateJwk, ...base });
+    await v.verify(t1);
+    await v.verify(t2);
+    v.setJwks({ keys: [other.publicJwk] });
+    expect(v.cachedByRef(tokenRef(t1))).toBeUndefined();
+    expect(v.cachedByRef(tokenRef(t2))).toBeDefined();
+  });
+
+  it("are bounded by the verified-token cache: an evicted token's reference is unknown", async () => {
+    const v = createVerifier({ jwks: keys.jwks, issuer: base.issuer, cacheSize: 3 });
+    const tokens: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      tokens.push(await issueToken({ key: keys.privateJwk, ...base, sub: `u${i}` }));
+      await v.verify(tokens.at(-1)!);
+    }
+    expect(v.size).toBe(3);
+    expect(tokens.map((t) => v.cachedByRef(tokenRef(t))?.claims.sub)).toEqual([
+      undefined,
+      undefined,
+      "u2",
+      "u3",
+      "u4",
+    ]);
   });
 });
 

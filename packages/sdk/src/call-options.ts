@@ -13,27 +13,33 @@ export function checkIdempotencyKey(key: unknown): string {
   return key;
 }
 
+/** Throws `TypeError` unless a call's own token can travel in a header line. */
+export function checkOwnToken(own: unknown): string {
+  if (typeof own !== "string" || own.length === 0 || /[\r\n]/.test(own)) {
+    throw new TypeError("token must be a non-empty string without CR/LF");
+  }
+  return own;
+}
+
+/** The mesh's token: now when it is held, else once fetched; `undefined` without one. */
+export function meshToken(scope: CallScope): string | undefined | Promise<string> {
+  const provider = scope.token;
+  if (provider === undefined) return undefined;
+  const current = provider.current();
+  if (current !== undefined) return current;
+  return provider.get().catch((err: unknown) => {
+    throw new MeshError("UNAUTHENTICATED", "the mesh's token function failed", { cause: err });
+  });
+}
+
 /** The `Authorization` value of a call: its own token, else the mesh's (fetched if need be). */
 export function bearer(
   scope: CallScope,
   own: string | undefined,
 ): string | undefined | Promise<string> {
-  if (own !== undefined) {
-    if (typeof own !== "string" || own.length === 0 || /[\r\n]/.test(own)) {
-      throw new TypeError("token must be a non-empty string without CR/LF");
-    }
-    return `Bearer ${own}`;
-  }
-  const provider = scope.token;
-  if (provider === undefined) return undefined;
-  const current = provider.current();
-  if (current !== undefined) return `Bearer ${current}`;
-  return provider.get().then(
-    (token) => `Bearer ${token}`,
-    (err: unknown) => {
-      throw new MeshError("UNAUTHENTICATED", "the mesh's token function failed", { cause: err });
-    },
-  );
+  if (own !== undefined) return `Bearer ${checkOwnToken(own)}`;
+  const token = meshToken(scope);
+  return typeof token === "object" ? token.then((t) => `Bearer ${t}`) : token && `Bearer ${token}`;
 }
 
 export const NO_FILTER: InstanceFilter = Object.freeze({});

@@ -13,7 +13,13 @@ import {
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import { type Balance, type Balancer, checkBalance } from "./balancer.js";
-import { bearer, checkIdempotencyKey, instanceFilter, NO_FILTER } from "./call-options.js";
+import {
+  checkIdempotencyKey,
+  checkOwnToken,
+  instanceFilter,
+  meshToken,
+  NO_FILTER,
+} from "./call-options.js";
 import type { CallTracker } from "./call-tracker.js";
 import type { InstanceFilter } from "./filters.js";
 import type { Link } from "./link.js";
@@ -23,7 +29,16 @@ import { readReply } from "./read-reply.js";
 import type { PendingReply, ReplyMux } from "./reply-mux.js";
 import { isAscii, renderUserHeaders, requestHeaders } from "./request-headers.js";
 import { retryDecision } from "./retry.js";
+import { type MeshTokenLines, ownTokenLines, type TokenLines } from "./token-lines.js";
 import { outgoingTraceparent } from "./trace-headers.js";
+
+/** The refusal of a `Mesh-Token-Ref` the agent cannot resolve. */
+function isUnknownRef(err: MeshError): boolean {
+  return (
+    err.code === "UNAUTHENTICATED" &&
+    (err.data as { reason?: unknown } | undefined)?.reason === "unknown_ref"
+  );
+}
 
 /** What every call of one mesh shares. */
 export interface CallScope {
@@ -37,6 +52,8 @@ export interface CallScope {
   readonly balancer: Balancer;
   /** The mesh's token, when it has one. */
   readonly token: TokenProvider | undefined;
+  /** The header lines of the mesh's token, full and by reference. */
+  readonly tokenLines: MeshTokenLines;
   readonly calls: CallTracker;
 }
 
@@ -87,7 +104,12 @@ class MeshCall implements PendingReply {
   readonly #traceparent: string | undefined;
   readonly #userLines: string;
   readonly #userAscii: boolean;
-  #authorization: string | undefined;
+  /** The header lines of the call's token; `undefined` without one. */
+  #credential: TokenLines | undefined;
+  /** The attempt in flight carries the token by reference. */
+  #sentRef = false;
+  /** An agent did not know the reference: this call sends the token in full from now on. */
+  #fullToken = false;
   #resolve!: (value: unknown) => void;
   #reject!: (err: unknown) => void;
   #onAbort: (() => void) | undefined;
@@ -161,7 +183,8 @@ class MeshCall implements PendingReply {
     this.#userLines = lines;
     this.#userAscii = isAscii(lines);
     this.#idempotencyKey = idempotent ? checkIdempotencyKey(options.idempotencyKey) : undefined;
-    const auth = bearer(scope, options.token);
+    const own = options.token === undefined ? undefined : checkOwnToken(options.token);
+    const token = own === undefined ? meshToken(scope) : own;
 
     this.promise = new Promise<unknown>((resolve, reject) => {
       this.#resolve = resolve;
@@ -172,16 +195,18 @@ class MeshCall implements PendingReply {
       this.#onAbort = () => this.#fail(signal.reason);
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
-    if (typeof auth === "object") {
-      auth.then(
-        (authorization) => {
-          this.#authorization = authorization;
+    if (typeof token === "object") {
+      token.then(
+        (fetched) => {
+          this.#credential = scope.tokenLines.of(fetched);
           this.#next();
         },
         (err: unknown) => this.#fail(err),
       );
     } else {
-      this.#authorization = auth;
+      if (token !== undefined) {
+        this.#credential = own === undefined ? scope.tokenLines.of(token) : ownTokenLines(token);
+      }
       this.#next();
     }
   }
@@ -229,13 +254,15 @@ class MeshCall implements PendingReply {
           ? this.#deadline
           : Math.min(this.#deadline, Date.now() + this.#attemptTimeout);
       this.waitUntil = deadline;
+      const token = this.#credential;
+      this.#sentRef = token?.confirmed === true && !this.#fullToken;
       const text = requestHeaders(
         this.#codec,
         deadline,
         ++this.#attempt,
         this.#traceparent,
         this.#idempotencyKey,
-        this.#authorization,
+        token === undefined ? "" : this.#sentRef ? token.ref! : token.full,
         this.#userLines,
       );
       if (target !== undefined) {
@@ -267,6 +294,9 @@ class MeshCall implements PendingReply {
       this.#retryOrFail(toMeshError(err));
       return;
     }
+    // An agent verified the token sent in full and holds it now: later calls send its reference.
+    const credential = this.#credential;
+    if (!this.#sentRef && credential?.ref !== undefined) credential.confirmed = true;
     this.#succeed(value);
   }
 
@@ -297,6 +327,14 @@ class MeshCall implements PendingReply {
     }
     if (this.#scope.mux.closed) {
       this.#fail(err);
+      return;
+    }
+    if (this.#sentRef && isUnknownRef(err)) {
+      // That agent has not verified the token (it started since, or dropped it): the call did
+      // not run, so it goes again at once, same attempt, with the token in full.
+      this.#fullToken = true;
+      this.#attempt--;
+      this.#next();
       return;
     }
     const target = this.#target;

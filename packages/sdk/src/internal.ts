@@ -19,3 +19,4 @@ export { EWMA_ALPHA, type Load, LoadTable } from "./strategies/load-table.js";
 export { type RandomSource, selectRandom } from "./strategies/random.js";
 export { selectRoundRobin } from "./strategies/round-robin.js";
 export { selectWeighted } from "./strategies/weighted.js";
+export { MeshTokenLines, ownTokenLines, type TokenLines } from "./token-lines.js";

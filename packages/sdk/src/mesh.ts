@@ -21,6 +21,7 @@ import {
 } from "./options.js";
 import { PresenceCache, type PresenceEvent } from "./presence-cache.js";
 import { ReplyMux } from "./reply-mux.js";
+import { MeshTokenLines } from "./token-lines.js";
 
 /** Options of `mesh.watch()`. */
 export interface WatchOptions {
@@ -96,6 +97,7 @@ class MeshImpl implements Mesh {
       presence,
       balancer,
       calls: new CallTracker(),
+      tokenLines: new MeshTokenLines(),
       token:
         o.token === undefined
           ? undefined

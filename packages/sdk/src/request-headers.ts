@@ -9,6 +9,7 @@ const RESERVED = new Set<string>(
     Header.TraceParent,
     Header.IdempotencyKey,
     Header.Authorization,
+    Header.TokenRef,
   ].map((h) => h.toLowerCase()),
 );
 
@@ -45,7 +46,7 @@ const PREFIX = {
 
 /**
  * The header block of one attempt, as text: content type and deadline, then only what the call
- * has (attempt from the second on, trace, idempotency key, token, caller lines). Written in one
+ * has (attempt from the second on, trace, idempotency key, the token's line, caller lines). Written in one
  * pass and handed to the publisher with the protocol line, so no header map, no `encode()` and no
  * separate byte buffer are made per request (see docs/benchmarks.md).
  */
@@ -55,7 +56,7 @@ export function requestHeaders(
   attempt: number,
   traceparent: string | undefined,
   idempotencyKey: string | undefined,
-  authorization: string | undefined,
+  authLine: string,
   user: string,
 ): string {
   let text = `${PREFIX[codec.name]}${Header.Deadline}: ${deadline}\r\n`;
@@ -63,6 +64,5 @@ export function requestHeaders(
   if (attempt > 1) text += `${Header.Attempt}: ${attempt}\r\n`;
   if (traceparent !== undefined) text += `${Header.TraceParent}: ${traceparent}\r\n`;
   if (idempotencyKey !== undefined) text += `${Header.IdempotencyKey}: ${idempotencyKey}\r\n`;
-  if (authorization !== undefined) text += `${Header.Authorization}: ${authorization}\r\n`;
-  return `${text}${user}\r\n`;
+  return `${text}${authLine}${user}\r\n`;
 }

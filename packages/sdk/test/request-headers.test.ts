@@ -1,20 +1,12 @@
 import { codecs } from "@natsmesh/protocol";
-import { renderUserHeaders, requestHeaders } from "@natsmesh/sdk/internal";
+import { ownTokenLines, renderUserHeaders, requestHeaders } from "@natsmesh/sdk/internal";
 import { describe, expect, it } from "vitest";
 
 const TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 describe("requestHeaders", () => {
   it("writes a first attempt's block: content type and deadline, nothing optional", () => {
-    const h = requestHeaders(
-      codecs.msgpack,
-      1_700_000_000_123,
-      1,
-      undefined,
-      undefined,
-      undefined,
-      "",
-    );
+    const h = requestHeaders(codecs.msgpack, 1_700_000_000_123, 1, undefined, undefined, "", "");
     expect(h).toBe(
       "NATS/1.0\r\n" +
         "Content-Type: application/msgpack\r\n" +
@@ -25,7 +17,8 @@ describe("requestHeaders", () => {
 
   it("adds the attempt from the second on, the trace, the idempotency key, the token and user lines", () => {
     const user = renderUserHeaders({ "X-Tenant": "acme" });
-    const h = requestHeaders(codecs.json, 5, 2, TRACE, "key-1", "Bearer t.o.k", user);
+    const token = ownTokenLines("t.o.k").full;
+    const h = requestHeaders(codecs.json, 5, 2, TRACE, "key-1", token, user);
     expect(h).toBe(
       "NATS/1.0\r\n" +
         "Content-Type: application/json\r\n" +
@@ -48,6 +41,7 @@ describe("renderUserHeaders", () => {
         "X-A": "1",
         "content-type": "text/plain",
         "MESH-DEADLINE": "1",
+        "mesh-token-ref": "forged",
         "Mesh-Attempt": "9",
         traceparent: TRACE,
         "Mesh-Idempotency-Key": "k",

@@ -14,6 +14,11 @@ export const TokenRejection = {
   algorithm: "algorithm",
   unknownKey: "unknown_kid",
   signature: "signature",
+  /**
+   * A `Mesh-Token-Ref` this verifier holds no verified token for: not an error of the caller's
+   * token, a request to send it in full (docs/protocol.md §11.6).
+   */
+  unknownRef: "unknown_ref",
 } as const;
 export type TokenRejection = (typeof TokenRejection)[keyof typeof TokenRejection];
 
@@ -31,6 +36,8 @@ const MESSAGES: Record<TokenRejection, string> = {
   algorithm: "token algorithm is not allowed",
   unknown_kid: "no known key matches the token's kid",
   signature: "token signature is invalid",
+  unknown_ref:
+    "this instance has not verified the token this Mesh-Token-Ref stands for: send it once in full (Authorization: Bearer <jwt>)",
 };
 
 /** Makes the `UNAUTHENTICATED` error for a refused token. */

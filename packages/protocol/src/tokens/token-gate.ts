@@ -62,6 +62,12 @@ export interface TokenGate {
   /** The verified token of an `Authorization` value if it is cached, the cheapest look of all. */
   cached(authorization: string | undefined): VerifiedToken | undefined;
   /**
+   * The verified token a `Mesh-Token-Ref` value stands for, when this gate verified that token
+   * itself and still holds it; else `UNAUTHENTICATED` with reason `unknown_ref` (the caller then
+   * sends the token in full). Always synchronous.
+   */
+  checkRef(ref: string): VerifiedToken | MeshError;
+  /**
    * Like {@link TokenGate.check}, but the token must have been valid at `atMs` (Unix epoch ms),
    * not now: the check of an event's token against the time the stream stored it.
    */
@@ -144,6 +150,9 @@ export async function startTokenGate(
     cached(authorization) {
       const token = bearerToken(authorization);
       return token === undefined ? undefined : verifier.cached(token);
+    },
+    checkRef(ref) {
+      return verifier.cachedByRef(ref) ?? rejection("unknown_ref");
     },
     async checkAt(authorization, atMs) {
       const token = bearer(authorization);

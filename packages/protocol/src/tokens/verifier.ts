@@ -14,6 +14,7 @@ import { precheck } from "./precheck.js";
 import { RejectedCache } from "./rejected-cache.js";
 import { rejection, type TokenRejection } from "./rejections.js";
 import { parseScope } from "./scope.js";
+import { tokenRef } from "./token-ref.js";
 
 /** Defaults of {@link TokenVerifierOptions}. */
 export const VERIFIER_DEFAULTS = {
@@ -95,6 +96,12 @@ export interface TokenVerifier {
   known(token: string | undefined): VerifiedToken | MeshError | undefined;
   /** The cached verification of `token` while it has not expired, else `undefined`. Synchronous. */
   cached(token: string): VerifiedToken | undefined;
+  /**
+   * The cached verification of the token whose {@link tokenRef} is `ref`, while it has not
+   * expired; `undefined` when this verifier has not verified such a token itself (or has
+   * dropped it: expiry, eviction, key rotation). Synchronous: a map lookup.
+   */
+  cachedByRef(ref: string): VerifiedToken | undefined;
   /** Replaces the key set; cached tokens of removed or changed keys are dropped at once. */
   setJwks(jwks: JsonWebKeySet): void;
   /** Number of cached tokens. */
@@ -106,6 +113,9 @@ interface Entry {
   expiresAt: number;
   /** Verified with the shared secret, so a key rotation does not touch it. */
   bySecret: boolean;
+  /** The token itself and its reference: an entry is kept under both, or under neither. */
+  jwt: string;
+  ref: string;
 }
 
 type KeyGetter = (header: JWTHeaderParameters, input: FlattenedJWSInput) => Promise<unknown>;
@@ -127,6 +137,8 @@ const TIMELY: ReadonlySet<TokenRejection> = new Set(["expired", "not_yet_valid"]
 
 class Verifier implements TokenVerifier {
   readonly #cache = new Map<string, Entry>();
+  /** The same entries by token reference; never holds one that `#cache` does not. */
+  readonly #refs = new Map<string, Entry>();
   readonly #rejected: RejectedCache;
   readonly #inflight = new Map<string, Promise<VerifiedToken | MeshError>>();
   readonly #options: Required<
@@ -200,9 +212,22 @@ class Verifier implements TokenVerifier {
       if (last?.[0] !== token) this.#last = [token, entry];
       return entry.token;
     }
-    this.#cache.delete(token);
-    this.#last = undefined;
+    this.#forget(entry);
     return undefined;
+  }
+
+  cachedByRef(ref: string): VerifiedToken | undefined {
+    const entry = this.#refs.get(ref);
+    if (entry === undefined) return undefined;
+    if (Date.now() < entry.expiresAt) return entry.token;
+    this.#forget(entry);
+    return undefined;
+  }
+
+  #forget(entry: Entry): void {
+    this.#cache.delete(entry.jwt);
+    this.#refs.delete(entry.ref);
+    this.#last = undefined;
   }
 
   async verify(token: string): Promise<VerifiedToken> {
@@ -313,8 +338,13 @@ class Verifier implements TokenVerifier {
       kid,
     };
     this.#remember(
-      token,
-      { token: verified, expiresAt: (payload.exp as number) * 1000, bySecret: alg === "HS256" },
+      {
+        token: verified,
+        expiresAt: (payload.exp as number) * 1000,
+        bySecret: alg === "HS256",
+        jwt: token,
+        ref: tokenRef(token),
+      },
       generation,
     );
     return verified;
@@ -326,10 +356,10 @@ class Verifier implements TokenVerifier {
     const next = new Map<string, string>();
     for (const key of keys) if (key.kid !== undefined) next.set(key.kid, JSON.stringify(key));
     // Tokens verified by a key that is gone or changed must not outlive it in the cache.
-    for (const [token, { token: verified, bySecret }] of this.#cache) {
-      const kid = verified.kid;
-      if (bySecret) continue;
-      if (kid === undefined || next.get(kid) !== this.#kidKeys.get(kid)) this.#cache.delete(token);
+    for (const entry of [...this.#cache.values()]) {
+      const kid = entry.token.kid;
+      if (entry.bySecret) continue;
+      if (kid === undefined || next.get(kid) !== this.#kidKeys.get(kid)) this.#forget(entry);
     }
     // A new key may make a refused token good.
     this.#rejected.clear();
@@ -356,16 +386,16 @@ class Verifier implements TokenVerifier {
     return rejection(reason);
   }
 
-  #remember(token: string, entry: Entry, generation: number): void {
+  #remember(entry: Entry, generation: number): void {
     if (entry.expiresAt <= Date.now() || this.#options.cacheSize === 0) return;
     if (generation !== this.#generation) return;
     if (this.#cache.size >= this.#options.cacheSize) {
       // Oldest first: Map keeps insertion order, so this is FIFO eviction in O(1).
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-      this.#last = undefined;
+      const oldest = this.#cache.values().next().value;
+      if (oldest !== undefined) this.#forget(oldest);
     }
-    this.#cache.set(token, entry);
+    this.#cache.set(entry.jwt, entry);
+    this.#refs.set(entry.ref, entry);
   }
 }
 
