@@ -8,6 +8,13 @@ export const ExitCode = {
    * value, a key file or token that does not parse.
    */
   usage: 2,
+  /**
+   * `natsmesh call`: no instance took the call, or it did not finish in time (`UNAVAILABLE`,
+   * `OVERLOADED`, `DEADLINE_EXCEEDED`); trying again later may work.
+   */
+  unavailable: 3,
+  /** `natsmesh call`: the service answered with an error (`BAD_REQUEST`, `FORBIDDEN`, its own code…). */
+  remoteError: 4,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -71,4 +78,15 @@ export function errorText(err: unknown): string {
     e = e instanceof Error ? e.cause : undefined;
   }
   return parts.join(": ");
+}
+
+/** The `code` of an error (a Node.js system error's `EADDRINUSE`, say) or of its causes. */
+export function errorCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; depth < 5; depth++) {
+    if (typeof e !== "object" || e === null) return undefined;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

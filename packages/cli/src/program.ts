@@ -1,8 +1,10 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm, PresenceLimits } from "@natsmesh/protocol";
 import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
+import { Balance } from "@natsmesh/sdk";
 import { Command, Help, Option } from "commander";
 import { type AgentCommandOptions, agent } from "./commands/agent.js";
+import { type CallCommandOptions, type CallTarget, call } from "./commands/call.js";
 import { DASHBOARD_PORT, type DashboardCommandOptions, dashboard } from "./commands/dashboard.js";
 import {
   type DlqLsOptions,
@@ -257,6 +259,50 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       needsJwks(o, cmd);
       return run(registry(globalsOf(cmd), o, io));
     });
+
+  program
+    .command("call")
+    .summary("Call a service method with a JSON payload and print the reply")
+    .description(
+      "Send one request to <service>.<method> through the SDK (with its balancing, retries of " +
+        "calls that never ran, and deadline) with a JSON payload (or - to read it from stdin; " +
+        "none: no payload), and print the reply as JSON: indented for people, one line with " +
+        "--json. A failed call prints its error code, status and message on stderr (one JSON " +
+        "object with --json). With --token (or MESH_TOKEN, or the file MESH_TOKEN_FILE) the " +
+        "call carries that token.",
+    )
+    .argument("<service.method>", "What to call, e.g. greeter.hello", value.callTarget)
+    .argument("[json]", 'Payload as JSON, e.g. \'{"name":"you"}\', or - for stdin')
+    .addOption(
+      new Option(
+        "--balance <B>",
+        `How to pick an instance: ${Object.values(Balance).join(", ")}`,
+      ).argParser(value.balance),
+    )
+    .addOption(
+      new Option("--timeout <MS>", "How long the call may take, retries included")
+        .default(5000)
+        .argParser(value.integer(1, 3_600_000)),
+    )
+    .option(
+      "--version <RANGE>",
+      "Only instances of this version or semver range (^1, 2.x); balance weighted unless --balance",
+      value.nonEmpty,
+    )
+    .addHelpText(
+      "after",
+      "\nExit codes:\n" +
+        "  0  the reply is on stdout\n" +
+        "  1  the call could not be made: NATS unreachable\n" +
+        "  2  usage: a bad flag, target or payload (not JSON)\n" +
+        "  3  unavailable: no instance took the call, or it did not finish in time (UNAVAILABLE,\n" +
+        "     OVERLOADED, DEADLINE_EXCEEDED); trying again later may work\n" +
+        "  4  the service answered with an error (BAD_REQUEST, NOT_FOUND, UNAUTHENTICATED,\n" +
+        "     FORBIDDEN, INTERNAL, or its own code)\n",
+    )
+    .action((target: CallTarget, json: string | undefined, o: CallCommandOptions, cmd: Command) =>
+      run(call(globalsOf(cmd), target, json, o, io)),
+    );
 
   program
     .command("agent")

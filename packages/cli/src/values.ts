@@ -6,6 +6,7 @@ import {
   parseScope,
 } from "@natsmesh/protocol";
 import { assertPrefix } from "@natsmesh/protocol/internal";
+import { Balance } from "@natsmesh/sdk";
 import { InvalidArgumentError } from "commander";
 
 /**
@@ -181,3 +182,27 @@ export function eventName(text: string): string {
 
 /** A stream sequence number. */
 export const sequence = integer(1, Number.MAX_SAFE_INTEGER);
+
+/** What `natsmesh call` calls: `<service>.<method>`. */
+export function callTarget(text: string): { service: string; method: string } {
+  const [service, method, ...rest] = text.split(".");
+  if (
+    rest.length > 0 ||
+    service === undefined ||
+    method === undefined ||
+    !isValidName(service) ||
+    !isValidName(method)
+  ) {
+    throw new InvalidArgumentError(
+      "It must be <service>.<method>, two names of [A-Za-z0-9_-], such as greeter.hello.",
+    );
+  }
+  return { service, method };
+}
+
+/** A balancing strategy of the SDK. */
+export function balance(text: string): Balance {
+  const all: readonly string[] = Object.values(Balance);
+  if (!all.includes(text)) throw new InvalidArgumentError(`It must be one of ${all.join(", ")}.`);
+  return text as Balance;
+}

@@ -1,12 +1,10 @@
 import { isMeshError } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
-import { ExitCode, failure, inputError } from "../errors.js";
-import { type Io, readStdin } from "../io.js";
+import { ExitCode, failure } from "../errors.js";
+import type { Io } from "../io.js";
+import { jsonArgument } from "../json-argument.js";
 import { ConnectMode, connectNats } from "../nats/connect.js";
 import type { GlobalOptions } from "../program.js";
-
-/** Most characters of a payload read from stdin. */
-const MAX_STDIN = 1024 * 1024;
 
 /** Options of `natsmesh events emit`. */
 export interface EventsEmitOptions {
@@ -14,16 +12,6 @@ export interface EventsEmitOptions {
   id?: string;
   /** Milliseconds to wait for the stream's acknowledgement. */
   timeout: number;
-}
-
-async function payloadOf(arg: string | undefined, io: Io): Promise<unknown> {
-  if (arg === undefined) return undefined;
-  const text = arg === "-" ? await readStdin(io, MAX_STDIN) : arg;
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw inputError(`the payload is not JSON: ${(err as Error).message}`, err);
-  }
 }
 
 /**
@@ -37,7 +25,7 @@ export async function eventsEmit(
   o: EventsEmitOptions,
   io: Io,
 ): Promise<number> {
-  const payload = await payloadOf(json, io);
+  const payload = await jsonArgument(json, io);
   const nc = await connectNats(global, "events-emit", ConnectMode.once);
   try {
     const mesh = await connectMesh({

@@ -1,7 +1,7 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions, followConnection } from "@natsmesh/protocol/internal";
-import { type CliError, failure } from "../errors.js";
+import { type CliError, errorCode, failure } from "../errors.js";
 import type { GlobalOptions } from "../program.js";
 
 /** How long the first connect may take before the CLI says NATS is unreachable. */
@@ -15,13 +15,6 @@ export const ConnectMode = {
   follow: "follow",
 } as const;
 export type ConnectMode = (typeof ConnectMode)[keyof typeof ConnectMode];
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === "string") return code;
-  return errorCode((err as { cause?: unknown }).cause);
-}
 
 /** Why a connect failed, in a few words; errors are told apart by name and code, not text. */
 function reason(err: unknown): string {
