@@ -11,6 +11,9 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Agents and registries log at info by default; tests (and the fixtures they spawn) stay
+    // quiet unless they set LOG_LEVEL or a logger themselves, as the logging tests do.
+    env: { LOG_LEVEL: "silent" },
     projects: [
       {
         extends: true,

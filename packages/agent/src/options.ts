@@ -17,6 +17,7 @@ import {
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   inboxPrefixesFromEnv,
+  logLevelFromEnv,
   prefixFromEnv,
   resolveEventStreamOptions,
   serversFromEnv,
@@ -227,7 +228,11 @@ export interface AgentOptions {
   description?: string;
   /** An SDK mesh for nested calls from handlers, exposed as `ctx.mesh`. */
   mesh?: NestedMesh;
-  /** @default silent */
+  /**
+   * Where the agent logs (one child with `component`, `service`, `instance`); a handler that
+   * throws something other than a `MeshError` is logged at `error` with its stack.
+   * @default pino JSON on stdout at `LOG_LEVEL` (default "info")
+   */
   logger?: Logger;
 }
 
@@ -367,6 +372,6 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     metadata: { ...o.metadata },
     description: o.description ?? "",
     mesh: o.mesh,
-    logger: o.logger ?? pino({ level: "silent" }),
+    logger: o.logger ?? pino({ level: logLevelFromEnv() }),
   };
 }

@@ -7,6 +7,7 @@ import {
   authFromEnv,
   checkInt,
   checkTokenGateOptions,
+  logLevelFromEnv,
   prefixFromEnv,
   serversFromEnv,
   type TokenGateOptions,
@@ -83,7 +84,10 @@ export interface RegistryOptions {
   replicas?: number;
   /** Serve health, the instance list and Prometheus metrics over HTTP. @default undefined (off) */
   http?: RegistryHttpOptions;
-  /** @default silent */
+  /**
+   * Where the registry logs: leadership, instances up, down and evicted, refused announcements.
+   * @default pino JSON on stdout at `LOG_LEVEL` (default "info")
+   */
   logger?: Logger;
   /**
    * Signed presence: every `up`, `hb` and `down` must carry `Authorization: Bearer <jwt>` whose
@@ -207,6 +211,6 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
       L.maxReplicas,
     ),
     http: resolveHttp(options.http, prefix),
-    logger: options.logger ?? pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: logLevelFromEnv() }),
   };
 }
