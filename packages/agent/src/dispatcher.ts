@@ -2,7 +2,6 @@ import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/
 import {
   type Codec,
   ContentType,
-  codecForContentType,
   codecs,
   errorReply,
   Header,
@@ -15,8 +14,6 @@ import {
   decodeScanned,
   lastToken,
   Publisher,
-  parseAttempt,
-  parseDeadline,
   scanPayload,
   settledWithin,
   toMeshError,
@@ -117,7 +114,7 @@ export class Dispatcher {
     const startedAt = performance.now();
     const method = lastToken(msg.subject);
     const fields = requestFields(msg, this.#auth !== undefined);
-    const codec = codecForContentType(fields.contentType);
+    const codec = fields.codec;
     if (codec === undefined) {
       const err = new MeshError(
         "BAD_REQUEST",
@@ -210,8 +207,8 @@ export class Dispatcher {
       return;
     }
     const stats = this.stats.get(method)!;
-    const asked = parseDeadline(fields.deadline);
-    const attempt = parseAttempt(fields.attempt);
+    const asked = fields.deadline;
+    const attempt = fields.attempt;
     if (asked instanceof MeshError || attempt instanceof MeshError) {
       const err = asked instanceof MeshError ? asked : (attempt as MeshError);
       this.#reject(msg, codec, stats, startedAt, err);

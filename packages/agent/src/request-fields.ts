@@ -1,20 +1,35 @@
 import type { Msg } from "@nats-io/nats-core";
-import { Header } from "@natsmesh/protocol";
-import { HeaderNames, rawHeaderBlock } from "@natsmesh/protocol/internal";
+import {
+  type Codec,
+  ContentType,
+  codecForContentType,
+  codecs,
+  Header,
+  type MeshError,
+} from "@natsmesh/protocol";
+import {
+  HeaderNames,
+  parseAttempt,
+  parseDeadline,
+  rawHeaderBlock,
+} from "@natsmesh/protocol/internal";
 
-/** The headers of a request the dispatcher reads, as found (unparsed). */
+/** What the dispatcher needs from a request's headers, parsed. */
 export interface RequestFields {
-  contentType: string | undefined;
-  deadline: string | undefined;
-  attempt: string | undefined;
+  /** The codec `Content-Type` names; `undefined` for a type the mesh does not speak. */
+  codec: Codec | undefined;
+  /** `Mesh-Deadline`: `undefined` when absent, the `BAD_REQUEST` to answer when invalid. */
+  deadline: number | undefined | MeshError;
+  /** `Mesh-Attempt` (1 when absent), or the `BAD_REQUEST` to answer. */
+  attempt: number | MeshError;
   authorization: string | undefined;
   tokenRef: string | undefined;
 }
 
-const NO_FIELDS: RequestFields = Object.freeze({
-  contentType: undefined,
+const NO_HEADERS: RequestFields = Object.freeze({
+  codec: codecs.json,
   deadline: undefined,
-  attempt: undefined,
+  attempt: 1,
   authorization: undefined,
   tokenRef: undefined,
 });
@@ -30,23 +45,110 @@ const WITH_AUTH = new HeaderNames([
 
 /**
  * The request headers the dispatcher needs, read from the raw header block's bytes without
- * building nats.js' header map; the token headers only when tokens are checked.
+ * building nats.js' header map; the token headers only when tokens are checked. The block the
+ * SDK writes is recognised by its exact layout and read without creating a string but the token
+ * reference; any other block is read by name.
  */
 export function requestFields(msg: Msg, withAuth: boolean): RequestFields {
   const raw = rawHeaderBlock(msg);
-  if (raw === undefined) return NO_FIELDS;
+  if (raw === undefined) return NO_HEADERS;
   if (raw === null) {
     const h = msg.headers;
-    return {
-      contentType: h?.get(Header.ContentType) || undefined,
-      deadline: h?.get(Header.Deadline) || undefined,
-      attempt: h?.get(Header.Attempt) || undefined,
-      authorization: withAuth ? h?.get(Header.Authorization) || undefined : undefined,
-      tokenRef: withAuth ? h?.get(Header.TokenRef) || undefined : undefined,
-    };
+    return parsed(
+      h?.get(Header.ContentType) || undefined,
+      h?.get(Header.Deadline) || undefined,
+      h?.get(Header.Attempt) || undefined,
+      withAuth ? h?.get(Header.Authorization) || undefined : undefined,
+      withAuth ? h?.get(Header.TokenRef) || undefined : undefined,
+    );
   }
+  const sdk = sdkLayout(raw, withAuth);
+  if (sdk !== undefined) return sdk;
   const [contentType, deadline, attempt, authorization, tokenRef] = (
     withAuth ? WITH_AUTH : WITHOUT_AUTH
   ).read(raw);
-  return { contentType, deadline, attempt, authorization, tokenRef };
+  return parsed(contentType, deadline, attempt, authorization, tokenRef);
+}
+
+function parsed(
+  contentType: string | undefined,
+  deadline: string | undefined,
+  attempt: string | undefined,
+  authorization: string | undefined,
+  tokenRef: string | undefined,
+): RequestFields {
+  return {
+    codec: codecForContentType(contentType),
+    deadline: parseDeadline(deadline),
+    attempt: parseAttempt(attempt),
+    authorization,
+    tokenRef,
+  };
+}
+
+const ascii = (text: string) => new TextEncoder().encode(text);
+const START = {
+  msgpack: ascii(
+    `NATS/1.0\r\n${Header.ContentType}: ${ContentType.msgpack}\r\n${Header.Deadline}: `,
+  ),
+  json: ascii(`NATS/1.0\r\n${Header.ContentType}: ${ContentType.json}\r\n${Header.Deadline}: `),
+};
+const TOKEN_REF_LINE = ascii(`${Header.TokenRef}: `);
+const CR = 13;
+const LF = 10;
+/** Digits of a deadline read here; longer ones (beyond 2^53 from 16 on) go to parseDeadline. */
+const MAX_DIGITS = 15;
+const utf8 = new TextDecoder();
+
+function startsWith(raw: Uint8Array, prefix: Uint8Array, at: number): boolean {
+  if (raw.length - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (raw[at + i] !== prefix[i]) return false;
+  return true;
+}
+
+function isBase64Url(b: number): boolean {
+  return (
+    (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b === 45 || b === 95
+  );
+}
+
+/**
+ * The fields of a block in the SDK's exact layout: the version line, `Content-Type`
+ * (MessagePack or JSON), `Mesh-Deadline` of 1–15 digits, then either the end or (with tokens
+ * checked) a `Mesh-Token-Ref` line of base64url and the end. `undefined` for anything else,
+ * which the general reader then reads: this is a shortcut, never a second set of rules.
+ */
+function sdkLayout(raw: Uint8Array, withAuth: boolean): RequestFields | undefined {
+  let codec: Codec;
+  let at: number;
+  if (startsWith(raw, START.msgpack, 0)) {
+    codec = codecs.msgpack;
+    at = START.msgpack.length;
+  } else if (startsWith(raw, START.json, 0)) {
+    codec = codecs.json;
+    at = START.json.length;
+  } else {
+    return undefined;
+  }
+  const digits = at;
+  let deadline = 0;
+  for (; at < raw.length && at - digits < MAX_DIGITS; at++) {
+    const d = raw[at]! - 48;
+    if (d < 0 || d > 9) break;
+    deadline = deadline * 10 + d;
+  }
+  // Zero is refused by parseDeadline, with its own message: leave it to it.
+  if (deadline === 0 || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+  at += 2;
+  let tokenRef: string | undefined;
+  if (withAuth && startsWith(raw, TOKEN_REF_LINE, at)) {
+    const from = at + TOKEN_REF_LINE.length;
+    at = from;
+    while (at < raw.length && isBase64Url(raw[at]!)) at++;
+    if (at === from || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+    tokenRef = utf8.decode(raw.subarray(from, at));
+    at += 2;
+  }
+  if (at + 2 !== raw.length || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+  return { codec, deadline, attempt: 1, authorization: undefined, tokenRef };
 }

@@ -132,6 +132,24 @@ describe("agent dispatch", () => {
     expect(codecs.msgpack.decode(msgpack.data)).toBe("m");
   });
 
+  it("reads the SDK's own header layout by the same rules as any other", async () => {
+    // nats.js writes headers in the order set: these are the SDK's exact bytes, which the agent
+    // reads by a shortcut; every outcome must be what the general reader gives.
+    const sdk = (deadline: string, contentType = "application/msgpack") =>
+      raw("say", contentType === "application/json" ? "[1]" : codecs.msgpack.encode([1]), {
+        [Header.ContentType]: contentType,
+        [Header.Deadline]: deadline,
+      });
+    const future = String(Date.now() + 60_000);
+    expect(codecs.msgpack.decode((await sdk(future)).data)).toEqual([1]);
+    expect((await sdk(future, "application/json")).json()).toEqual([1]);
+    expect((await sdk("123456789012345")).headers).toBeUndefined();
+    expect((await sdk("1")).headers?.get(Header.MeshError)).toBe("DEADLINE_EXCEEDED");
+    for (const bad of ["0", "000", "9".repeat(16), "12a4"]) {
+      expect([bad, (await sdk(bad)).headers?.get(Header.MeshError)]).toEqual([bad, "BAD_REQUEST"]);
+    }
+  });
+
   it("answers Mesh-Attempt 0 with BAD_REQUEST", async () => {
     const msg = await raw("say", "1", { [Header.Attempt]: "0" });
     expect(msg.headers?.get(Header.MeshError)).toBe("BAD_REQUEST");
