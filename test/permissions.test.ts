@@ -200,6 +200,36 @@ describe("a caller naming $KV and $JS subjects as reply subjects", () => {
   });
 });
 
+describe("an agent told to answer more inboxes than its user may reach", () => {
+  it("is refused by the server: a caller cannot make it write into the admin's inbox", async () => {
+    // A misconfiguration the guard cannot catch: _INBOX_admin is a fine inbox prefix, just not
+    // one of this agent's callers. The file decides where its user may publish, not the option.
+    const nc = await nats.connect("agent");
+    const denied = violations(nc);
+    await using wide = await startAgent({
+      connection: nc,
+      prefix: PREFIX,
+      service: "billing",
+      auth: { jwks: "kv" },
+      inboxPrefixes: [...AGENT_INBOX_PREFIXES, "_INBOX_admin"],
+      methods: { charge: () => ({ ok: true }) },
+    });
+    const received: string[] = [];
+    const sub = admin.subscribe("_INBOX_admin.>", {
+      callback: (_e, m) => void received.push(m.subject),
+    });
+    await admin.flush();
+    hostileRequest(`${wide.record.subject}.charge`, "_INBOX_admin.SPOOFED", {});
+    await callerNc.flush();
+    await waitUntil(() => denied.length > 0, { timeoutMs: 5000 });
+    expect(denied).toEqual(["publish _INBOX_admin.SPOOFED"]);
+    expect(wide.stats().droppedReplies).toBe(0);
+    await admin.flush();
+    sub.unsubscribe();
+    expect(received).toEqual([]);
+  });
+});
+
 describe("without the permission file", () => {
   it("the same unguarded responder lets a caller purge and delete the presence bucket", async () => {
     await using t = await setup({ tag: "noperm" });
