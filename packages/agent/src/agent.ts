@@ -26,6 +26,7 @@ import { EventHost } from "./events/event-host.js";
 import { InflightBudget } from "./inflight-budget.js";
 import { checkedRecord, instanceRecord } from "./instance-record.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
+import { PresenceCheck } from "./presence-check.js";
 import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
 import { Saturation } from "./saturation.js";
@@ -66,6 +67,7 @@ class AgentImpl implements Agent {
   readonly #dispatcher: Dispatcher;
   readonly #announcer: Announcer;
   readonly #discovery: Discovery;
+  readonly #presenceCheck: PresenceCheck;
   readonly #replies: ReplyGuard;
   readonly #budget: InflightBudget;
   readonly #saturation: Saturation;
@@ -160,6 +162,14 @@ class AgentImpl implements Agent {
     );
     if (o.auth?.discovery !== "closed") this.#discovery.start();
     this.#announcer.start();
+    this.#presenceCheck = new PresenceCheck({
+      connection: nc,
+      prefix: o.prefix,
+      heartbeatMs: o.heartbeatMs,
+      record: () => this.#record,
+      log,
+    });
+    this.#presenceCheck.start();
     // Ended by stop(): on a shared connection it would outlive the agent.
     this.#status = followConnection(nc, {
       disconnect: (server) => log.warn({ server }, "disconnected from NATS"),
@@ -168,6 +178,7 @@ class AgentImpl implements Agent {
         // The registry may have evicted us meanwhile: announce again at once.
         log.info({ server }, "reconnected to NATS");
         this.#announcer.up();
+        this.#presenceCheck.start();
       },
     });
   }
@@ -259,6 +270,7 @@ class AgentImpl implements Agent {
   }
 
   async #stop(): Promise<void> {
+    this.#presenceCheck.stop();
     this.#baseStatus = "draining";
     this.#refreshStatus();
     this.#dispatcher.stopAccepting();

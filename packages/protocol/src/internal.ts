@@ -63,6 +63,7 @@ export { checkInt, isIntInRange } from "./integers.js";
 export { LatencyHistogram } from "./latency-histogram.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
+export { lookupPresence, type PresenceLookup } from "./presence-lookup.js";
 export { Publisher } from "./publisher.js";
 export {
   HeaderBlock,

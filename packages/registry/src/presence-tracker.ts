@@ -177,8 +177,21 @@ export class PresenceTracker {
     // A token for one service can never announce another: the scope must name this one.
     if (token instanceof MeshError || !scopeAllowsAnnounce(token.scopes, service)) {
       this.#o.counters.unauthorized++;
-      const reason = token instanceof MeshError ? token.message : `scope lacks announce:${service}`;
-      this.#o.log.debug({ key, reason }, "unauthorized presence message dropped");
+      const refused = token instanceof MeshError;
+      // Per instance and rate-limited: an agent with the wrong token must not look healthy, and
+      // a peer inventing instances must not flood the log.
+      this.#throttled.warnEach(
+        "unauthorized",
+        key,
+        {
+          key,
+          kind: m.kind,
+          code: refused ? token.code : "FORBIDDEN",
+          reason: refused ? token.message : `scope lacks announce:${service}`,
+          ...(refused ? {} : { sub: token.claims.sub }),
+        },
+        `presence message refused: the instance stays out of the presence bucket until its token holds announce:${service}`,
+      );
       return;
     }
     this.#apply(m, key, received, token);
