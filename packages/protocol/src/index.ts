@@ -36,6 +36,7 @@ export type {
   EventSubscription,
   HeartbeatMessage,
   InstanceRecord,
+  PresenceEntryOptions,
   PresenceMessage,
   UpMessage,
   Validation,
@@ -52,6 +53,15 @@ export {
   registryBucket,
   validateInstanceRecord,
 } from "./presence.js";
+export { DEFAULT_PRESENCE_QUOTAS, type PresenceQuotas } from "./presence-quotas.js";
+export type { PresenceSignature, PresenceSigner } from "./presence-signature.js";
+export {
+  canonicalRecord,
+  createPresenceSigner,
+  PresenceKeys,
+  presenceSigningInput,
+  SignatureProblem,
+} from "./presence-signature.js";
 export type { EndpointStatsData, ParsedStatsData } from "./stats-data.js";
 export { OTHER_ERRORS, parseStatsData, StatsLimits } from "./stats-data.js";
 export type { ParsedSubject, Subjects } from "./subjects.js";

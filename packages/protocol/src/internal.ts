@@ -64,6 +64,12 @@ export { LatencyHistogram } from "./latency-histogram.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { lookupPresence, type PresenceLookup } from "./presence-lookup.js";
+export {
+  DEFAULT_PRESENCE_QUOTAS,
+  type PresenceQuotas,
+  QUOTA_EXCEEDED,
+  resolvePresenceQuotas,
+} from "./presence-quotas.js";
 export { Publisher } from "./publisher.js";
 export {
   HeaderBlock,
@@ -81,7 +87,14 @@ export {
   ReplySubjectRule,
 } from "./reply-subject.js";
 export { lastToken } from "./subjects.js";
-export type { JwksSource } from "./tokens/key-source.js";
+export { ThrottledLog } from "./throttled-log.js";
+export {
+  type JwksSource,
+  type KeySource,
+  type KeySourceOptions,
+  MAX_JWKS_BYTES,
+  startKeySource,
+} from "./tokens/key-source.js";
 export { rejection, unauthenticated } from "./tokens/rejections.js";
 export { unverifiedScope } from "./tokens/scope.js";
 export type { TokenGate, TokenGateContext, TokenGateOptions } from "./tokens/token-gate.js";

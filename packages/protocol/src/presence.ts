@@ -3,6 +3,7 @@ import { MeshError } from "./errors.js";
 import { type EventMode, isEventMode, isValidEventPattern } from "./events/names.js";
 import { isIntInRange } from "./integers.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
+import type { PresenceKeys } from "./presence-signature.js";
 import { DEFAULT_PREFIX, subjects } from "./subjects.js";
 
 /**
@@ -299,20 +300,40 @@ export function parsePresenceMessage(
   return validate(() => message(value, prefix));
 }
 
+/** Options of {@link parsePresenceEntry}. */
+export interface PresenceEntryOptions {
+  /**
+   * Largest value accepted, in bytes (a reader's quota; at most
+   * {@link PresenceLimits.maxMessageBytes}, which also applies without it).
+   */
+  maxBytes?: number;
+  /**
+   * Keys of the registries: the value must carry a valid `sig` by one of them (see
+   * {@link PresenceKeys}), or the entry is refused with `UNAUTHENTICATED`.
+   */
+  keys?: PresenceKeys;
+}
+
 /**
  * Decodes and checks an entry of the presence bucket, whoever wrote it: the key must be
  * `<service>.<id>`, the value JSON of at most {@link PresenceLimits.maxMessageBytes} holding a
- * valid record for `prefix`, and that record the one of the instance its key names. Returns the
- * clean record or a `BAD_REQUEST` error; never throws. Every reader of the bucket uses this.
+ * valid record for `prefix`, and that record the one of the instance its key names; with
+ * `keys`, signed by a registry. Returns the clean record, or a `BAD_REQUEST` error (an
+ * `UNAUTHENTICATED` one for a missing or wrong signature); never throws. Every reader of the
+ * bucket uses this.
  */
 export function parsePresenceEntry(
   key: string,
   value: Uint8Array,
   prefix: string = DEFAULT_PREFIX,
+  options: PresenceEntryOptions = {},
 ): Validation<InstanceRecord> {
   const parts = parsePresenceKey(key);
   if (parts === undefined) return invalidEntry("the key is not <service>.<id>");
-  if (value.length > PresenceLimits.maxMessageBytes) return invalidEntry("the value is too large");
+  const maxBytes = Math.min(options.maxBytes ?? Infinity, PresenceLimits.maxMessageBytes);
+  if (value.length > maxBytes) {
+    return invalidEntry(`the value is larger than ${maxBytes} bytes`, { reason: "too-large" });
+  }
   let json: unknown;
   try {
     json = codecs.json.decode(value);
@@ -325,11 +346,18 @@ export function parsePresenceEntry(
   if (service !== parts.service || id !== parts.id) {
     return invalidEntry(`the record is the one of ${service}.${id}`);
   }
+  if (options.keys !== undefined) {
+    const refused = options.keys.check(key, checked.value, (json as { sig?: unknown }).sig);
+    if (refused !== undefined) return { ok: false, error: refused };
+  }
   return checked;
 }
 
-function invalidEntry(why: string): Validation<never> {
-  return { ok: false, error: new MeshError("BAD_REQUEST", `invalid presence entry: ${why}`) };
+function invalidEntry(why: string, data?: { reason: string }): Validation<never> {
+  return {
+    ok: false,
+    error: new MeshError("BAD_REQUEST", `invalid presence entry: ${why}`, data && { data }),
+  };
 }
 
 /** KV key of an instance in the presence bucket: `<service>.<id>`. */

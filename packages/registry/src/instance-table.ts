@@ -1,12 +1,14 @@
-import type { InstanceRecord, InstanceStatus } from "@natsmesh/protocol";
+import { canonicalRecord, type InstanceRecord, type InstanceStatus } from "@natsmesh/protocol";
+import { type PresenceQuotas, resolvePresenceQuotas } from "@natsmesh/protocol/internal";
 import { type Binding, Tombstones } from "./binding.js";
 import { valueDigest } from "./bucket-snapshot.js";
-import { canonicalRecord } from "./canonical-record.js";
 
 /** One live instance as the registry knows it. */
 export interface InstanceEntry {
   readonly record: InstanceRecord;
-  /** {@link canonicalRecord} of `record`: what belongs in KV. */
+  /** {@link canonicalRecord} of `record`: tells a changed record from the same one. */
+  readonly canonical: string;
+  /** What belongs in KV: `canonical`, with the registry's signature when it signs. */
   readonly json: string;
   /** {@link valueDigest} of `json`, to compare with what the bucket holds. */
   readonly digest: string;
@@ -33,8 +35,16 @@ interface HeardOnly {
   askAt: number;
 }
 
-/** What an `up` did to the table. */
-export type UpResult = "new" | "changed" | "same";
+/** What an `up` did to the table: taken, or refused by a quota (the table is unchanged). */
+export type UpResult = "new" | "changed" | "same" | "over-quota" | "too-large";
+
+/** How the table stores records, and how many it keeps. */
+export interface InstanceTableOptions {
+  /** The value to store for a record, from its canonical JSON (signs it, say). @default as is */
+  encode?(key: string, record: InstanceRecord, canonical: string): string;
+  /** @default {@link DEFAULT_PRESENCE_QUOTAS} */
+  quotas?: PresenceQuotas;
+}
 
 /**
  * The in-memory set of live instances, keyed `<service>.<id>`. Every registry keeps one,
@@ -46,6 +56,15 @@ export class InstanceTable {
   // until their record arrives their KV key must not be pruned as stale.
   readonly #heardOnly = new Map<string, HeardOnly>();
   readonly #tombstones = new Tombstones(MAX_TOMBSTONES);
+  /** Instances with a record, per service, for the per-service quota. */
+  readonly #perService = new Map<string, number>();
+  readonly #encode: NonNullable<InstanceTableOptions["encode"]>;
+  readonly #quotas: Readonly<Required<PresenceQuotas>>;
+
+  constructor(options: InstanceTableOptions = {}) {
+    this.#encode = options.encode ?? ((_key, _record, canonical) => canonical);
+    this.#quotas = resolvePresenceQuotas(options.quotas, "quotas");
+  }
 
   get size(): number {
     return this.#entries.size;
@@ -75,18 +94,33 @@ export class InstanceTable {
     );
   }
 
-  /** Records an instance's `up`; the caller has checked that `binding` may speak for it. */
+  /**
+   * Records an instance's `up`; the caller has checked that `binding` may speak for it. A
+   * record larger than `maxRecordBytes` once stored, or a new instance beyond `maxRecords` or
+   * `maxInstancesPerService`, is refused and changes nothing.
+   */
   up(key: string, record: InstanceRecord, now: number, binding: Binding): UpResult {
-    this.#heardOnly.delete(key);
-    this.#tombstones.delete(key);
-    const json = canonicalRecord(record);
+    const canonical = canonicalRecord(record);
     const old = this.#entries.get(key);
-    if (old !== undefined && old.json === json) {
+    if (old !== undefined && old.canonical === canonical) {
       old.lastSeen = now;
       return "same";
     }
+    const json = this.#encode(key, record, canonical);
+    if (Buffer.byteLength(json) > this.#quotas.maxRecordBytes) return "too-large";
+    if (old === undefined) {
+      const { maxRecords, maxInstancesPerService } = this.#quotas;
+      const ofService = this.#perService.get(record.service) ?? 0;
+      if (this.#entries.size >= maxRecords || ofService >= maxInstancesPerService) {
+        return "over-quota";
+      }
+      this.#perService.set(record.service, ofService + 1);
+    }
+    this.#heardOnly.delete(key);
+    this.#tombstones.delete(key);
     this.#entries.set(key, {
       record,
+      canonical,
       json,
       digest: valueDigest(json),
       lastSeen: now,
@@ -99,7 +133,8 @@ export class InstanceTable {
 
   /**
    * Refreshes a known instance; returns `false` for one the table has no record of, which is
-   * then remembered as heard (bound to `binding`) until its record arrives.
+   * then remembered as heard (bound to `binding`) until its record arrives, unless the table
+   * holds `maxRecords` instances (with or without a record) already.
    */
   heartbeat(
     key: string,
@@ -112,6 +147,7 @@ export class InstanceTable {
     if (entry === undefined) {
       const heard = this.#heardOnly.get(key);
       if (heard === undefined) {
+        if (this.#entries.size + this.#heardOnly.size >= this.#quotas.maxRecords) return false;
         this.#tombstones.delete(key);
         this.#heardOnly.set(key, { lastSeen: now, asks: 0, askAt: now, binding });
       } else heard.lastSeen = now;
@@ -128,7 +164,17 @@ export class InstanceTable {
     const binding = this.binding(key, now);
     if (binding !== undefined) this.#tombstones.add(key, binding, now);
     this.#heardOnly.delete(key);
-    return this.#entries.delete(key);
+    return this.#forget(key);
+  }
+
+  #forget(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return false;
+    this.#entries.delete(key);
+    const left = (this.#perService.get(entry.record.service) ?? 1) - 1;
+    if (left === 0) this.#perService.delete(entry.record.service);
+    else this.#perService.set(entry.record.service, left);
+    return true;
   }
 
   /** Whether an instance without a record has sent a heartbeat lately. */
@@ -156,7 +202,7 @@ export class InstanceTable {
     const evicted: string[] = [];
     for (const [key, entry] of this.#entries) {
       if (now - entry.lastSeen > timeoutMs) {
-        this.#entries.delete(key);
+        this.#forget(key);
         this.#tombstones.add(key, entry.binding, now);
         evicted.push(key);
       }

@@ -1,10 +1,9 @@
 import type { KV, KvEntry } from "@nats-io/kv";
-import { withTimeout } from "@natsmesh/protocol/internal";
+import { type ThrottledLog, withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { type BucketSnapshot, readBucket, valueDigest } from "./bucket-snapshot.js";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
-import type { ThrottledLog } from "./throttled-log.js";
 
 /** Writes in flight at once; the rest wait their turn in the dirty set. */
 const MAX_INFLIGHT = 64;

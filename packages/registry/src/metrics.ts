@@ -36,6 +36,11 @@ const COUNTERS = [
     "Presence messages refused: another identity or presence secret announced the instance.",
   ],
   [
+    "over_quota_total",
+    "overQuota",
+    "Presence messages refused by a quota (instances per service, records, record size).",
+  ],
+  [
     "foreign_changes_total",
     "foreign",
     "Changes of the presence bucket by anyone but this leader, each repaired.",

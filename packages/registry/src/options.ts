@@ -1,20 +1,26 @@
+import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { DashboardSettings } from "@natsmesh/dashboard";
 import { resolveDashboardSettings } from "@natsmesh/dashboard/internal";
-import { DEFAULT_PREFIX } from "@natsmesh/protocol";
+import { createPresenceSigner, DEFAULT_PREFIX, type PresenceSigner } from "@natsmesh/protocol";
 import {
   assertPrefix,
   authFromEnv,
   checkInt,
   checkTokenGateOptions,
   logLevelFromEnv,
+  type PresenceQuotas,
   prefixFromEnv,
+  resolvePresenceQuotas,
   serversFromEnv,
   type TokenGateOptions,
   type TokenSource,
   tokenFromEnv,
 } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
+
+/** A JSON Web Key, as the protocol signs with it. */
+type JWK = Parameters<typeof createPresenceSigner>[0];
 
 /** The dashboard on the registry's HTTP endpoint. */
 export interface RegistryDashboardOptions {
@@ -47,8 +53,20 @@ export interface RegistryHttpOptions {
   dashboard?: RegistryDashboardOptions | false;
 }
 
-/** Token checking of presence messages (`auth`): the keys, issuer and audience tokens must match. */
-export type RegistryAuthOptions = TokenGateOptions;
+/**
+ * Token checking of presence messages (`auth`): the keys, issuer and audience tokens must
+ * match; and the key the leader signs records with.
+ */
+export interface RegistryAuthOptions extends TokenGateOptions {
+  /**
+   * The private Ed25519 JWK (an object, inline JSON or a file path) the leader signs every
+   * record it writes with, so SDKs given the registries' keys (`presence: { keys }`) can tell
+   * its records from forgeries. Its public half, with the same `kid`, goes into that key set.
+   * Give every registry of a mesh the same key, or a new leader rewrites every record.
+   * @default `MESH_SIGNING_KEY`; unset, records are unsigned (and a warning says so)
+   */
+  signingKey?: JWK | string;
+}
 
 /** Options of {@link startRegistry}. */
 export interface RegistryOptions {
@@ -97,6 +115,13 @@ export interface RegistryOptions {
    * @default from `MESH_JWKS`, `MESH_ISSUER`, `MESH_AUDIENCE` when `MESH_JWKS` is set; else off
    */
   auth?: RegistryAuthOptions | false;
+  /**
+   * Bounds on the instances kept in memory and written to the bucket; an announcement beyond
+   * them is refused, counted (`overQuota`, `natsmesh_registry_over_quota_total`) and logged
+   * at most every 10 s.
+   * @default { maxInstancesPerService: 1000, maxRecords: 10000, maxRecordBytes: 16384 }
+   */
+  quotas?: PresenceQuotas;
 }
 
 /** {@link RegistryOptions} with every default applied and every value checked. */
@@ -115,7 +140,10 @@ export interface ResolvedRegistryOptions {
         readonly dashboard: DashboardSettings | false;
       }
     | undefined;
-  readonly auth: RegistryAuthOptions | undefined;
+  readonly auth: TokenGateOptions | undefined;
+  /** Signs the records the leader writes; only with auth and a signing key. */
+  readonly signer: PresenceSigner | undefined;
+  readonly quotas: Readonly<Required<PresenceQuotas>>;
   readonly logger: Logger;
 }
 
@@ -168,12 +196,37 @@ function resolveHttp(
   return { port, host, dashboard };
 }
 
-function resolveAuth(
-  auth: RegistryAuthOptions | false | undefined,
-): RegistryAuthOptions | undefined {
-  if (auth === false) return undefined;
-  const chosen = auth ?? authFromEnv();
-  return chosen === undefined ? undefined : checkTokenGateOptions(chosen);
+function resolveAuth(auth: RegistryAuthOptions | false | undefined): {
+  auth: TokenGateOptions | undefined;
+  signer: PresenceSigner | undefined;
+} {
+  if (auth === false) return { auth: undefined, signer: undefined };
+  const chosen: RegistryAuthOptions | undefined = auth ?? authFromEnv();
+  if (chosen === undefined) return { auth: undefined, signer: undefined };
+  const { signingKey, ...gate } = checkTokenGateOptions(chosen) as RegistryAuthOptions;
+  const key = signingKey ?? (process.env.MESH_SIGNING_KEY || undefined);
+  return { auth: gate, signer: key === undefined ? undefined : signerOf(key) };
+}
+
+/** A signer for a private JWK given as an object, inline JSON or a file path. */
+function signerOf(key: JWK | string): PresenceSigner {
+  let jwk: unknown = key;
+  if (typeof key === "string") {
+    let text = key;
+    if (!key.trimStart().startsWith("{")) {
+      try {
+        text = readFileSync(key, "utf8");
+      } catch (err) {
+        throw new TypeError(`auth.signingKey: cannot read the key file ${key}`, { cause: err });
+      }
+    }
+    try {
+      jwk = JSON.parse(text);
+    } catch (err) {
+      throw new TypeError("auth.signingKey is not JSON (a private JWK)", { cause: err });
+    }
+  }
+  return createPresenceSigner(jwk as JWK);
 }
 
 /**
@@ -190,7 +243,8 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
   return {
     servers: options.servers ?? serversFromEnv(),
     connection: options.connection,
-    auth: resolveAuth(options.auth),
+    ...resolveAuth(options.auth),
+    quotas: resolvePresenceQuotas(options.quotas, "quotas"),
     prefix,
     heartbeatTimeoutMs: checkInt(
       options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,

@@ -9,12 +9,16 @@ import {
   scopeAllowsAnnounce,
   type VerifiedToken,
 } from "@natsmesh/protocol";
-import { HeaderBlock, rawHeaderBlock, type TokenGate } from "@natsmesh/protocol/internal";
+import {
+  HeaderBlock,
+  rawHeaderBlock,
+  ThrottledLog,
+  type TokenGate,
+} from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { bindingOf, sameBinding } from "./binding.js";
 import type { InstanceTable } from "./instance-table.js";
 import type { Counters } from "./stats.js";
-import { ThrottledLog } from "./throttled-log.js";
 
 /**
  * Bounds on presence messages waiting for a token's signature check, per instance subject and
@@ -219,6 +223,17 @@ export class PresenceTracker {
         counters.announcements++;
         const result = table.up(key, m.instance, now, binding);
         if (result === "same") return;
+        if (result === "over-quota" || result === "too-large") {
+          counters.overQuota++;
+          this.#throttled.warn(
+            "quota",
+            { key, refused: result, overQuota: counters.overQuota },
+            result === "too-large"
+              ? "presence announcement refused: the record is larger than maxRecordBytes"
+              : "presence announcement refused: maxRecords or maxInstancesPerService reached",
+          );
+          return;
+        }
         log.info(
           { key, status: m.instance.status, weight: m.instance.weight },
           `instance ${result}`,
@@ -228,10 +243,16 @@ export class PresenceTracker {
       }
       case "hb":
         counters.heartbeats++;
-        if (
-          !table.heartbeat(key, m.status, m.inflight, now, binding) &&
-          table.shouldAsk(key, now)
-        ) {
+        if (table.heartbeat(key, m.status, m.inflight, now, binding)) return;
+        if (!table.heardOnly(key)) {
+          // Not even remembered as heard: the table is full.
+          counters.overQuota++;
+          this.#throttled.warn(
+            "quota",
+            { key, refused: "over-quota", overQuota: counters.overQuota },
+            "heartbeat of an unknown instance ignored: maxRecords reached",
+          );
+        } else if (table.shouldAsk(key, now)) {
           this.#o.unknown(key);
         }
         return;

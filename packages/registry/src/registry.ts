@@ -7,6 +7,7 @@ import {
   connectionOptions,
   followConnection,
   startTokenGate,
+  ThrottledLog,
   type TokenGate,
   withTimeout,
 } from "@natsmesh/protocol/internal";
@@ -28,7 +29,6 @@ import { PresenceTracker } from "./presence-tracker.js";
 import { Reconciler } from "./reconciler.js";
 import { Counters, type RegistryStats } from "./stats.js";
 import { SyncPublisher } from "./sync-publisher.js";
-import { ThrottledLog } from "./throttled-log.js";
 
 /** Bound on waiting for presence writes in flight, and on draining the connection, in stop(). */
 const STOP_TIMEOUT_MS = 2000;
@@ -63,7 +63,7 @@ class RegistryImpl implements Registry {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #log: Logger;
-  readonly #table = new InstanceTable();
+  readonly #table: InstanceTable;
   readonly #counters = new Counters();
   readonly #tracker: PresenceTracker;
   readonly #mirror: KvMirror;
@@ -99,6 +99,11 @@ class RegistryImpl implements Registry {
     this.#nc = nc;
     this.#ownsConnection = owns;
     this.#log = o.logger.child({ component: "registry", registry: this.id, prefix: o.prefix });
+    const signer = o.signer;
+    this.#table = new InstanceTable({
+      quotas: o.quotas,
+      ...(signer === undefined ? {} : { encode: (key, record) => signer.signedValue(key, record) }),
+    });
     this.#sweepMs = Math.max(10, Math.floor(o.heartbeatTimeoutMs / 3));
     this.#feed =
       o.http !== undefined && o.http.dashboard !== false ? new PresenceFeed() : undefined;
@@ -218,7 +223,15 @@ class RegistryImpl implements Registry {
         throw err;
       });
     }
-    this.#log.info({ leader: this.isLeader }, "registry started");
+    if (this.#gate !== undefined && this.#o.signer === undefined) {
+      this.#log.warn(
+        "auth is on but records are unsigned: SDKs cannot tell them from forged ones; set auth.signingKey (MESH_SIGNING_KEY)",
+      );
+    }
+    this.#log.info(
+      { leader: this.isLeader, signingKey: this.#o.signer?.kid, quotas: this.#o.quotas },
+      "registry started",
+    );
   }
 
   stop(): Promise<void> {

@@ -18,6 +18,11 @@ export interface RegistryStats {
   readonly dropped: number;
   /** Presence messages refused because another identity or presence secret announced the instance. */
   readonly impostors: number;
+  /**
+   * Presence messages refused by a quota: a new instance beyond `maxRecords` or
+   * `maxInstancesPerService`, or a record larger than `maxRecordBytes`.
+   */
+  readonly overQuota: number;
   /** Changes of the presence bucket by anyone but this leader (puts, deletes, purges, a deleted bucket), each repaired. */
   readonly foreign: number;
   /** Successful KV puts of presence records. */
@@ -44,6 +49,7 @@ export class Counters {
   unauthorized = 0;
   dropped = 0;
   impostors = 0;
+  overQuota = 0;
   foreign = 0;
   kvPuts = 0;
   kvDeletes = 0;
@@ -62,6 +68,7 @@ export class Counters {
       unauthorized: this.unauthorized,
       dropped: this.dropped,
       impostors: this.impostors,
+      overQuota: this.overQuota,
       foreign: this.foreign,
       kvPuts: this.kvPuts,
       kvDeletes: this.kvDeletes,

@@ -11,6 +11,7 @@ export {
   type InstanceRecord,
   MeshError,
   type MeshErrorCode,
+  type PresenceQuotas,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
 export { Balance } from "./balancer.js";
@@ -18,4 +19,5 @@ export type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-op
 export type { InstanceFilter } from "./filters.js";
 export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
 export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
-export type { PresenceEvent } from "./presence-cache.js";
+export type { PresenceEvent, PresenceStats } from "./presence-cache.js";
+export type { PresenceOptions } from "./presence-options.js";

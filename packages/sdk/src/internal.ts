@@ -9,7 +9,12 @@
 export { Balancer } from "./balancer.js";
 export { candidates, checkVersionFilter, VersionMatcher } from "./filters.js";
 export { type ReadPresenceOptions, readPresence } from "./presence-snapshot.js";
-export { type PresenceEntry, PresenceView, type PresenceWatchEvent } from "./presence-view.js";
+export {
+  type PresenceEntry,
+  PresenceView,
+  type PresenceViewOptions,
+  type PresenceWatchEvent,
+} from "./presence-view.js";
 export type { PresenceWatchOptions, PresenceWatchStatus } from "./presence-watch.js";
 export { PRESENCE_RETRY_MS, type PresenceWatch, watchPresence } from "./presence-watch.js";
 export { renderUserHeaders, requestHeaders } from "./request-headers.js";

@@ -7,6 +7,7 @@ import {
   inboxPrefixOf,
   tokenProvider,
 } from "@natsmesh/protocol/internal";
+import type { Logger } from "pino";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
 import { CallTracker } from "./call-tracker.js";
@@ -19,7 +20,7 @@ import {
   type ResolvedMeshOptions,
   resolveMeshOptions,
 } from "./options.js";
-import { PresenceCache, type PresenceEvent } from "./presence-cache.js";
+import { PresenceCache, type PresenceEvent, type PresenceStats } from "./presence-cache.js";
 import { ReplyMux } from "./reply-mux.js";
 import { MeshTokenLines } from "./token-lines.js";
 
@@ -68,6 +69,12 @@ export interface Mesh extends AsyncDisposable {
    */
   watch(service?: string, options?: WatchOptions): AsyncIterable<PresenceEvent>;
   /**
+   * What the presence view holds, and the records of `<P>_presence` it left out since start:
+   * invalid, too large, unsigned or wrongly signed (with `presence.keys`), or over a quota.
+   * Throws `TypeError` with `presence: false`.
+   */
+  presenceStats(): PresenceStats;
+  /**
    * Lets pending calls finish up to `closeTimeoutMs`, rejects the rest with `UNAVAILABLE` and
    * closes the connection if the mesh opened it. Idempotent: every call returns the same promise.
    */
@@ -81,9 +88,13 @@ class MeshImpl implements Mesh {
   readonly #emitter: Emitter;
   #closing: Promise<void> | undefined;
 
-  constructor(o: ResolvedMeshOptions, nc: NatsConnection, ownsConnection: boolean) {
-    const log = o.logger.child({ component: "sdk" });
-    const presence = o.presence ? new PresenceCache(nc, o.prefix, log) : undefined;
+  constructor(
+    o: ResolvedMeshOptions,
+    nc: NatsConnection,
+    ownsConnection: boolean,
+    log: Logger,
+    presence: PresenceCache | undefined,
+  ) {
     const balancer = new Balancer();
     presence?.subscribe((event) => {
       if (event.type === "down") balancer.forget(event.instance.id);
@@ -144,6 +155,10 @@ class MeshImpl implements Mesh {
   instances(service?: string): InstanceRecord[] {
     if (service !== undefined) assertName(service, "service");
     return this.#presence().instances(service);
+  }
+
+  presenceStats(): PresenceStats {
+    return this.#presence().stats();
   }
 
   watch(service?: string, options: WatchOptions = {}): AsyncIterable<PresenceEvent> {
@@ -236,7 +251,19 @@ export async function connectMesh(options: MeshOptions = {}): Promise<Mesh> {
       ...connectionOptions(o.servers, "natsmesh-sdk"),
       inboxPrefix: o.inboxPrefix,
     }));
-  const mesh = new MeshImpl(o, nc, o.connection === undefined);
+  const owns = o.connection === undefined;
+  const log = o.logger.child({ component: "sdk" });
+  let presence: PresenceCache | undefined;
+  try {
+    presence =
+      o.presence === undefined
+        ? undefined
+        : await PresenceCache.open(nc, o.prefix, log, o.presence);
+  } catch (err) {
+    if (owns) await nc.close().catch(() => undefined);
+    throw err;
+  }
+  const mesh = new MeshImpl(o, nc, owns, log, presence);
   await nc.flush();
   return mesh;
 }

@@ -15,6 +15,11 @@ import {
 } from "@natsmesh/protocol/internal";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
+import {
+  type PresenceOptions,
+  type ResolvedPresenceOptions,
+  resolvePresenceOptions,
+} from "./presence-options.js";
 
 /** Options of {@link connectMesh}. */
 export interface MeshOptions {
@@ -64,10 +69,12 @@ export interface MeshOptions {
   balance?: Balance;
   /**
    * Keep a presence view (a KV watch of `<P>_presence`) for `instances()`, `watch()` and the
-   * strategies other than `queue`. Off, every call uses the queue subject.
+   * strategies other than `queue`. Off, every call uses the queue subject. Settings instead of
+   * `true`: the registries' keys, so only records they signed are taken, and quotas on what
+   * the view keeps (see {@link PresenceOptions}).
    * @default true
    */
-  presence?: boolean;
+  presence?: boolean | PresenceOptions;
   /**
    * The caller's token, sent as `Authorization: Bearer <jwt>`: a string, or a function (sync or
    * async) called again before the token expires.
@@ -138,7 +145,8 @@ export interface ResolvedMeshOptions {
   closeTimeoutMs: number;
   inboxPrefix: string;
   balance: Balance;
-  presence: boolean;
+  /** The presence view's settings; `undefined` with `presence: false`. */
+  presence: ResolvedPresenceOptions | undefined;
   token: TokenSource | undefined;
   streams: Required<EventStreamOptions>;
   logger: Logger;
@@ -152,12 +160,6 @@ function checkToken(token: unknown): TokenSource | undefined {
     );
   }
   return token;
-}
-
-function checkBoolean(value: unknown, what: string): boolean {
-  if (typeof value !== "boolean")
-    throw new TypeError(`${what} must be a boolean, got ${String(value)}`);
-  return value;
 }
 
 /** Throws `TypeError` unless `codec` names a codec. */
@@ -185,7 +187,7 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     closeTimeoutMs: checkInt(o.closeTimeoutMs, "closeTimeoutMs", 0, 3_600_000),
     inboxPrefix: o.inboxPrefix,
     balance: checkBalance(o.balance),
-    presence: checkBoolean(o.presence, "presence"),
+    presence: resolvePresenceOptions(o.presence),
     token: checkToken(o.token ?? tokenFromEnv()),
     streams: resolveEventStreamOptions(o.streams),
     logger: o.logger ?? pino({ level: "silent" }),

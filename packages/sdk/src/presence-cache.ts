@@ -1,7 +1,19 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { InstanceRecord } from "@natsmesh/protocol";
-import { settledWithin } from "@natsmesh/protocol/internal";
+import {
+  type InstanceRecord,
+  type MeshError,
+  PresenceKeys,
+  SignatureProblem,
+} from "@natsmesh/protocol";
+import {
+  type KeySource,
+  QUOTA_EXCEEDED,
+  settledWithin,
+  startKeySource,
+  ThrottledLog,
+} from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import type { ResolvedPresenceOptions } from "./presence-options.js";
 import type { PresenceWatchEvent } from "./presence-view.js";
 import { type PresenceWatch, watchPresence } from "./presence-watch.js";
 
@@ -11,29 +23,114 @@ export interface PresenceEvent {
   instance: InstanceRecord;
 }
 
+/** Records of `<P>_presence` the presence view left out, by why (counted since start). */
+export interface PresenceStats {
+  /** Instances in the view. */
+  readonly instances: number;
+  /** Entries that are not a valid record of the instance their key names. */
+  readonly invalid: number;
+  /** Entries larger than `maxRecordBytes`, refused before decoding. */
+  readonly tooLarge: number;
+  /** With `presence.keys`: records without a signature. */
+  readonly unsigned: number;
+  /** With `presence.keys`: records whose signature is wrong or by an unknown key. */
+  readonly badSignature: number;
+  /** New instances beyond `maxRecords` or `maxInstancesPerService`. */
+  readonly overQuota: number;
+}
+
 /** How long calls wait at most for the first snapshot before they fall back to the queue subject. */
 const SNAPSHOT_WAIT_MS = 250;
 
+type Ignored = Omit<PresenceStats, "instances">;
+
+function ignoredAs(err: MeshError): keyof Ignored {
+  const reason = (err.data as { reason?: unknown } | undefined)?.reason;
+  if (reason === SignatureProblem.unsigned) return "unsigned";
+  if (reason === SignatureProblem.invalid) return "badSignature";
+  if (reason === QUOTA_EXCEEDED) return "overQuota";
+  if (reason === "too-large") return "tooLarge";
+  return "invalid";
+}
+
 /**
  * The SDK's view of `<P>_presence`: what {@link watchPresence} reports, kept in memory by
- * service. Instances a call found dead are hidden until their record changes.
+ * service, bounded by the quotas. With keys, only records a registry signed are taken.
+ * Instances a call found dead are hidden until their record changes.
  */
 export class PresenceCache {
   readonly #services = new Map<string, Map<string, InstanceRecord>>();
   readonly #down = new Set<string>();
   readonly #listeners = new Set<(event: PresenceEvent) => void>();
   readonly #watch: PresenceWatch;
+  readonly #keySource: KeySource | undefined;
+  readonly #ignored: { -readonly [K in keyof Ignored]: number } = {
+    invalid: 0,
+    tooLarge: 0,
+    unsigned: 0,
+    badSignature: 0,
+    overQuota: 0,
+  };
+  #size = 0;
   #ready = false;
   #setFirstView!: () => void;
   readonly #firstView = new Promise<void>((resolve) => {
     this.#setFirstView = resolve;
   });
 
-  constructor(nc: NatsConnection, prefix: string, log: Logger) {
+  /**
+   * Loads the keys, when there are any (a missing key file is a `TypeError`), and starts
+   * watching.
+   */
+  static async open(
+    nc: NatsConnection,
+    prefix: string,
+    log: Logger,
+    settings: ResolvedPresenceOptions,
+  ): Promise<PresenceCache> {
+    if (settings.keys === undefined) return new PresenceCache(nc, prefix, log, settings);
+    const keys = new PresenceKeys();
+    let cache: PresenceCache | undefined;
+    const source = await startKeySource({
+      source: settings.keys,
+      connection: nc,
+      prefix,
+      onKeys: (jwks) => {
+        keys.setJwks(jwks);
+        log.info({ keys: keys.size }, "presence keys loaded");
+        // Entries refused under the old keys may verify now: read the bucket again.
+        if (cache !== undefined) cache.#watch.rewatch();
+      },
+      onError: (err) => log.error({ err }, "presence key set update refused"),
+    });
+    cache = new PresenceCache(nc, prefix, log, settings, keys, source);
+    return cache;
+  }
+
+  private constructor(
+    nc: NatsConnection,
+    prefix: string,
+    log: Logger,
+    settings: ResolvedPresenceOptions,
+    keys?: PresenceKeys,
+    keySource?: KeySource,
+  ) {
+    this.#keySource = keySource;
+    const throttled = new ThrottledLog(log);
     this.#watch = watchPresence(nc, {
       prefix,
+      quotas: settings.quotas,
+      ...(keys === undefined ? {} : { keys }),
       onEvent: (event) => this.#apply(event),
-      onInvalid: (key, err) => log.warn({ key, err }, "ignoring an invalid presence record"),
+      onInvalid: (key, err) => {
+        const why = ignoredAs(err);
+        this.#ignored[why]++;
+        throttled.warn(
+          why,
+          { key, err, ignored: this.#ignored[why] },
+          "ignoring a presence record",
+        );
+      },
       onStatus: (status) => {
         if (status.type === "error") {
           log.debug({ err: status.error }, "presence watch failed; retrying");
@@ -89,8 +186,14 @@ export class PresenceCache {
     return () => this.#listeners.delete(listener);
   }
 
+  /** What the view holds and what it left out. */
+  stats(): PresenceStats {
+    return { instances: this.#size, ...this.#ignored };
+  }
+
   stop(): void {
     this.#watch.stop();
+    this.#keySource?.stop();
     this.#setReady();
   }
 
@@ -98,7 +201,7 @@ export class PresenceCache {
     const { service, id } = instance;
     let byId = this.#services.get(service);
     if (type === "down") {
-      byId?.delete(id);
+      if (byId?.delete(id)) this.#size--;
       if (byId?.size === 0) this.#services.delete(service);
       // Already reported down when a call found it dead.
       if (!this.#down.delete(id)) this.#emit({ type, instance });
@@ -108,6 +211,7 @@ export class PresenceCache {
       byId = new Map();
       this.#services.set(service, byId);
     }
+    if (!byId.has(id)) this.#size++;
     byId.set(id, instance);
     // Found dead by a call and now changed: it is back.
     this.#emit({ type: this.#down.delete(id) ? "up" : type, instance });

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { JetStreamApiCodes, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type MeshError, presenceBucket } from "@natsmesh/protocol";
-import { assertName } from "@natsmesh/protocol/internal";
+import { type MeshError, type PresenceKeys, presenceBucket } from "@natsmesh/protocol";
+import { assertName, type PresenceQuotas } from "@natsmesh/protocol/internal";
 import { PresenceView, type PresenceWatchEvent } from "./presence-view.js";
 
 /**
@@ -25,6 +25,10 @@ export interface PresenceWatchOptions {
   service?: string;
   /** Ends the watch. */
   signal?: AbortSignal;
+  /** Registry keys: only records signed by one of them are taken; others are invalid. */
+  keys?: PresenceKeys;
+  /** What the view keeps at most. @default {@link DEFAULT_PRESENCE_QUOTAS} */
+  quotas?: PresenceQuotas;
   onEvent(event: PresenceWatchEvent): void;
   /** An entry that is not a valid record of the instance its key names; it is left out. */
   onInvalid?(key: string, error: MeshError): void;
@@ -36,6 +40,8 @@ export interface PresenceWatch {
   /** Settles once the watch has ended: `stop()`, its signal, or the connection closed. */
   readonly closed: Promise<void>;
   stop(): void;
+  /** Reads the bucket again from the start (the keys changed): what now checks out is taken. */
+  rewatch(): void;
 }
 
 /** Pause before looking for the bucket or watching again: doubling from the first to the last. */
@@ -70,7 +76,11 @@ export function watchPresence(nc: NatsConnection, options: PresenceWatchOptions)
       ? controller.signal
       : AbortSignal.any([options.signal, controller.signal]);
   const watcher = new PresenceWatcher(nc, options, signal);
-  return { closed: watcher.run(), stop: () => controller.abort() };
+  return {
+    closed: watcher.run(),
+    stop: () => controller.abort(),
+    rewatch: () => watcher.rewatch(),
+  };
 }
 
 class PresenceWatcher {
@@ -80,13 +90,23 @@ class PresenceWatcher {
   readonly #bucket: string;
   readonly #view: PresenceView;
   #status: PresenceWatchStatus["type"] | undefined;
+  /** Stops the watch running now, if any. */
+  #current: (() => void) | undefined;
 
   constructor(nc: NatsConnection, o: PresenceWatchOptions, signal: AbortSignal) {
     this.#nc = nc;
     this.#o = o;
     this.#signal = signal;
     this.#bucket = presenceBucket(o.prefix);
-    this.#view = new PresenceView(o.prefix, o.onEvent, o.onInvalid ?? (() => undefined));
+    this.#view = new PresenceView(o.prefix, o.onEvent, o.onInvalid ?? (() => undefined), {
+      ...(o.keys === undefined ? {} : { keys: o.keys }),
+      ...(o.quotas === undefined ? {} : { quotas: o.quotas }),
+    });
+  }
+
+  /** Ends the running watch; {@link PresenceWatcher.run} opens it again from the start. */
+  rewatch(): void {
+    this.#current?.();
   }
 
   async run(): Promise<void> {
@@ -134,6 +154,7 @@ class PresenceWatcher {
     const stop = () => iter.stop();
     this.#signal.addEventListener("abort", stop, { once: true });
     if (this.#signal.aborted) stop();
+    this.#current = stop;
     const watching = new AbortController();
     void this.#checkStream(jsm, stream, created, watching.signal).then((replaced) => {
       if (!replaced) return;
@@ -147,13 +168,15 @@ class PresenceWatcher {
       if (empty) seen = this.#endSnapshot(seen);
       for await (const entry of iter) {
         if (this.#signal.aborted) break;
-        seen?.add(entry.key);
         this.#view.apply(entry);
+        // Only what the view holds counts: keys it left out cost nothing, however many.
+        if (this.#view.has(entry.key)) seen?.add(entry.key);
         if (seen !== undefined && (entry.isUpdate || entry.delta === 0)) {
           seen = this.#endSnapshot(seen);
         }
       }
     } finally {
+      this.#current = undefined;
       watching.abort();
       this.#signal.removeEventListener("abort", stop);
     }

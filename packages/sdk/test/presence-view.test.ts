@@ -112,3 +112,65 @@ describe("PresenceView", () => {
     expect(Object.isFrozen(got)).toBe(true);
   });
 });
+
+describe("PresenceView quotas", () => {
+  const reasons = () =>
+    invalid.map(([key, err]) => `${key} ${(err.data as { reason?: string } | undefined)?.reason}`);
+  const bounded = (quotas: ConstructorParameters<typeof PresenceView>[3]) =>
+    new PresenceView(
+      PREFIX,
+      (e) => events.push(`${e.type} ${e.key} w=${e.instance.weight}`),
+      (key, error) => invalid.push([key, error]),
+      quotas,
+    );
+
+  it("keeps at most maxRecords and maxInstancesPerService; what it holds stays, a down makes room", () => {
+    const v = bounded({ quotas: { maxRecords: 3, maxInstancesPerService: 2 } });
+    v.apply(put(record("a")));
+    v.apply(put(record("b")));
+    v.apply(put(record("c")));
+    v.apply(put(record("x", { service: "billing" })));
+    v.apply(put(record("y", { service: "other" })));
+    expect(v.size).toBe(3);
+    expect(reasons()).toEqual(["echo.c over-quota", "other.y over-quota"]);
+    // Known instances still change.
+    v.apply(put(record("a", { weight: 5 })));
+    v.apply(del("echo.b"));
+    v.apply(put(record("c")));
+    expect(events.slice(-3)).toEqual(["update echo.a w=5", "down echo.b w=100", "up echo.c w=100"]);
+    expect(v.size).toBe(3);
+  });
+
+  it("refuses a value over maxRecordBytes before decoding it, and keeps the record it had", () => {
+    const v = bounded({ quotas: { maxRecordBytes: 1024 } });
+    v.apply(put(record("a")));
+    v.apply(
+      put(
+        record("a", {
+          metadata: Object.fromEntries(["a", "b", "c", "d"].map((k) => [k, "x".repeat(250)])),
+        }),
+      ),
+    );
+    v.apply(put(record("b", { methods: Array.from({ length: 100 }, (_, i) => `method${i}`) })));
+    expect(reasons()).toEqual(["echo.a too-large", "echo.b too-large"]);
+    expect(events).toEqual(["up echo.a w=100"]);
+  });
+
+  it("with keys, takes only records they signed", async () => {
+    const { createPresenceSigner, generateKeyPair, PresenceKeys } = await import(
+      "@natsmesh/protocol"
+    );
+    const pair = await generateKeyPair();
+    const v = bounded({ keys: new PresenceKeys(pair.jwks) });
+    const signed = createPresenceSigner(pair.privateJwk).signedValue("echo.a", record("a"));
+    v.apply({
+      key: "echo.a",
+      operation: "PUT",
+      value: new TextEncoder().encode(signed),
+      revision: 1,
+    });
+    v.apply(put(record("b")));
+    expect(events).toEqual(["up echo.a w=100"]);
+    expect(reasons()).toEqual(["echo.b unsigned"]);
+  });
+});

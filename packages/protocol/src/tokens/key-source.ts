@@ -10,6 +10,12 @@ import { assertJwks, type JsonWebKeySet } from "./keys.js";
 /** Key of the JWKS in the `<P>_registry` bucket. */
 export const JWKS_KEY = "jwks";
 
+/**
+ * Largest key set read from a file or the bucket, in bytes (about 400 Ed25519 or 150 RSA
+ * keys): a larger value is refused before it is parsed, and the old keys stay.
+ */
+export const MAX_JWKS_BYTES = 256 * 1024;
+
 /** Where public keys come from: a key set, inline JSON, a file path, or `"kv"` (the bucket key). */
 export type JwksSource = JsonWebKeySet | string;
 
@@ -38,6 +44,9 @@ export interface KeySource {
 }
 
 function parseJwks(text: string, where: string): JsonWebKeySet {
+  if (text.length > MAX_JWKS_BYTES) {
+    throw new TypeError(`${where} is larger than ${MAX_JWKS_BYTES} bytes; refused`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -135,6 +144,12 @@ async function watchBucket(
         onKeys({ keys: [] });
       } else {
         try {
+          // Checked before decoding: whoever can write the bucket decides the value's size.
+          if (entry.value.length > MAX_JWKS_BYTES) {
+            throw new TypeError(
+              `the "${JWKS_KEY}" key of the registry bucket is larger than ${MAX_JWKS_BYTES} bytes; refused`,
+            );
+          }
           onKeys(parseJwks(entry.string(), `the "${JWKS_KEY}" key of the registry bucket`));
         } catch (err) {
           onError(err);

@@ -1,0 +1,42 @@
+import { assertJwks } from "@natsmesh/protocol";
+import {
+  type JwksSource,
+  type PresenceQuotas,
+  resolvePresenceQuotas,
+} from "@natsmesh/protocol/internal";
+
+/** Settings of the SDK's presence view (`connectMesh({ presence })`). */
+export interface PresenceOptions extends PresenceQuotas {
+  /**
+   * The registries' public keys (a JWKS, inline JSON, a file path, watched, or `"kv"`: the
+   * `jwks` key of `<P>_registry`, watched). Given, only records signed by one of them (a
+   * registry started with `auth.signingKey`) are taken; unsigned and wrongly signed ones are
+   * ignored and counted (`mesh.presenceStats()`).
+   * @default none: records are taken unchecked
+   */
+  keys?: JwksSource;
+}
+
+/** {@link PresenceOptions} checked, with every default applied. */
+export interface ResolvedPresenceOptions {
+  readonly keys: JwksSource | undefined;
+  readonly quotas: Readonly<Required<PresenceQuotas>>;
+}
+
+/**
+ * `presence: true` (the default) or settings → the view's settings; `false` → `undefined`
+ * (no view). Throws `TypeError` on anything else.
+ */
+export function resolvePresenceOptions(value: unknown): ResolvedPresenceOptions | undefined {
+  if (value === false) return undefined;
+  if (value === true) return { keys: undefined, quotas: resolvePresenceQuotas({}, "presence") };
+  if (value === null || typeof value !== "object") {
+    throw new TypeError(`presence must be a boolean or an object, got ${String(value)}`);
+  }
+  const { keys, ...quotas } = value as PresenceOptions;
+  if (keys !== undefined && typeof keys !== "string") assertJwks(keys);
+  if (typeof keys === "string" && keys.trim() === "") {
+    throw new TypeError('presence.keys must be a key set, inline JSON, a file path or "kv"');
+  }
+  return { keys, quotas: resolvePresenceQuotas(quotas, "presence") };
+}
