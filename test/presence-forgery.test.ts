@@ -88,6 +88,9 @@ async function scene(): Promise<Scene> {
     token: callerToken,
     presence: { keys: keys.jwks },
   });
+  // The view holds the real, signed record before anyone tampers with the bucket.
+  const seen = await waitUntil(() => mesh.instances("billing").length === 1, { timeoutMs: 10_000 });
+  expect(seen).toBe(true);
   return { prefix, agent, kv, stolen: () => stolen, mesh, callerToken };
 }
 
