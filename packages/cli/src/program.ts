@@ -23,6 +23,7 @@ import { ls } from "./commands/ls.js";
 import { type RegistryCommandOptions, registry } from "./commands/registry.js";
 import { tokenInspect } from "./commands/token-inspect.js";
 import { type TokenIssueOptions, tokenIssue } from "./commands/token-issue.js";
+import { up } from "./commands/up.js";
 import { watch } from "./commands/watch.js";
 import { usageError } from "./errors.js";
 import type { Io } from "./io.js";
@@ -97,6 +98,18 @@ export function globalsOf(cmd: Command): GlobalOptions {
     logLevel: pick<value.LogLevel>("logLevel") || "info",
     token: pick<string>("token") || undefined,
   };
+}
+
+/**
+ * Whether the global option `key` was typed or set by its variable (not blank), rather than
+ * left to its default.
+ */
+function isGiven(cmd: Command, key: string): boolean {
+  return lineage(cmd).some((c) => {
+    const source = c.getOptionValueSource(key);
+    const value: unknown = c.getOptionValue(key);
+    return (source === "cli" || source === "env") && value !== undefined && value !== "";
+  });
 }
 
 /** The path of `cmd` below the program: `ls`, `keys generate`. */
@@ -259,6 +272,63 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       needsJwks(o, cmd);
       return run(registry(globalsOf(cmd), o, io));
     });
+
+  program
+    .command("up")
+    .summary("Run a whole mesh here: NATS, a registry, the dashboard and the example services")
+    .description(
+      "Run a mesh on this machine with nothing to configure, until SIGINT or SIGTERM:\n" +
+        "  1. NATS: NATS_URL (or --server) when set; else the JetStream server at " +
+        "127.0.0.1:<--nats-port> if one answers; else nats-server -js started from the PATH, " +
+        "its store in <--dir>/nats (on --nats-port, or any free port when that is taken by a " +
+        "server without JetStream); else it says how to get one.\n" +
+        "  2. a registry, serving the dashboard on --port;\n" +
+        "  3. the example services from examples/services/: echo ×2 (weights 1 and 3), " +
+        "greeter, slow and orders, each an agent with its own connection;\n" +
+        "  4. the presence table, a few demo calls, and what to try next;\n" +
+        "  5. presence changes, until a signal: then every instance drains, and what up started " +
+        "stops, nats-server last.\n" +
+        "With --auth, every call and announcement needs a token: a signing key is made in " +
+        "<--dir>/keys (kept for the next run) and a caller token printed and written to " +
+        "<--dir>/keys/caller.jwt. The components' logs go to stderr (warnings only, unless " +
+        "--log-level or LOG_LEVEL says otherwise). With --json, stdout is one JSON object per " +
+        'line: {"type":"ready",...} with the URLs and pids, {"type":"call",...} per demo call, ' +
+        'presence changes as natsmesh watch --json prints them, and {"type":"stopped"}.',
+    )
+    .addOption(
+      new Option("--dir <DIR>", "Where the nats-server store and the --auth keys go")
+        .default(".natsmesh")
+        .argParser(value.nonEmpty),
+    )
+    .addOption(
+      new Option("--nats-port <N>", "Port of the local NATS server to use, or to start")
+        .default(4222)
+        .argParser(value.integer(1, 65_535)),
+    )
+    .option(
+      "--port <N>",
+      `Dashboard port (default ${DASHBOARD_PORT}, or any free port when taken; 0: any)`,
+      value.integer(0, 65_535),
+    )
+    .option("--auth", "Run everything with tokens on; print a caller token")
+    .option("--no-demo", "Skip the demo calls")
+    .action(
+      (
+        o: { dir: string; natsPort: number; port?: number; auth?: boolean; demo: boolean },
+        cmd: Command,
+      ) =>
+        run(
+          up(
+            globalsOf(cmd),
+            { dir: o.dir, natsPort: o.natsPort, port: o.port, auth: o.auth === true, demo: o.demo },
+            {
+              natsGiven: isGiven(cmd, "server"),
+              logLevel: isGiven(cmd, "logLevel") ? globalsOf(cmd).logLevel : "warn",
+            },
+            io,
+          ),
+        ),
+    );
 
   program
     .command("call")

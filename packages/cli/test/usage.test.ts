@@ -9,7 +9,7 @@ describe("natsmesh help and usage", () => {
     const r = await runCli(["--help"]);
     expect(r.code).toBe(0);
     const names = [
-      ...["ls [service]", "watch [service]", "registry", "agent <module>"],
+      ...["up", "ls [service]", "watch [service]", "registry", "agent <module>"],
       "call <service.method> [json]",
       ...["keys generate", "keys publish <file>", "token issue", "token inspect [jwt]"],
     ];
