@@ -53,6 +53,19 @@ describe("a fresh clone", () => {
     expect(help.code, help.stderr).toBe(0);
     expect(help.stdout).toMatch(/^Usage: natsmesh \[options\] \[command\]$/m);
     expect(help.stdout).toMatch(/^ {2}ls \[service\] +\S/m);
+    for (const command of [
+      /^ {2}up +\S/m,
+      /^ {2}agent <module> +\S/m,
+      /^ {2}call <service\.method> \[json\] +\S/m,
+    ]) {
+      expect(help.stdout).toMatch(command);
+    }
+    const call = await npx(["call", "--help"]);
+    expect(call.code, call.stderr).toBe(0);
+    expect(call.stdout).toMatch(/^Exit codes:$/m);
+    // `npm start` builds, then runs `natsmesh up`: with --help it proves the wiring without a mesh.
+    const start = await inClone("npm", ["start", "--", "--help"], 300_000);
+    expect(start.stdout).toContain("Usage: natsmesh up [options]");
     const usage = await npx(["nope"]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^natsmesh: unknown command 'nope'/);
