@@ -222,7 +222,7 @@ describe("balancing strategies", () => {
     expect((counts.get(slow.id) ?? 0) / 900).toBeLessThan(0.15);
   }, 60_000);
 
-  it("filters by version (exact and semver range) and falls back to the queue when none matches", async () => {
+  it("filters by version (exact and semver range); a version nobody runs is UNAVAILABLE, never another version", async () => {
     const w = await world();
     const v1 = await agent(w, { version: "1.4.0" });
     const v2 = await agent(w, { version: "2.1.0" });
@@ -232,11 +232,65 @@ describe("balancing strategies", () => {
     expect(new Set((await tally(w, 20, { balance: "random", version: "1.4.0" })).keys())).toEqual(
       new Set([v1.id]),
     );
-    expect([v1.id, v2.id]).toContain(
-      await w.mesh.request("svc", "who", null, { balance: "random", version: "^3" }),
-    );
+    // The queue group cannot filter: a filtered call picks from presence, whatever the strategy.
+    for (const balance of [
+      undefined,
+      "queue",
+      "random",
+      "weighted",
+      "round-robin",
+      "least-loaded",
+    ] as const) {
+      expect(new Set((await tally(w, 10, { balance, version: "^1" })).keys())).toEqual(
+        new Set([v1.id]),
+      );
+      await expect(
+        w.mesh.request("svc", "who", null, { ...(balance ? { balance } : {}), version: "^9" }),
+      ).rejects.toMatchObject({ code: "UNAVAILABLE", data: { version: "^9" } });
+    }
     await expect(
       w.mesh.request("svc", "who", null, { balance: "random", version: "not a range" }),
+    ).rejects.toThrow(TypeError);
+  });
+
+  it("a version or metadata filter never reaches the queue group, even when presence knows no instance", async () => {
+    const w = await world();
+    let served = 0;
+    const a = await startAgent({
+      servers: server.url,
+      prefix: w.prefix,
+      service: "svc",
+      version: "1.0.0",
+      metadata: { tier: "silver" },
+      methods: {
+        who: (_p: unknown, ctx: RequestContext) => {
+          served++;
+          return ctx.instance.id;
+        },
+      },
+    });
+    w.agents.push(a);
+    // Not in the bucket: only the queue group could reach it.
+    expect(await w.mesh.request("svc", "who", null)).toBe(a.id);
+    expect(served).toBe(1);
+    for (const filter of [{ version: "^1" }, { version: "^9" }, { metadata: { tier: "silver" } }]) {
+      await expect(w.mesh.request("svc", "who", null, filter)).rejects.toMatchObject({
+        code: "UNAVAILABLE",
+      });
+    }
+    await put(w, a.record);
+    expect(await w.mesh.request("svc", "who", null, { version: "^1" })).toBe(a.id);
+    await expect(
+      w.mesh.request("svc", "who", null, { metadata: { tier: "gold" } }),
+    ).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    await expect(
+      w.mesh.request("svc", "who", null, { balance: "queue", version: "^9" }),
+    ).rejects.toMatchObject({ code: "UNAVAILABLE" });
+    expect(served).toBe(2);
+    await using off = await connectMesh({ servers: server.url, prefix: w.prefix, presence: false });
+    await expect(off.request("svc", "who", null, { version: "^1" })).rejects.toThrow(TypeError);
+    await expect(
+      w.mesh.request("svc", "who", null, { metadata: { tier: 1 } as never }),
     ).rejects.toThrow(TypeError);
   });
 
@@ -263,6 +317,10 @@ describe("balancing strategies", () => {
     expect(
       new Set((await tally(w, 20, { balance: "random", metadata: { tier: "gold" } })).keys()),
     ).toEqual(new Set([east.id]));
+    // With the queue strategy too: the zone is preferred through presence.
+    expect(new Set((await tally(w, 20, { balance: "queue", zone: "west" })).keys())).toEqual(
+      new Set([west.id]),
+    );
   });
 });
 

@@ -106,11 +106,19 @@ export interface NestedRequestOptions {
   attemptTimeout?: number;
   /** @default the mesh's `balance` ("queue") */
   balance?: "queue" | "random" | "weighted" | "round-robin" | "least-loaded";
-  /** Only instances of this version or semver range (`^1`); needs a presence strategy. */
+  /**
+   * Only instances of this version or semver range (`^1`): a constraint. The call is picked from
+   * the presence view (with `balance: "queue"` too, uniformly) and fails with `UNAVAILABLE` when
+   * no ready instance matches; it never goes to the queue group. Needs `presence: true`.
+   */
   version?: string;
-  /** Prefer instances of this zone; others take the call when the zone has none. */
+  /**
+   * Prefer instances of this zone: a preference. Others take the call when the zone has none;
+   * with `balance: "queue"` the call is picked from presence, or goes to the queue group when
+   * presence knows no instance.
+   */
   zone?: string;
-  /** Only instances whose metadata has all these entries. */
+  /** Only instances whose metadata has all these entries: a constraint, like `version`. */
   metadata?: Record<string, string>;
   /** A token for this call only, instead of the mesh's. */
   token?: string;

@@ -44,10 +44,59 @@ export function bearer(
 
 export const NO_FILTER: InstanceFilter = Object.freeze({});
 
+/** Throws `TypeError` unless `metadata` is an object of strings. */
+function checkMetadataFilter(metadata: unknown): Record<string, string> {
+  if (
+    metadata === null ||
+    typeof metadata !== "object" ||
+    Array.isArray(metadata) ||
+    !Object.values(metadata).every((v) => typeof v === "string")
+  ) {
+    throw new TypeError("metadata must be an object of string values");
+  }
+  return { ...(metadata as Record<string, string>) };
+}
+
+/**
+ * The call's filter, checked (`TypeError`); {@link NO_FILTER} when it asks for none, so the
+ * common call does no filter work. An empty `metadata` asks for nothing.
+ */
 export function instanceFilter(options: RequestOptions): InstanceFilter {
+  const { version, zone, metadata } = options;
+  if (version === undefined && zone === undefined && metadata === undefined) return NO_FILTER;
   const filter: InstanceFilter = {};
-  if (options.version !== undefined) filter.version = checkVersionFilter(options.version);
-  if (options.zone !== undefined) filter.zone = options.zone;
-  if (options.metadata !== undefined) filter.metadata = options.metadata;
-  return filter;
+  if (version !== undefined) filter.version = checkVersionFilter(version);
+  if (zone !== undefined) {
+    if (typeof zone !== "string" || zone === "")
+      throw new TypeError("zone must be a non-empty string");
+    filter.zone = zone;
+  }
+  if (metadata !== undefined) {
+    const wanted = checkMetadataFilter(metadata);
+    if (Object.keys(wanted).length > 0) filter.metadata = wanted;
+  }
+  return filter.version === undefined && filter.zone === undefined && filter.metadata === undefined
+    ? NO_FILTER
+    : filter;
+}
+
+/** Whether a filter constrains the call (version, metadata); `zone` alone is a preference. */
+export function isConstraint(filter: InstanceFilter): boolean {
+  return filter.version !== undefined || filter.metadata !== undefined;
+}
+
+/** `UNAVAILABLE`: no instance of the service in the presence view matches the call's filter. */
+export function noMatchingInstance(
+  service: string,
+  method: string,
+  filter: InstanceFilter,
+): MeshError {
+  const wanted: string[] = [];
+  if (filter.version !== undefined) wanted.push(`version ${filter.version}`);
+  if (filter.metadata !== undefined) wanted.push(`metadata ${JSON.stringify(filter.metadata)}`);
+  return new MeshError(
+    "UNAVAILABLE",
+    `no instance matches ${wanted.join(" and ")} (${service}.${method}, ready instances in the presence view)`,
+    { data: { service, method, ...filter } },
+  );
 }

@@ -17,8 +17,10 @@ import {
   checkIdempotencyKey,
   checkOwnToken,
   instanceFilter,
+  isConstraint,
   meshToken,
   NO_FILTER,
+  noMatchingInstance,
 } from "./call-options.js";
 import type { CallTracker } from "./call-tracker.js";
 import type { InstanceFilter } from "./filters.js";
@@ -98,6 +100,8 @@ class MeshCall implements PendingReply {
   readonly #retries: number;
   readonly #strategy: Balance;
   readonly #filter: InstanceFilter;
+  /** The filter has a version or metadata: the call never goes to the queue subject. */
+  readonly #constrained: boolean;
   readonly #signal: AbortSignal | undefined;
   readonly #idempotent: boolean;
   readonly #idempotencyKey: string | undefined;
@@ -116,6 +120,8 @@ class MeshCall implements PendingReply {
   #attempt = 0;
   #retried = 0;
   #tried: Set<string> | undefined;
+  /** Why the last attempt failed, for a constrained call that runs out of instances. */
+  #lastError: MeshError | undefined;
   #target: InstanceRecord | undefined;
   /** When the attempt to `#target` was sent (performance.now), for least-loaded. */
   #sent = 0;
@@ -151,8 +157,17 @@ class MeshCall implements PendingReply {
     this.#retries = retries;
     const strategy =
       options.balance === undefined ? defaults.balance : checkBalance(options.balance);
-    this.#strategy = strategy;
-    this.#filter = strategy === "queue" ? NO_FILTER : instanceFilter(options);
+    const filter = instanceFilter(options);
+    this.#filter = filter;
+    // NATS' queue group cannot filter: a call with a filter picks from presence, uniformly as the
+    // queue group does (docs/decisions.md).
+    this.#strategy = strategy === "queue" && filter !== NO_FILTER ? "random" : strategy;
+    this.#constrained = filter !== NO_FILTER && isConstraint(filter);
+    if (this.#constrained && scope.presence === undefined) {
+      throw new TypeError(
+        "version and metadata filters need the presence view: this mesh was connected with presence: false",
+      );
+    }
     const { signal, idempotent = false } = options;
     this.#signal = signal;
     this.#idempotent = idempotent;
@@ -229,7 +244,9 @@ class MeshCall implements PendingReply {
         if (!presence.ready && !this.#presenceWaited) {
           // Once per call, and bounded: without a snapshot the call falls back to the queue.
           this.#presenceWaited = true;
-          presence.whenReady().then(
+          // A constrained call cannot fall back to the queue: it waits for the view up to its deadline.
+          const waitMs = this.#constrained ? Math.max(1, this.#deadline - Date.now()) : undefined;
+          presence.whenReady(waitMs).then(
             () => this.#next(),
             (err: unknown) => this.#fail(err),
           );
@@ -243,6 +260,25 @@ class MeshCall implements PendingReply {
           this.#filter,
           this.#tried,
         );
+        if (target === undefined && this.#constrained) {
+          // Never the queue: the instances tried already (not found dead) may take a retry.
+          if (this.#tried !== undefined) {
+            target = scope.balancer.pick(
+              this.#strategy,
+              this.#service,
+              this.#method,
+              presence.live(this.#service),
+              this.#filter,
+              undefined,
+            );
+          }
+          if (target === undefined) {
+            this.#fail(
+              this.#lastError ?? noMatchingInstance(this.#service, this.#method, this.#filter),
+            );
+            return;
+          }
+        }
       }
       this.#target = target;
       const subject =
@@ -353,6 +389,7 @@ class MeshCall implements PendingReply {
       this.#fail(err);
       return;
     }
+    this.#lastError = err;
     if (target !== undefined) {
       this.#tried ??= new Set();
       this.#tried.add(target.id);
