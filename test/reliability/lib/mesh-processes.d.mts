@@ -59,6 +59,8 @@ export interface RegistryProcess {
 /** What `<prefix>.test.probe.<id>` answers. */
 export interface AgentProbe {
   id: string;
+  /** Its current presence record. */
+  record: InstanceRecord;
   rss: number;
   heapUsed: number;
   stats: AgentStats;
