@@ -189,20 +189,26 @@ async function metrics(): Promise<
   };
 }
 
-function decodeReply(a: Answer): unknown {
+/** A reply's value: the contract says a reply uses its request's codec. */
+function decodeReply(a: Answer, codec: "json" | "msgpack"): unknown {
   if (a.data === undefined || a.data.length === 0) return undefined;
-  return a.contentType === "application/msgpack"
+  return codec === "msgpack"
     ? referenceDecode(a.data)
     : JSON.parse(new TextDecoder().decode(a.data));
 }
 
-function expectAnswer(a: Answer, expected: Expected, what: string): void {
+function expectAnswer(
+  a: Answer,
+  expected: Expected,
+  what: string,
+  codec: "json" | "msgpack" = "json",
+): void {
   expect([what, expected.codes.includes(a.code) ? "as expected" : a.code]).toEqual([
     what,
     "as expected",
   ]);
   if (a.code === "OK" && expected.value !== undefined) {
-    expect(decodeReply(a)).toEqual(expected.value.v);
+    expect(decodeReply(a, codec)).toEqual(expected.value.v);
   }
 }
 
@@ -217,7 +223,12 @@ describe("hostile input (fast-check, fixed seed)", () => {
         const h = natsHeaders();
         h.set(Header.ContentType, c.contentType);
         h.set(Header.Authorization, caller);
-        expectAnswer(await ask(echo(), c.data, h), c.expected, c.label);
+        expectAnswer(
+          await ask(echo(), c.data, h),
+          c.expected,
+          c.label,
+          codecOf(c.contentType) ?? "json",
+        );
       }),
       fcOptions(RUNS.payloads),
     );
@@ -245,6 +256,7 @@ describe("hostile input (fast-check, fixed seed)", () => {
           a,
           { codes: [expected], ...(expected === "OK" ? { value: { v: { a: [1, "x"] } } } : {}) },
           JSON.stringify(c),
+          codec ?? "json",
         );
       }),
       fcOptions(RUNS.headers),
@@ -655,7 +667,11 @@ describe("hostile input (fast-check, fixed seed)", () => {
         end.impostors -
         (start.invalid + start.unauthorized + start.dropped + start.impostors),
     ).toBe(sent);
-    expect(end.impostors - start.impostors).toBe(fromSibling);
+    // The sibling's messages are refused as impostors, or dropped unverified while forged tokens
+    // fill the verification queue before the sibling's token is known.
+    const impostors = end.impostors - start.impostors;
+    expect(impostors).toBeLessThanOrEqual(fromSibling);
+    expect(impostors).toBeGreaterThanOrEqual(fromSibling - (end.dropped - start.dropped));
     expect(end.leader).toBe(1);
     expect(await bucket()).toEqual(before);
   });
