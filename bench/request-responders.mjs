@@ -1,11 +1,20 @@
 // The answering side of `npm run bench -- request`, started in the benchmark's own process or in
 // a child (bench/responder.mjs): a plain nats.js echo for the two nats.js baselines, a natsmesh
-// agent, a natsmesh agent that checks tokens (when given a key set), and a Moleculer service
-// broker (when given a namespace). Every one echoes its payload.
+// agent, the same agent with natsmesh's own metrics on (its Prometheus endpoint on a free loopback
+// port, so every call is recorded), the same agent recording into an OpenTelemetry SDK
+// MeterProvider, a natsmesh agent that checks tokens (when given a key set), and a Moleculer
+// service broker (when given a namespace). Every one echoes its payload.
 import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
+import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
+
+/** A metric reader that is never asked to collect: recording costs what it costs with any. */
+export class IdleReader extends MetricReader {
+  async onForceFlush() {}
+  async onShutdown() {}
+}
 
 /** nats.js connection options of every benchmark connection (the flush threshold, if set). */
 export function natsOptions(url, pendingLimit) {
@@ -45,6 +54,23 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     concurrency: 4096,
     methods: echo,
   });
+  const metered = await startAgent({
+    connection: nc,
+    prefix,
+    service: "benchmetrics",
+    concurrency: 4096,
+    metrics: { port: 0 },
+    methods: echo,
+  });
+  const meters = new MeterProvider({ readers: [new IdleReader()] });
+  const otel = await startAgent({
+    connection: nc,
+    prefix,
+    service: "benchotel",
+    concurrency: 4096,
+    meterProvider: meters,
+    methods: echo,
+  });
   const authed =
     jwks === undefined
       ? undefined
@@ -69,6 +95,9 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     async stop() {
       await broker?.stop();
       await authed?.stop();
+      await metered.stop();
+      await otel.stop();
+      await meters.shutdown();
       await agent.stop();
       await nc.close();
     },

@@ -4,6 +4,8 @@
 //              least any request/reply over nats.js can cost, and the design the SDK follows
 //   request    nats.js request() (msgpackr)
 //   mesh       natsmesh mesh.request(), queue balancing, msgpack, no auth
+//   mesh-metrics  the same against an agent with its Prometheus endpoint on: natsmesh's metrics
+//   mesh-otel  the same with client and agent recording into OpenTelemetry SDK MeterProviders
 //   mesh-auth  the same against an agent that checks a real EdDSA token against a JWKS
 //   moleculer  Moleculer 0.14 broker.call() over its NATS transporter, JSON, no auth
 //
@@ -15,13 +17,19 @@ import { connect } from "@nats-io/transport-node";
 import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer } from "@natsmesh/testing";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
 import { PROC_TICK_US, procCpuMicros, selfCpuMicros } from "./cpu.mjs";
 import { closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
-import { moleculerOptions, natsOptions, startResponders } from "./request-responders.mjs";
+import {
+  IdleReader,
+  moleculerOptions,
+  natsOptions,
+  startResponders,
+} from "./request-responders.mjs";
 
-const SCENARIOS = ["mux", "request", "mesh", "mesh-auth", "moleculer"];
+const SCENARIOS = ["mux", "request", "mesh", "mesh-metrics", "mesh-otel", "mesh-auth", "moleculer"];
 const LAYOUTS = {
   inproc: "client and responders in one process, nats-server in another",
   split: "client in one process, responders in another, nats-server in a third",
@@ -177,6 +185,14 @@ async function runLayout(layout, o) {
   });
   const meshNc = await connect(natsOptions(o.url, o.pendingLimit));
   const mesh = await connectMesh({ connection: meshNc, prefix, presence: false });
+  const meters = new MeterProvider({ readers: [new IdleReader()] });
+  const meteredNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const metered = await connectMesh({
+    connection: meteredNc,
+    prefix,
+    presence: false,
+    meterProvider: meters,
+  });
   const authNc = await connect(natsOptions(o.url, o.pendingLimit));
   const authed = await connectMesh({ connection: authNc, prefix, presence: false, token: o.token });
   let broker;
@@ -199,6 +215,8 @@ async function runLayout(layout, o) {
       packr.unpack(msg.data);
     },
     mesh: (payload) => () => mesh.request("bench", "echo", payload),
+    "mesh-metrics": (payload) => () => mesh.request("benchmetrics", "echo", payload),
+    "mesh-otel": (payload) => () => metered.request("benchotel", "echo", payload),
     "mesh-auth": (payload) => () => authed.request("benchauth", "echo", payload),
     moleculer: (payload) => () => broker.call("bench.echo", payload),
   };
@@ -227,6 +245,9 @@ async function runLayout(layout, o) {
   } finally {
     await broker?.stop();
     await mesh.close();
+    await metered.close();
+    await meters.shutdown();
+    await meteredNc.close();
     await authed.close();
     await meshNc.close();
     await authNc.close();

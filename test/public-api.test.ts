@@ -113,6 +113,7 @@ const PUBLIC_API = {
     types: [
       "Agent",
       "AgentAuthOptions",
+      "AgentMetricsOptions",
       "AgentOptions",
       "AgentStats",
       "AgentUpdate",

@@ -13,4 +13,8 @@ export interface AgentStats {
    * slots were taken back and their callers answered `DEADLINE_EXCEEDED`.
    */
   readonly runaway: number;
+  /** Calls refused `OVERLOADED` because every concurrency slot was taken. */
+  readonly rejectedConcurrency: number;
+  /** Calls refused `OVERLOADED` because the requests in flight held `maxInflightBytes`. */
+  readonly rejectedMemory: number;
 }

@@ -13,9 +13,11 @@ import {
   followConnection,
   ReplySubjectRule,
   type TokenProvider,
+  TracerSource,
   tokenProvider,
   toMeshError,
 } from "@natsmesh/protocol/internal";
+import { type Meter, metrics } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AgentStats } from "./agent-stats.js";
 import { Announcer } from "./announcer.js";
@@ -23,13 +25,16 @@ import { AgentAuth } from "./auth.js";
 import { Discovery } from "./discovery.js";
 import { Dispatcher } from "./dispatcher.js";
 import { EventHost } from "./events/event-host.js";
+import { EventMetrics } from "./events/event-metrics.js";
 import { InflightBudget } from "./inflight-budget.js";
 import { checkedRecord, instanceRecord } from "./instance-record.js";
+import { MetricsEndpoint } from "./metrics-endpoint.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
 import { PresenceCheck } from "./presence-check.js";
 import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
 import { Saturation } from "./saturation.js";
+import { AGENT_METER, AGENT_TRACER, ServerMetrics } from "./server-metrics.js";
 
 /** What `agent.update()` may change; the record is re-announced. */
 export interface AgentUpdate {
@@ -47,6 +52,8 @@ export interface Agent extends AsyncDisposable {
   readonly record: InstanceRecord;
   /** The NATS connection the agent uses. */
   readonly connection: NatsConnection;
+  /** Port of the Prometheus endpoint (`metrics` option); `undefined` when it has none. */
+  readonly metricsPort: number | undefined;
   /** Counters of refused and abandoned work. */
   stats(): AgentStats;
   /** Changes weight, status or metadata and re-announces the record. */
@@ -71,6 +78,10 @@ class AgentImpl implements Agent {
   readonly #replies: ReplyGuard;
   readonly #budget: InflightBudget;
   readonly #saturation: Saturation;
+  readonly #metrics: ServerMetrics;
+  readonly #eventMetrics: EventMetrics;
+  readonly #endpoint: MetricsEndpoint | undefined;
+  readonly #tracing: TracerSource;
   /** The status an operator chose (`update()`) or `stop()` set; the record may say more. */
   #baseStatus: "ready" | "draining" = "ready";
   readonly #subs: Subscription[] = [];
@@ -88,8 +99,10 @@ class AgentImpl implements Agent {
     auth: AgentAuth | undefined,
     record: InstanceRecord,
     log: Logger,
+    endpoint: MetricsEndpoint | undefined,
   ) {
     this.#o = o;
+    this.#endpoint = endpoint;
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
     this.#auth = auth;
@@ -102,7 +115,9 @@ class AgentImpl implements Agent {
         : tokenProvider(o.token, (err) =>
             log.error({ err }, "the agent's token could not be fetched"),
           );
-    const scope = { service: o.service, log, mesh: o.mesh, record: () => this.#record };
+    const tracing = new TracerSource(AGENT_TRACER, o.tracerProvider);
+    this.#tracing = tracing;
+    const scope = { service: o.service, log, mesh: o.mesh, tracing, record: () => this.#record };
     const limited = new RateLimitedLog(log);
     this.#budget = new InflightBudget(o.maxInflightBytes);
     this.#saturation = new Saturation(o.heartbeatMs, () => this.#refreshStatus());
@@ -114,6 +129,16 @@ class AgentImpl implements Agent {
     });
     this.#refreshStatus();
     this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
+    const user = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(AGENT_METER);
+    const meters: [Meter, ...Meter[]] = endpoint === undefined ? [user] : [user, endpoint.meter];
+    this.#metrics = new ServerMetrics(meters, endpoint?.histograms, o.service, o.methods.keys(), {
+      inflight: () => this.#dispatcher.active,
+      rejected: () => ({
+        concurrency: this.#dispatcher.rejectedConcurrency,
+        memory: this.#dispatcher.rejectedMemory,
+      }),
+    });
+    this.#eventMetrics = new EventMetrics(meters, o.service);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
       methods: o.methods,
@@ -125,6 +150,7 @@ class AgentImpl implements Agent {
       replies: this.#replies,
       limitedLog: limited,
       onFull: () => this.#saturation.full(),
+      metrics: this.#metrics,
     });
     this.#announcer = new Announcer({
       connection: nc,
@@ -210,7 +236,14 @@ class AgentImpl implements Agent {
     this.#events = await EventHost.start({
       connection: this.#nc,
       prefix: o.prefix,
-      scope: { service: o.service, log, mesh: o.mesh, record: () => this.#record },
+      scope: {
+        service: o.service,
+        log,
+        metrics: this.#eventMetrics,
+        tracing: this.#tracing,
+        mesh: o.mesh,
+        record: () => this.#record,
+      },
       handlers: o.events,
       auth: this.#auth,
       streams: o.streams,
@@ -231,6 +264,10 @@ class AgentImpl implements Agent {
     return this.#nc;
   }
 
+  get metricsPort(): number | undefined {
+    return this.#endpoint?.port;
+  }
+
   stats(): AgentStats {
     return {
       inflight: this.#dispatcher.active,
@@ -238,6 +275,8 @@ class AgentImpl implements Agent {
       droppedReplies: this.#replies.droppedReplies,
       noReply: this.#replies.noReply,
       runaway: this.#dispatcher.runaway,
+      rejectedConcurrency: this.#dispatcher.rejectedConcurrency,
+      rejectedMemory: this.#dispatcher.rejectedMemory,
     };
   }
 
@@ -282,10 +321,12 @@ class AgentImpl implements Agent {
       this.#events?.stop(this.#o.drainTimeoutMs),
     ]);
     this.#discovery.stop();
+    this.#metrics.stop();
     this.#announcer.stop("stopped");
     this.#auth?.stop();
     this.#token?.stop();
     this.#status.stop();
+    await this.#endpoint?.close();
     if (this.#ownsConnection) {
       await this.#nc.drain().catch(() => this.#nc.close());
     } else if (!this.#nc.isClosed()) {
@@ -307,17 +348,28 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const o = resolveAgentOptions(options);
   const id = nuid.next();
   const record = instanceRecord(o, id);
-  const nc =
-    o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
   const log = o.logger.child({ component: "agent", service: o.service, instance: id });
+  // Bound first: a taken port fails the start before anything is announced.
+  const endpoint =
+    o.metrics === undefined
+      ? undefined
+      : await MetricsEndpoint.listen(
+          o.metrics,
+          { service: o.service, version: o.version, id },
+          log,
+        );
+  let nc: NatsConnection | undefined;
   let auth: AgentAuth | undefined;
   try {
+    nc =
+      o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
     auth = o.auth === undefined ? undefined : await AgentAuth.start(o.auth, nc, o.prefix, log);
   } catch (err) {
-    if (o.connection === undefined) await nc.close();
+    if (o.connection === undefined) await nc?.close();
+    await endpoint?.close();
     throw err;
   }
-  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, record, log);
+  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, record, log, endpoint);
   try {
     await agent.startEvents(log);
   } catch (err) {

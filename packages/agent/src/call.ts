@@ -1,6 +1,23 @@
 import { Match, type Msg } from "@nats-io/nats-core";
 import { type Codec, Header, type InstanceRecord, type VerifiedToken } from "@natsmesh/protocol";
-import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal";
+import {
+  Attr,
+  activeOr,
+  childTraceparent,
+  extractTrace,
+  injectTrace,
+  parseTraceparent,
+  Telemetry,
+  type TracerSource,
+} from "@natsmesh/protocol/internal";
+import {
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { EndpointStats } from "./endpoint-stats.js";
 import { nestedEmit } from "./nested-emit.js";
@@ -41,6 +58,8 @@ export interface CallScope {
   readonly service: string;
   readonly log: Logger;
   readonly mesh: NestedMesh | undefined;
+  /** Where server spans come from; no tracer: none are made. */
+  readonly tracing: TracerSource;
   record(): InstanceRecord;
 }
 
@@ -71,6 +90,9 @@ export class Call implements RequestContext {
   #log: Logger | undefined;
   #headers: Record<string, string> | undefined;
   #traceparent: string | undefined;
+  /** The server span and the context it runs in, when a tracer provider is registered. */
+  #span: Span | undefined;
+  #trace: Context | undefined;
 
   constructor(
     scope: CallScope,
@@ -138,8 +160,52 @@ export class Call implements RequestContext {
   }
 
   get traceparent(): string {
-    this.#traceparent ??= this.#receivedTraceparent() ?? childTraceparent();
+    if (this.#traceparent === undefined) {
+      const own = this.#span?.spanContext();
+      this.#traceparent =
+        own === undefined
+          ? (this.#receivedTraceparent() ?? childTraceparent())
+          : `00-${own.traceId}-${own.spanId}-0${own.traceFlags & 1}`;
+    }
     return this.#traceparent;
+  }
+
+  /**
+   * Runs the handler: directly, or, with a tracer, inside a server span that continues the
+   * caller's trace, as the active context, so the handler's own spans and nested calls join it.
+   */
+  run(handler: (payload: unknown, ctx: RequestContext) => unknown, payload: unknown): unknown {
+    const tracer = this.#scope.tracing.tracer();
+    if (tracer === undefined) return handler(payload, this);
+    const parent = extractTrace((name) => this.#received(name));
+    const rpcMethod = `${this.#scope.service}/${this.method}`;
+    this.#span = tracer.startSpan(
+      rpcMethod,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          [Attr.system]: Telemetry.system,
+          [Attr.method]: rpcMethod,
+          [Attr.attempt]: this.attempt,
+        },
+      },
+      parent,
+    );
+    this.#trace = trace.setSpan(parent, this.#span);
+    return context.with(this.#trace, handler, undefined, payload, this);
+  }
+
+  /** Ends the server span, if any, with the call's outcome: `code` when it failed. */
+  endSpan(code: string | undefined, message?: string): void {
+    const span = this.#span;
+    if (span === undefined) return;
+    this.#span = undefined;
+    span.setAttribute(Attr.status, code ?? Telemetry.ok);
+    if (code !== undefined) {
+      span.setAttribute(Attr.errorType, code);
+      span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
+    }
+    span.end();
   }
 
   #receivedTraceparent(): string | undefined {
@@ -155,8 +221,13 @@ export class Call implements RequestContext {
     return h.get(name) || h.get(name, Match.IgnoreCase) || undefined;
   }
 
-  /** `traceparent`, and the caller's `tracestate` when it sent one, for nested calls. */
+  /**
+   * The trace headers of nested calls: with a server span, the context active where the nested
+   * call is made (a span the handler started) or else the server span's, as the propagators
+   * write it; without, `traceparent` and the caller's `tracestate` when it sent one.
+   */
   #traceHeaders(): Record<string, string> {
+    if (this.#trace !== undefined) return injectTrace(activeOr(this.#trace));
     const state = this.#received(Header.TraceState);
     return state === undefined
       ? { [Header.TraceParent]: this.traceparent }

@@ -27,6 +27,7 @@ import type { Handler, ResolvedMethod } from "./options.js";
 import type { RateLimitedLog } from "./rate-limited-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
 import { type RequestFields, requestFields } from "./request-fields.js";
+import type { ServerMetrics } from "./server-metrics.js";
 
 export interface DispatcherOptions {
   connection: NatsConnection;
@@ -41,6 +42,8 @@ export interface DispatcherOptions {
   limitedLog: RateLimitedLog;
   /** Called whenever a call is refused for want of room (slots or bytes). */
   onFull: () => void;
+  /** Where every answered call is recorded. */
+  metrics: ServerMetrics;
 }
 
 /**
@@ -77,6 +80,11 @@ export class Dispatcher {
   readonly #onFull: () => void;
   /** Handlers still running when their deadline (and the grace after it) passed. */
   runaway = 0;
+  /** Calls refused `OVERLOADED` because every concurrency slot was taken. */
+  rejectedConcurrency = 0;
+  /** Calls refused `OVERLOADED` because the requests in flight held the memory budget. */
+  rejectedMemory = 0;
+  readonly #metrics: ServerMetrics;
   #idle: (() => void) | undefined;
 
   constructor(scope: CallScope, options: DispatcherOptions) {
@@ -92,6 +100,7 @@ export class Dispatcher {
     this.#maxCallMs = options.maxCallMs;
     this.#runaways = options.limitedLog;
     this.#onFull = options.onFull;
+    this.#metrics = options.metrics;
     this.#sweep = new DeadlineSweep(this.pending, (call) => this.#abandon(call));
     for (const method of options.methods.keys()) this.stats.set(method, new EndpointStats());
   }
@@ -120,7 +129,7 @@ export class Dispatcher {
         "BAD_REQUEST",
         "unsupported Content-Type: use application/json or application/msgpack",
       );
-      this.#replyError(msg, codecs.json, err);
+      this.#unrouted(msg, codecs.json, method, startedAt, err);
       return;
     }
     const entry = this.#methods.get(method);
@@ -142,8 +151,8 @@ export class Dispatcher {
       const pending = msg.data.length + PENDING_COST;
       const refused = this.#budget.take(pending);
       if (refused !== undefined) {
-        if (refused.code === "OVERLOADED") this.#onFull();
-        this.#replyError(msg, codec, refused);
+        this.#full(refused, false);
+        this.#unrouted(msg, codec, method, startedAt, refused);
         return;
       }
       this.#verifying++;
@@ -182,10 +191,9 @@ export class Dispatcher {
       this.#route(msg, fields, codec, method, entry, startedAt, result.claims);
       return;
     }
-    const stats = this.stats.get(method);
     // An unknown token reference is not a failed call: the caller sends the token and calls again.
-    if (stats === undefined || result === UNKNOWN_REF) this.#replyError(msg, codec, result);
-    else this.#reject(msg, codec, stats, startedAt, result);
+    if (result === UNKNOWN_REF) this.#replyError(msg, codec, result);
+    else this.#unrouted(msg, codec, method, startedAt, result);
   }
 
   /** Finds the method and reads the call's headers; then admits it. */
@@ -199,9 +207,11 @@ export class Dispatcher {
     caller: CallerClaims | undefined,
   ): void {
     if (entry === undefined) {
-      this.#replyError(
+      this.#unrouted(
         msg,
         codec,
+        method,
+        startedAt,
         new MeshError("NOT_FOUND", `service ${this.#scope.service} has no method ${method}`),
       );
       return;
@@ -211,7 +221,7 @@ export class Dispatcher {
     const attempt = fields.attempt;
     if (asked instanceof MeshError || attempt instanceof MeshError) {
       const err = asked instanceof MeshError ? asked : (attempt as MeshError);
-      this.#reject(msg, codec, stats, startedAt, err);
+      this.#reject(msg, codec, method, stats, startedAt, err);
       return;
     }
     // The caller's deadline is honoured up to the cap, and a call without one gets the cap: a
@@ -238,7 +248,7 @@ export class Dispatcher {
       return;
     }
     if (this.active >= this.#concurrency) {
-      this.#onFull();
+      this.#full(undefined, true);
       this.#refuse(
         call,
         new MeshError("OVERLOADED", `instance is running its limit of ${this.#concurrency} calls`),
@@ -256,7 +266,7 @@ export class Dispatcher {
     const cost = data.length + elements * ELEMENT_COST;
     const refused = this.#budget.take(cost);
     if (refused !== undefined) {
-      if (refused.code === "OVERLOADED") this.#onFull();
+      this.#full(refused, false);
       this.#refuse(call, refused);
       return;
     }
@@ -282,7 +292,7 @@ export class Dispatcher {
     this.active++;
     let result: unknown;
     try {
-      result = handler(payload, call);
+      result = call.run(handler, payload);
     } catch (err) {
       this.#fail(call, err);
       return;
@@ -319,7 +329,8 @@ export class Dispatcher {
       this.#replyCallError(call, tooLarge);
       return;
     }
-    call.stats.record(call.startedAt, undefined);
+    this.#metrics.call(call.method, call.stats.record(call.startedAt, undefined), undefined);
+    call.endSpan(undefined);
     // No header block: a success reply is in the request's codec, which the caller knows.
     try {
       // The reply guard let only messages with an inbox reply subject through.
@@ -378,12 +389,43 @@ export class Dispatcher {
   }
 
   #replyCallError(call: Call, err: MeshError): void {
-    this.#reject(call.msg, call.codec, call.stats, call.startedAt, err);
+    call.endSpan(err.code, err.message);
+    this.#reject(call.msg, call.codec, call.method, call.stats, call.startedAt, err);
   }
 
-  #reject(msg: Msg, codec: Codec, stats: EndpointStats, startedAt: number, err: MeshError): void {
-    stats.record(startedAt, err);
+  /** Answers an error to a call of a method the agent has, counting it in its stats. */
+  #reject(
+    msg: Msg,
+    codec: Codec,
+    method: string,
+    stats: EndpointStats,
+    startedAt: number,
+    err: MeshError,
+  ): void {
+    this.#metrics.call(method, stats.record(startedAt, err), err.code);
     this.#replyError(msg, codec, err);
+  }
+
+  /**
+   * Answers an error to a call that may name a method the agent does not have: counted in the
+   * method's stats when it exists; in the metrics either way (as `_OTHER` when it does not).
+   */
+  #unrouted(msg: Msg, codec: Codec, method: string, startedAt: number, err: MeshError): void {
+    const stats = this.stats.get(method);
+    if (stats !== undefined) {
+      this.#reject(msg, codec, method, stats, startedAt, err);
+      return;
+    }
+    this.#metrics.call(method, performance.now() - startedAt, err.code);
+    this.#replyError(msg, codec, err);
+  }
+
+  /** Counts an `OVERLOADED` refusal (`refused`, or a full set of slots) and tells the agent. */
+  #full(refused: MeshError | undefined, slots: boolean): void {
+    if (slots) this.rejectedConcurrency++;
+    else if (refused?.code === "OVERLOADED") this.rejectedMemory++;
+    else return;
+    this.#onFull();
   }
 
   #replyError(msg: Msg, codec: Codec, err: MeshError): void {

@@ -16,12 +16,14 @@ export class EndpointStats {
   /** Failed calls by code; touched only on errors, at most {@link StatsLimits.maxErrorCodes} keys. */
   readonly errorsByCode = new Map<string, number>();
 
-  record(startedAt: number, error: { code: string; message: string } | undefined): void {
+  /** Counts one answered call that arrived at `startedAt`; returns its handling time, ms. */
+  record(startedAt: number, error: { code: string; message: string } | undefined): number {
     const ms = performance.now() - startedAt;
     this.requests++;
     this.processingNs += Math.round(ms * 1e6);
     this.latency.recordMs(ms);
     if (error !== undefined) this.#error(error);
+    return ms;
   }
 
   #error(error: { code: string; message: string }): void {

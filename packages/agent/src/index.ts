@@ -26,6 +26,7 @@ export {
 } from "./events/event-options.js";
 export {
   AGENT_DEFAULTS,
+  type AgentMetricsOptions,
   type AgentOptions,
   type Handler,
   type MethodDefinition,

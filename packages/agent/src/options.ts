@@ -12,12 +12,14 @@ import {
   assertPrefix,
   authFromEnv,
   checkInt,
+  checkProvider,
   checkTokenGateOptions,
   DEFAULT_DECODE_LIMITS,
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   inboxPrefixesFromEnv,
   logLevelFromEnv,
+  metricsFromEnv,
   prefixFromEnv,
   resolveEventStreamOptions,
   serversFromEnv,
@@ -25,6 +27,7 @@ import {
   tokenFromEnv,
   withDefaults,
 } from "@natsmesh/protocol/internal";
+import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
 import type { RequestContext } from "./call.js";
@@ -237,11 +240,42 @@ export interface AgentOptions {
   /** An SDK mesh for nested calls from handlers, exposed as `ctx.mesh`. */
   mesh?: NestedMesh;
   /**
+   * An HTTP endpoint serving the agent's metrics in the Prometheus text format at
+   * `http://<host>:<port>/metrics` (port 0: any free port, see `agent.metricsPort`). `false`
+   * turns it off whatever the environment says.
+   * @default from `MESH_METRICS_PORT` and `MESH_METRICS_HOST` when the port is set; else none
+   */
+  metrics?: AgentMetricsOptions | false;
+  /**
+   * Where the agent's OpenTelemetry metrics go (`rpc.server.call.duration`, …; see
+   * docs/observability.md). Register a global one before starting the agent, or pass one here.
+   * @default the global MeterProvider of `@opentelemetry/api` (none registered: nothing is recorded)
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Where the agent's server spans go: each call to a handler runs in a span that continues the
+   * caller's trace.
+   * @default the global TracerProvider of `@opentelemetry/api` (none registered: no spans)
+   */
+  tracerProvider?: TracerProvider;
+  /**
    * Where the agent logs (one child with `component`, `service`, `instance`); a handler that
    * throws something other than a `MeshError` is logged at `error` with its stack.
    * @default pino JSON on stdout at `LOG_LEVEL` (default "info")
    */
   logger?: Logger;
+}
+
+/** Where the agent serves Prometheus metrics. */
+export interface AgentMetricsOptions {
+  /** TCP port; 0 picks a free one. */
+  port: number;
+  /**
+   * Address to bind. Loopback by default, so metrics are not published by accident; a container
+   * that Prometheus scrapes from outside binds `0.0.0.0`.
+   * @default "127.0.0.1"
+   */
+  host?: string;
 }
 
 /** {@link AgentOptions} with every default applied and every value checked. */
@@ -270,6 +304,9 @@ export interface ResolvedAgentOptions {
   metadata: Record<string, string>;
   description: string;
   mesh: NestedMesh | undefined;
+  metrics: Required<AgentMetricsOptions> | undefined;
+  meterProvider: MeterProvider | undefined;
+  tracerProvider: TracerProvider | undefined;
   logger: Logger;
 }
 
@@ -326,6 +363,19 @@ function resolveInboxPrefixes(
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
+function resolveMetrics(
+  metrics: AgentMetricsOptions | false | undefined,
+): Required<AgentMetricsOptions> | undefined {
+  if (metrics === undefined || metrics === false) return undefined;
+  if (metrics === null || typeof metrics !== "object") {
+    throw new TypeError("metrics must be { port, host? } or false");
+  }
+  const host = metrics.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "")
+    throw new TypeError("metrics.host must be a host name or address");
+  return { port: checkInt(metrics.port, "metrics.port (MESH_METRICS_PORT)", 0, 65535), host };
+}
+
 /**
  * Resolves and checks agent options; throws `TypeError` on anything invalid. Never mutates
  * `options`. What goes into the instance record (version, weight, metadata) is checked with
@@ -380,6 +430,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     metadata: { ...o.metadata },
     description: o.description ?? "",
     mesh: o.mesh,
+    metrics: resolveMetrics(o.metrics === undefined ? metricsFromEnv() : o.metrics),
+    meterProvider: checkProvider(o.meterProvider, "getMeter", "meterProvider"),
+    tracerProvider: checkProvider(o.tracerProvider, "getTracer", "tracerProvider"),
     logger: o.logger ?? pino({ level: logLevelFromEnv() }),
   };
 }

@@ -111,3 +111,20 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel 
   }
   return level as LogLevel;
 }
+
+/**
+ * The agent's Prometheus endpoint from `MESH_METRICS_PORT` (and `MESH_METRICS_HOST`, default
+ * loopback), or `undefined` when the port is unset. The port is checked by the agent's option
+ * resolver, as the option is.
+ */
+export function metricsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): { port: number; host?: string } | undefined {
+  const port = variable(env, "MESH_METRICS_PORT");
+  if (port === undefined) return undefined;
+  const host = variable(env, "MESH_METRICS_HOST");
+  return {
+    port: /^\d+$/.test(port) ? Number(port) : Number.NaN,
+    ...(host === undefined ? {} : { host }),
+  };
+}

@@ -6,6 +6,7 @@
  * @module
  */
 
+export { CallHistograms, DurationSeries } from "./call-histograms.js";
 export { checkPayloadSize, decodeScanned } from "./codec.js";
 export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
 export {
@@ -22,6 +23,7 @@ export {
   type LogLevel,
   logLevelFromEnv,
   maxTokenLifetimeFromEnv,
+  metricsFromEnv,
   prefixFromEnv,
   serversFromEnv,
   tokenFromEnv,
@@ -87,6 +89,16 @@ export {
   ReplySubjectRule,
 } from "./reply-subject.js";
 export { lastToken } from "./subjects.js";
+export {
+  Attr,
+  checkProvider,
+  DURATION_BUCKETS_S,
+  errorType,
+  MethodAttributes,
+  type MetricAttributes,
+  RpcAttributes,
+  Telemetry,
+} from "./telemetry-attributes.js";
 export { ThrottledLog } from "./throttled-log.js";
 export {
   type JwksSource,
@@ -103,4 +115,5 @@ export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/to
 export { TOKEN_REF_LENGTH, tokenRef } from "./tokens/token-ref.js";
 export { bearerToken } from "./tokens/verifier.js";
 export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";
+export { activeOr, extractTrace, injectTrace, TracerSource } from "./tracing.js";
 export { delay, settledWithin, withTimeout } from "./waits.js";

@@ -4,14 +4,14 @@ import { type Dashboard, dashboardUrl } from "@natsmesh/dashboard";
 import type { InstanceRecord } from "@natsmesh/protocol";
 import { withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
-import { METRICS_CONTENT_TYPE } from "./metrics.js";
 
 /** What the HTTP endpoint reads from the registry on each request. */
 export interface HttpApiSource {
   connected(): boolean;
   isLeader(): boolean;
   services(): Record<string, InstanceRecord[]>;
-  metrics(): string;
+  /** Answers `GET /metrics` itself (the Prometheus exporter writes the response). */
+  metrics(req: IncomingMessage, res: ServerResponse): void;
 }
 
 interface Reply {
@@ -20,6 +20,8 @@ interface Reply {
   body: string;
 }
 
+/** Answered by the Prometheus exporter, which writes its own response. */
+const METRICS_PATH = "/metrics";
 const JSON_TYPE = "application/json; charset=utf-8";
 const CLOSE_TIMEOUT_MS = 2000;
 
@@ -36,7 +38,6 @@ const ROUTES = new Map<string, (source: HttpApiSource) => Reply>([
         : json(503, { status: "disconnected", leader: false }),
   ],
   ["/v1/services", (s) => json(200, { services: s.services() })],
-  ["/metrics", (s) => ({ status: 200, type: METRICS_CONTENT_TYPE, body: s.metrics() })],
 ]);
 
 /**
@@ -112,11 +113,14 @@ function respond(
   let reply: Reply;
   const path = (req.url ?? "/").split("?")[0]!;
   const route = ROUTES.get(path);
-  if (route === undefined) {
+  if (route === undefined && path !== METRICS_PATH) {
     reply = json(404, { error: "not found" });
   } else if (req.method !== "GET" && req.method !== "HEAD") {
     reply = json(405, { error: "method not allowed" });
     res.setHeader("Allow", "GET, HEAD");
+  } else if (route === undefined) {
+    source.metrics(req, res);
+    return;
   } else {
     try {
       reply = route(source);

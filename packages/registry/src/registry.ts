@@ -19,7 +19,7 @@ import { HttpApi, type HttpApiSource } from "./http-api.js";
 import { InstanceTable } from "./instance-table.js";
 import { KvMirror } from "./kv-mirror.js";
 import { LeaderLease, leaseStepMs } from "./leader-lease.js";
-import { renderMetrics } from "./metrics.js";
+import { RegistryMetrics } from "./metrics.js";
 import {
   type RegistryOptions,
   type ResolvedRegistryOptions,
@@ -76,6 +76,7 @@ class RegistryImpl implements Registry {
   #listeningSince = performance.now();
   #http: HttpApi | undefined;
   #events: EventMetrics | undefined;
+  #metrics: RegistryMetrics | undefined;
   /** The live set as the dashboard sees it; only with the dashboard on. */
   readonly #feed: PresenceFeed | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
@@ -203,6 +204,16 @@ class RegistryImpl implements Registry {
       // Only a registry that serves /metrics reads the event streams.
       this.#events = new EventMetrics(this.#nc, this.#o.prefix, this.#log);
       this.#events.start();
+      const events = this.#events;
+      this.#metrics = new RegistryMetrics(
+        {
+          stats: () => this.stats,
+          instances: () => Array.from(this.#table.values(), (e) => e.record),
+          leader: () => this.isLeader,
+          events: () => events.overview,
+        },
+        this.id,
+      );
       const dashboard =
         http.dashboard === false || this.#feed === undefined
           ? undefined
@@ -257,6 +268,7 @@ class RegistryImpl implements Registry {
     );
     await this.#lease.stop();
     await this.#http?.close();
+    await this.#metrics?.stop();
     if (this.#ownsConnection && !this.#nc.isClosed()) {
       await withTimeout(this.#nc.drain(), STOP_TIMEOUT_MS, "draining").catch(() =>
         this.#nc.close(),
@@ -279,6 +291,7 @@ class RegistryImpl implements Registry {
       this.#leading = this.#guard.start().then(() => this.#reconciler.start());
       return;
     }
+    this.#counters.leaderLosses++;
     this.#reconciler.abort();
     this.#guard.stop();
     this.#mirror.reset();
@@ -346,18 +359,7 @@ class RegistryImpl implements Registry {
       connected: () => this.#connected && !this.#nc.isClosed(),
       isLeader: () => this.isLeader,
       services: () => this.#table.byService(),
-      metrics: () => {
-        const services = new Map<string, number>();
-        for (const e of this.#table.values()) {
-          services.set(e.record.service, (services.get(e.record.service) ?? 0) + 1);
-        }
-        return renderMetrics({
-          stats: this.stats,
-          services,
-          leader: this.isLeader,
-          events: this.#events?.overview,
-        });
-      },
+      metrics: (req, res) => this.#metrics!.handle(req, res),
     };
   }
 }

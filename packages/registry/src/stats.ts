@@ -37,6 +37,8 @@ export interface RegistryStats {
   readonly syncs: number;
   /** Times this registry took the lead. */
   readonly leaderTerms: number;
+  /** Times this registry lost or gave up the lead. */
+  readonly leaderLosses: number;
 }
 
 /** The mutable counters behind {@link RegistryStats}. */
@@ -56,6 +58,7 @@ export class Counters {
   kvErrors = 0;
   syncs = 0;
   leaderTerms = 0;
+  leaderLosses = 0;
 
   snapshot(instances: number): RegistryStats {
     return {
@@ -76,6 +79,7 @@ export class Counters {
       kvErrors: this.kvErrors,
       syncs: this.syncs,
       leaderTerms: this.leaderTerms,
+      leaderLosses: this.leaderLosses,
     };
   }
 }

@@ -19,6 +19,7 @@ function parseMetrics(text: string): Map<string, number> {
   const typed = new Set<string>();
   const helped = new Set<string>();
   for (const line of text.trimEnd().split("\n")) {
+    if (line.startsWith("# UNIT ")) continue;
     const meta = /^# (HELP|TYPE) (\S+) (.+)$/.exec(line);
     if (meta) {
       (meta[1] === "HELP" ? helped : typed).add(meta[2]!);
@@ -118,16 +119,18 @@ describe("http endpoint", () => {
 
     const metrics = await fetch(`${base}/metrics?x=1`);
     expect(metrics.status).toBe(200);
-    expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(metrics.headers.get("content-type")).toMatch(/^text\/plain/);
     const m = parseMetrics(await metrics.text());
-    expect(m.get('natsmesh_registry_instances{service="a"}')).toBe(2);
-    expect(m.get('natsmesh_registry_instances{service="b"}')).toBe(1);
+    expect(m.get('natsmesh_registry_instances{service="a",status="ready"}')).toBe(2);
+    expect(m.get('natsmesh_registry_instances{service="b",status="ready"}')).toBe(1);
     expect(m.get("natsmesh_registry_announcements_total")).toBeGreaterThanOrEqual(3);
     expect(m.get("natsmesh_registry_heartbeats_total")).toBeGreaterThanOrEqual(0);
     expect(m.get("natsmesh_registry_evictions_total")).toBe(0);
     expect(m.get("natsmesh_registry_invalid_messages_total")).toBe(1);
     expect(m.get("natsmesh_registry_kv_writes_total")).toBe(3);
     expect(m.get("natsmesh_registry_leader")).toBe(1);
+    expect(m.get('natsmesh_registry_lease_changes_total{change="acquired"}')).toBe(1);
+    expect(m.get('natsmesh_registry_lease_changes_total{change="lost"}')).toBe(0);
 
     expect((await fetch(`${base}/nope`)).status).toBe(404);
     // The dashboard lives at /dashboard/, and / leads there; it sees the registry's instances.
@@ -147,6 +150,21 @@ describe("http endpoint", () => {
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
     expect((await fetch(`${base}/metrics`, { method: "HEAD" })).status).toBe(200);
+
+    // A draining instance moves to its own series; once gone, its service's count drops to 0
+    // rather than repeating the last value.
+    await agents[2]!.update({ status: "draining" });
+    await expect
+      .poll(() => registry.instances().find((r) => r.service === "b")?.status)
+      .toBe("draining");
+    const draining = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    expect(draining.get('natsmesh_registry_instances{service="b",status="draining"}')).toBe(1);
+    expect(draining.get('natsmesh_registry_instances{service="b",status="ready"}')).toBe(0);
+    await agents[2]!.stop();
+    await expect.poll(() => registry.instances().length).toBe(2);
+    const gone = parseMetrics(await (await fetch(`${base}/metrics`)).text());
+    expect(gone.get('natsmesh_registry_instances{service="b",status="draining"}')).toBe(0);
+    expect(gone.get('natsmesh_registry_instances{service="a",status="ready"}')).toBe(2);
 
     await Promise.all(agents.map((a) => a.stop()));
     await registry.stop();

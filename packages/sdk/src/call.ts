@@ -9,9 +9,12 @@ import {
 import {
   checkInt,
   checkPayloadSize,
+  errorType,
   type TokenProvider,
+  type TracerSource,
   toMeshError,
 } from "@natsmesh/protocol/internal";
+import type { Span } from "@opentelemetry/api";
 import { type Balance, type Balancer, checkBalance } from "./balancer.js";
 import {
   checkIdempotencyKey,
@@ -22,7 +25,9 @@ import {
   NO_FILTER,
   noMatchingInstance,
 } from "./call-options.js";
+import { CallTrace, endSpan } from "./call-trace.js";
 import type { CallTracker } from "./call-tracker.js";
+import type { ClientMetrics } from "./client-metrics.js";
 import type { InstanceFilter } from "./filters.js";
 import type { Link } from "./link.js";
 import { checkCodec, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
@@ -32,7 +37,6 @@ import type { PendingReply, ReplyMux } from "./reply-mux.js";
 import { isAscii, renderUserHeaders, requestHeaders } from "./request-headers.js";
 import { retryDecision } from "./retry.js";
 import { type MeshTokenLines, ownTokenLines, type TokenLines } from "./token-lines.js";
-import { outgoingTraceparent } from "./trace-headers.js";
 
 /** The refusal of a `Mesh-Token-Ref` the agent cannot resolve. */
 function isUnknownRef(err: MeshError): boolean {
@@ -57,6 +61,10 @@ export interface CallScope {
   /** The header lines of the mesh's token, full and by reference. */
   readonly tokenLines: MeshTokenLines;
   readonly calls: CallTracker;
+  /** Where every settled call, retry and failover is recorded. */
+  readonly metrics: ClientMetrics;
+  /** Where attempt spans come from; no tracer: none are made. */
+  readonly tracing: TracerSource;
 }
 
 const NO_OPTIONS: RequestOptions = Object.freeze({});
@@ -105,7 +113,12 @@ class MeshCall implements PendingReply {
   readonly #signal: AbortSignal | undefined;
   readonly #idempotent: boolean;
   readonly #idempotencyKey: string | undefined;
-  readonly #traceparent: string | undefined;
+  /** Decides each attempt's trace headers, and makes its span when tracing. */
+  readonly #trace: CallTrace;
+  /** The span of the attempt in flight, when tracing. */
+  #span: Span | undefined;
+  /** When the call began (performance.now), for its duration. */
+  readonly #started = performance.now();
   readonly #userLines: string;
   readonly #userAscii: boolean;
   /** The header lines of the call's token; `undefined` without one. */
@@ -193,8 +206,8 @@ class MeshCall implements PendingReply {
         : checkInt(options.attemptTimeout, "attemptTimeout", 1, 3_600_000)
       : Number.POSITIVE_INFINITY;
     const user = options.headers;
-    this.#traceparent = outgoingTraceparent(user);
-    const lines = renderUserHeaders(user);
+    this.#trace = CallTrace.of(scope.tracing, user);
+    const lines = renderUserHeaders(user, this.#trace.traced);
     this.#userLines = lines;
     this.#userAscii = isAscii(lines);
     this.#idempotencyKey = idempotent ? checkIdempotencyKey(options.idempotencyKey) : undefined;
@@ -292,11 +305,19 @@ class MeshCall implements PendingReply {
       this.waitUntil = deadline;
       const token = this.#credential;
       this.#sentRef = token?.confirmed === true && !this.#fullToken;
+      const attempt = ++this.#attempt;
+      const [span, traceLines] = this.#trace.attempt(
+        this.#service,
+        this.#method,
+        attempt,
+        target?.id,
+      );
+      this.#span = span;
       const text = requestHeaders(
         this.#codec,
         deadline,
-        ++this.#attempt,
-        this.#traceparent,
+        attempt,
+        traceLines,
         this.#idempotencyKey,
         token === undefined ? "" : this.#sentRef ? token.ref! : token.full,
         this.#userLines,
@@ -356,6 +377,7 @@ class MeshCall implements PendingReply {
   }
 
   #retryOrFail(err: MeshError): void {
+    this.#endSpan(err.code, err.message);
     const signal = this.#signal;
     if (signal?.aborted) {
       this.#fail(signal.reason);
@@ -397,10 +419,12 @@ class MeshCall implements PendingReply {
     if (decision.action === "next-instance") {
       // The instance is gone but presence does not know yet: hide it from later picks.
       this.#scope.presence?.markDown(this.#service, target!.id);
+      this.#scope.metrics.failover(this.#service, this.#method);
       this.#next();
       return;
     }
     this.#retried++;
+    this.#scope.metrics.retry(this.#service, this.#method, err.code);
     if (decision.pauseMs > 0) {
       this.#pause = setTimeout(() => {
         this.#pause = undefined;
@@ -411,12 +435,33 @@ class MeshCall implements PendingReply {
     }
   }
 
+  // The call's two ends: the one place where its outcome and duration are both known.
   #succeed(value: unknown): void {
-    if (this.#finish()) this.#resolve(value);
+    this.#endSpan(undefined);
+    if (!this.#finish()) return;
+    this.#record(undefined);
+    this.#resolve(value);
   }
 
   #fail(err: unknown): void {
-    if (this.#finish()) this.#reject(err);
+    const type = errorType(err);
+    this.#endSpan(type, err instanceof Error ? err.message : undefined);
+    if (!this.#finish()) return;
+    this.#record(type);
+    this.#reject(err);
+  }
+
+  #record(errorType: string | undefined): void {
+    const ms = performance.now() - this.#started;
+    this.#scope.metrics.call(this.#service, this.#method, ms, errorType);
+  }
+
+  /** Ends the attempt's span, if one is open. */
+  #endSpan(code: string | undefined, message?: string): void {
+    const span = this.#span;
+    if (span === undefined) return;
+    this.#span = undefined;
+    endSpan(span, code, message);
   }
 
   /** Ends the call once; false when it had already ended. */

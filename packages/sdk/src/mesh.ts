@@ -4,13 +4,18 @@ import { type InstanceRecord, MeshError, subjects } from "@natsmesh/protocol";
 import {
   assertName,
   connectionOptions,
+  errorType,
   inboxPrefixOf,
+  TracerSource,
   tokenProvider,
 } from "@natsmesh/protocol/internal";
+import { metrics } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
+import { SDK_TRACER } from "./call-trace.js";
 import { CallTracker } from "./call-tracker.js";
+import { ClientMetrics, SDK_METER } from "./client-metrics.js";
 import type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-options.js";
 import { Emitter } from "./events/emitter.js";
 import { Link } from "./link.js";
@@ -99,6 +104,8 @@ class MeshImpl implements Mesh {
     presence?.subscribe((event) => {
       if (event.type === "down") balancer.forget(event.instance.id);
     });
+    const calls = new CallTracker();
+    const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SDK_METER);
     this.#scope = {
       nc,
       mux: new ReplyMux(nc, o.connection === undefined ? o.inboxPrefix : inboxPrefixOf(nc)),
@@ -107,7 +114,9 @@ class MeshImpl implements Mesh {
       options: o,
       presence,
       balancer,
-      calls: new CallTracker(),
+      calls,
+      metrics: new ClientMetrics(meter, () => calls.active),
+      tracing: new TracerSource(SDK_TRACER, o.tracerProvider),
       tokenLines: new MeshTokenLines(),
       token:
         o.token === undefined
@@ -140,9 +149,20 @@ class MeshImpl implements Mesh {
     if (this.#closing !== undefined) {
       return Promise.reject(new MeshError("UNAVAILABLE", "the mesh client is closed"));
     }
-    const { calls } = this.#scope;
+    const { calls, metrics } = this.#scope;
     calls.begin();
-    return this.#emitter.emit(event, payload, options).finally(() => calls.end());
+    return this.#emitter.emit(event, payload, options).then(
+      (result) => {
+        calls.end();
+        metrics.published(event, "durable", undefined);
+        return result;
+      },
+      (err: unknown) => {
+        calls.end();
+        metrics.published(event, "durable", errorType(err));
+        throw err;
+      },
+    );
   }
 
   broadcast(event: string, payload?: unknown, options?: BroadcastOptions): void {
@@ -226,6 +246,7 @@ class MeshImpl implements Mesh {
     const { calls, mux, nc, options, presence } = this.#scope;
     await calls.idle(options.closeTimeoutMs);
     presence?.stop();
+    this.#scope.metrics.stop();
     this.#scope.link.stop();
     this.#scope.token?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());

@@ -4,6 +4,7 @@ import {
   assertInboxPrefix,
   assertPrefix,
   checkInt,
+  checkProvider,
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   prefixFromEnv,
@@ -13,6 +14,7 @@ import {
   tokenFromEnv,
   withDefaults,
 } from "@natsmesh/protocol/internal";
+import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
 import {
@@ -87,6 +89,18 @@ export interface MeshOptions {
    * @default 1 replica, events kept 7 days or 1 GiB, dead letters 30 days or 256 MiB
    */
   streams?: EventStreamOptions;
+  /**
+   * Where the client's OpenTelemetry metrics go (`rpc.client.call.duration`, …; see
+   * docs/observability.md). Register a global one before connecting, or pass one here.
+   * @default the global MeterProvider of `@opentelemetry/api` (none registered: nothing is recorded)
+   */
+  meterProvider?: MeterProvider;
+  /**
+   * Where the client's spans go: one client span per attempt of a call, one producer span per
+   * emit, their context sent in the request's headers.
+   * @default the global TracerProvider of `@opentelemetry/api` (none registered: no spans)
+   */
+  tracerProvider?: TracerProvider;
   /** @default silent */
   logger?: Logger;
 }
@@ -157,6 +171,8 @@ export interface ResolvedMeshOptions {
   presence: ResolvedPresenceOptions | undefined;
   token: TokenSource | undefined;
   streams: Required<EventStreamOptions>;
+  meterProvider: MeterProvider | undefined;
+  tracerProvider: TracerProvider | undefined;
   logger: Logger;
 }
 
@@ -198,6 +214,8 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     presence: resolvePresenceOptions(o.presence),
     token: checkToken(o.token ?? tokenFromEnv()),
     streams: resolveEventStreamOptions(o.streams),
+    meterProvider: checkProvider(o.meterProvider, "getMeter", "meterProvider"),
+    tracerProvider: checkProvider(o.tracerProvider, "getTracer", "tracerProvider"),
     logger: o.logger ?? pino({ level: "silent" }),
   };
 }

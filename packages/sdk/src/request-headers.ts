@@ -12,13 +12,19 @@ const RESERVED = new Set<string>(
     Header.TokenRef,
   ].map((h) => h.toLowerCase()),
 );
+/** Trace headers a span's context replaces when the SDK traces (see call-trace.ts). */
+const TRACE_CONTEXT = new Set([Header.TraceState.toLowerCase(), "baggage"]);
 
 /**
  * Checks caller headers once per call and renders them as header lines. Throws `TypeError` on
  * a name that is not an HTTP token or a value with CR/LF (either would corrupt the header block).
- * Headers the mesh sets itself are left out; `traceparent` is read by the caller separately.
+ * Headers the mesh sets itself are left out; `traceparent` is read by the caller separately,
+ * and so are `tracestate` and `baggage` when `traced` (the span's context carries them on).
  */
-export function renderUserHeaders(headers: Record<string, string> | undefined): string {
+export function renderUserHeaders(
+  headers: Record<string, string> | undefined,
+  traced = false,
+): string {
   if (headers === undefined) return "";
   let out = "";
   for (const name in headers) {
@@ -27,7 +33,10 @@ export function renderUserHeaders(headers: Record<string, string> | undefined): 
     if (typeof value !== "string" || /[\r\n]/.test(value)) {
       throw new TypeError(`header ${name} must be a string without CR or LF`);
     }
-    if (!RESERVED.has(name.toLowerCase())) out += `${name}: ${value}\r\n`;
+    const lower = name.toLowerCase();
+    if (!RESERVED.has(lower) && !(traced && TRACE_CONTEXT.has(lower))) {
+      out += `${name}: ${value}\r\n`;
+    }
   }
   return out;
 }
@@ -54,7 +63,7 @@ export function requestHeaders(
   codec: Codec,
   deadline: number,
   attempt: number,
-  traceparent: string | undefined,
+  trace: string,
   idempotencyKey: string | undefined,
   authLine: string,
   user: string,
@@ -62,7 +71,8 @@ export function requestHeaders(
   let text = `${PREFIX[codec.name]}${Header.Deadline}: ${deadline}\r\n`;
   // Absent means 1: the first attempt, which is nearly every call, sends one line less.
   if (attempt > 1) text += `${Header.Attempt}: ${attempt}\r\n`;
-  if (traceparent !== undefined) text += `${Header.TraceParent}: ${traceparent}\r\n`;
+  // Whole header lines, decided by call-trace.ts: none, or `traceparent` and maybe more.
+  text += trace;
   if (idempotencyKey !== undefined) text += `${Header.IdempotencyKey}: ${idempotencyKey}\r\n`;
   return `${text}${authLine}${user}\r\n`;
 }

@@ -3,10 +3,11 @@ import { ownTokenLines, renderUserHeaders, requestHeaders } from "@natsmesh/sdk/
 import { describe, expect, it } from "vitest";
 
 const TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const LINES = `traceparent: ${TRACE}\r\n`;
 
 describe("requestHeaders", () => {
   it("writes a first attempt's block: content type and deadline, nothing optional", () => {
-    const h = requestHeaders(codecs.msgpack, 1_700_000_000_123, 1, undefined, undefined, "", "");
+    const h = requestHeaders(codecs.msgpack, 1_700_000_000_123, 1, "", undefined, "", "");
     expect(h).toBe(
       "NATS/1.0\r\n" +
         "Content-Type: application/msgpack\r\n" +
@@ -18,7 +19,7 @@ describe("requestHeaders", () => {
   it("adds the attempt from the second on, the trace, the idempotency key, the token and user lines", () => {
     const user = renderUserHeaders({ "X-Tenant": "acme" });
     const token = ownTokenLines("t.o.k").full;
-    const h = requestHeaders(codecs.json, 5, 2, TRACE, "key-1", token, user);
+    const h = requestHeaders(codecs.json, 5, 2, LINES, "key-1", token, user);
     expect(h).toBe(
       "NATS/1.0\r\n" +
         "Content-Type: application/json\r\n" +
@@ -49,6 +50,12 @@ describe("renderUserHeaders", () => {
         "X-B": "two words",
       }),
     ).toBe("X-A: 1\r\nX-B: two words\r\n");
+  });
+
+  it("leaves tracestate and baggage to the span's context when the call is traced", () => {
+    const headers = { tracestate: "a=1", Baggage: "k=v", "X-A": "1" };
+    expect(renderUserHeaders(headers)).toBe("tracestate: a=1\r\nBaggage: k=v\r\nX-A: 1\r\n");
+    expect(renderUserHeaders(headers, true)).toBe("X-A: 1\r\n");
   });
 
   it.each([

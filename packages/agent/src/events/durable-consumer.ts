@@ -6,7 +6,7 @@ import type {
   JsMsg,
 } from "@nats-io/jetstream";
 import { EventMode, isMeshError, MeshError, type Subjects } from "@natsmesh/protocol";
-import type { DecodeLimits } from "@natsmesh/protocol/internal";
+import { type DecodeLimits, errorType } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import type { CallerClaims } from "../call.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
@@ -237,6 +237,7 @@ export class DurableConsumer {
       this.#acks.ack(m);
       return undefined;
     }
+    if (deliveries > 1) s.events.metrics.redelivered(this.#h.pattern, this.#h.mode);
     if (deliveries > this.#h.maxDeliver) {
       // The last allowed delivery never finished (its instance died, or dead-lettering failed).
       const err = new MeshError(
@@ -293,12 +294,12 @@ export class DurableConsumer {
     );
     let result: unknown;
     try {
-      result = h.handler(payload, ctx);
+      result = ctx.run(h.handler, payload);
     } catch (err) {
       return this.#failed(m, ctx, err);
     }
     if (!isThenable(result)) {
-      this.#acks.ack(m);
+      this.#handledOk(m, ctx);
       return undefined;
     }
     const running = this.#handlers.running;
@@ -306,7 +307,7 @@ export class DurableConsumer {
     return ctx.race(result).then(
       () => {
         running.delete(ctx);
-        this.#acks.ack(m);
+        this.#handledOk(m, ctx);
       },
       (err: unknown) => {
         running.delete(ctx);
@@ -315,11 +316,20 @@ export class DurableConsumer {
     );
   }
 
+  #handledOk(m: JsMsg, ctx: EventDelivery): void {
+    ctx.endSpan(undefined);
+    this.#acks.ack(m);
+    this.#s.events.metrics.handled(this.#h.pattern, this.#h.mode, undefined);
+  }
+
   async #failed(m: JsMsg, ctx: EventDelivery, err: unknown): Promise<void> {
+    const code = err === STOPPING ? "UNAVAILABLE" : errorType(err);
+    ctx.endSpan(code, err instanceof Error ? err.message : undefined);
     if (err === STOPPING) {
       m.nak();
       return;
     }
+    this.#s.events.metrics.handled(this.#h.pattern, this.#h.mode, code);
     const deliveries = ctx.event.deliveries;
     // A MeshError is the handler's deliberate verdict: unless it says retryable, retrying cannot
     // change it. Any other error, and running out of time (here or in a nested call), may pass.
@@ -341,6 +351,7 @@ export class DurableConsumer {
   async #deadLetter(m: JsMsg, err: MeshError, deliveries: number): Promise<void> {
     try {
       await this.#s.deadLetterer.deadLetter(m, err, deliveries);
+      this.#s.events.metrics.deadLettered(this.#h.pattern, this.#h.mode, err.code);
       this.#s.limiter.warn(
         `dead-letter:${err.code}`,
         { consumer: this.name, seq: m.info.streamSequence, code: err.code, deliveries },

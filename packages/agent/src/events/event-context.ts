@@ -1,11 +1,29 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { type EventMode, Header, type InstanceRecord } from "@natsmesh/protocol";
-import { childTraceparent, parseTraceparent } from "@natsmesh/protocol/internal";
+import {
+  Attr,
+  activeOr,
+  childTraceparent,
+  extractTrace,
+  injectTrace,
+  parseTraceparent,
+  Telemetry,
+  type TracerSource,
+} from "@natsmesh/protocol/internal";
+import {
+  type Context,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { CallerClaims } from "../call.js";
 import { nestedEmit } from "../nested-emit.js";
 import type { NestedMesh, NestedRequestOptions } from "../options.js";
 import type { HeaderReader } from "./event-headers.js";
+import type { EventMetrics } from "./event-metrics.js";
 
 const TRACEPARENT = Header.TraceParent.toLowerCase();
 
@@ -50,6 +68,9 @@ export interface EventContext {
 export interface EventScope {
   readonly service: string;
   readonly log: Logger;
+  readonly metrics: EventMetrics;
+  /** Where consumer spans come from; no tracer: none are made. */
+  readonly tracing: TracerSource;
   readonly mesh: NestedMesh | undefined;
   record(): InstanceRecord;
 }
@@ -70,6 +91,9 @@ export class EventDelivery implements EventContext {
   #traceparent: string | undefined;
   #log: Logger | undefined;
   #expire: ((reason: unknown) => void) | undefined;
+  /** The consumer span and the context it runs in, when a tracer provider is registered. */
+  #span: Span | undefined;
+  #trace: Context | undefined;
 
   constructor(
     scope: EventScope,
@@ -114,11 +138,57 @@ export class EventDelivery implements EventContext {
 
   get traceparent(): string {
     if (this.#traceparent === undefined) {
+      const own = this.#span?.spanContext();
       const sent = this.#header(TRACEPARENT);
       this.#traceparent =
-        sent !== undefined && parseTraceparent(sent) !== undefined ? sent : childTraceparent();
+        own !== undefined
+          ? `00-${own.traceId}-${own.spanId}-0${own.traceFlags & 1}`
+          : sent !== undefined && parseTraceparent(sent) !== undefined
+            ? sent
+            : childTraceparent();
     }
     return this.#traceparent;
+  }
+
+  /**
+   * Runs the handler: directly, or, with a tracer, inside a consumer span that continues the
+   * emitter's trace, as the active context, so the handler's spans and nested calls join it.
+   */
+  run(handler: (payload: unknown, ctx: EventContext) => unknown, payload: unknown): unknown {
+    const tracer = this.#scope.tracing.tracer();
+    if (tracer === undefined) return handler(payload, this);
+    const parent = extractTrace(this.#header);
+    const e = this.event;
+    this.#span = tracer.startSpan(
+      `process ${e.name}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [Attr.system]: Telemetry.system,
+          [Attr.service]: this.#scope.service,
+          [Attr.eventName]: e.name,
+          [Attr.eventPattern]: e.pattern,
+          [Attr.eventMode]: e.mode,
+          "natsmesh.event.id": e.id,
+          "natsmesh.event.deliveries": e.deliveries,
+        },
+      },
+      parent,
+    );
+    this.#trace = trace.setSpan(parent, this.#span);
+    return context.with(this.#trace, handler, undefined, payload, this);
+  }
+
+  /** Ends the consumer span, if any: `code` when the handler failed. */
+  endSpan(code: string | undefined, message?: string): void {
+    const span = this.#span;
+    if (span === undefined) return;
+    this.#span = undefined;
+    if (code !== undefined) {
+      span.setAttribute(Attr.errorType, code);
+      span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
+    }
+    span.end();
   }
 
   get log(): Logger {
@@ -137,7 +207,10 @@ export class EventDelivery implements EventContext {
         "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
       );
     }
-    const trace = () => ({ [Header.TraceParent]: this.traceparent });
+    const trace = () =>
+      this.#trace === undefined
+        ? { [Header.TraceParent]: this.traceparent }
+        : injectTrace(activeOr(this.#trace));
     return {
       emit: nestedEmit(mesh, trace, () => this.signal),
       request: (service, method, payload, options: NestedRequestOptions = {}) =>

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { EventMode, MeshError, patternId, type Subjects } from "@natsmesh/protocol";
-import type { DecodeLimits } from "@natsmesh/protocol/internal";
+import { type DecodeLimits, errorType } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import type { RateLimitedLog } from "../rate-limited-log.js";
 import { admitEvent } from "./event-admission.js";
@@ -105,13 +105,18 @@ export class LiveSubscription {
       try {
         let result: unknown;
         try {
-          result = this.#h.handler(admitted.payload, ctx);
+          result = ctx.run(this.#h.handler, admitted.payload);
         } catch (err) {
           result = Promise.reject(err);
         }
         if (isThenable(result)) await ctx.race(result);
+        ctx.endSpan(undefined);
+        s.events.metrics.handled(this.#h.pattern, this.#h.mode, undefined);
       } catch (err) {
+        const code = err === STOPPING ? "UNAVAILABLE" : errorType(err);
+        ctx.endSpan(code, err instanceof Error ? err.message : undefined);
         if (err !== STOPPING) {
+          s.events.metrics.handled(this.#h.pattern, this.#h.mode, code);
           s.limiter.warn(
             "live-handler",
             { err, pattern: this.#h.pattern, event: input.name },

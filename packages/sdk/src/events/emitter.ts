@@ -5,15 +5,17 @@ import {
   checkPayloadSize,
   delay,
   ensureEventStreams,
+  errorType,
   toMeshError,
   unverifiedScope,
 } from "@natsmesh/protocol/internal";
+import type { Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { CallScope } from "../call.js";
 import { bearer, checkIdempotencyKey } from "../call-options.js";
+import { CallTrace, endSpan } from "../call-trace.js";
 import { checkCodec } from "../options.js";
 import { renderUserHeaders } from "../request-headers.js";
-import { outgoingTraceparent } from "../trace-headers.js";
 import type { BroadcastOptions, EmitOptions, EmitResult } from "./emit-options.js";
 import { type EventHeaders, eventHeaders } from "./event-headers.js";
 import { readPubAck } from "./pub-ack.js";
@@ -56,8 +58,27 @@ export class Emitter {
     const id = checkIdempotencyKey(options.idempotencyKey);
     const auth = bearer(scope, options.token);
     const authorization = typeof auth === "object" ? await auth : auth;
-    const [data, h] = this.#message(name, payload, id, authorization, options);
+    const [data, h, span] = this.#message(name, payload, id, authorization, options, "durable");
+    try {
+      const result = await this.#store(subject, data, h, id, deadline, signal);
+      endSpan(span, undefined);
+      return result;
+    } catch (err) {
+      endSpan(span, errorType(err), err instanceof Error ? err.message : undefined);
+      throw err;
+    }
+  }
 
+  /** Publishes until the stream stores the event, or the deadline passes. */
+  async #store(
+    subject: string,
+    data: Uint8Array,
+    h: EventHeaders,
+    id: string,
+    deadline: number,
+    signal: AbortSignal | undefined,
+  ): Promise<EmitResult> {
+    const scope = this.#scope;
     for (;;) {
       if (!scope.link.up) await scope.link.waitUp(deadline, signal);
       const attemptDeadline = Math.min(deadline, Date.now() + ATTEMPT_MS);
@@ -98,8 +119,10 @@ export class Emitter {
     const id = checkIdempotencyKey(undefined);
     const auth = bearer(scope, options.token);
     const send = (authorization: string | undefined) => {
-      const [data, h] = this.#message(name, payload, id, authorization, options);
+      const [data, h, span] = this.#message(name, payload, id, authorization, options, "broadcast");
       scope.nc.publish(subject, data, { headers: h.headers });
+      endSpan(span, undefined);
+      scope.metrics.published(name, "broadcast", undefined);
     };
     if (typeof auth !== "object") {
       send(auth);
@@ -108,6 +131,7 @@ export class Emitter {
     // The mesh's token is still being fetched: publish once it is there. Nobody awaits this, so
     // a failure is logged rather than thrown.
     auth.then(send).catch((err: unknown) => {
+      scope.metrics.published(name, "broadcast", errorType(err));
       this.#log.error({ err, event: name }, "broadcast could not be published");
     });
   }
@@ -119,18 +143,26 @@ export class Emitter {
     id: string,
     authorization: string | undefined,
     options: EmitOptions | BroadcastOptions,
-  ): [Uint8Array, EventHeaders] {
+    mode: "durable" | "broadcast",
+  ): [Uint8Array, EventHeaders, Span | undefined] {
     const scope = this.#scope;
     if (authorization !== undefined) this.#checkScope(authorization, name);
     const codec =
       codecs[options.codec === undefined ? scope.options.codec : checkCodec(options.codec)];
     const user = options.headers;
-    const traceparent = outgoingTraceparent(user);
     const data = codec.encode(payload);
-    const h = eventHeaders(codec, id, traceparent, authorization, renderUserHeaders(user));
-    const tooLarge = checkPayloadSize(data.length + h.size, scope.nc.info?.max_payload ?? 0);
+    const trace = CallTrace.of(scope.tracing, user);
+    const userLines = renderUserHeaders(user, trace.traced);
+    const tooLarge = checkPayloadSize(data.length, scope.nc.info?.max_payload ?? 0);
     if (tooLarge !== undefined) throw tooLarge;
-    return [data, h];
+    const [span, traceLines] = trace.publish(name, mode);
+    const h = eventHeaders(codec, id, traceLines, authorization, userLines);
+    const withHeaders = checkPayloadSize(data.length + h.size, scope.nc.info?.max_payload ?? 0);
+    if (withHeaders !== undefined) {
+      endSpan(span, withHeaders.code, withHeaders.message);
+      throw withHeaders;
+    }
+    return [data, h, span];
   }
 
   /**

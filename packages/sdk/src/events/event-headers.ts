@@ -23,13 +23,14 @@ export interface EventHeaders {
 export function eventHeaders(
   codec: Codec,
   id: string,
-  traceparent: string | undefined,
+  trace: string,
   authorization: string | undefined,
   user: string,
 ): EventHeaders {
   let text = PREFIX[codec.name];
   text += `${Header.MsgId}: ${id}\r\n`;
-  if (traceparent !== undefined) text += `${Header.TraceParent}: ${traceparent}\r\n`;
+  // Whole header lines, decided by call-trace.ts.
+  text += trace;
   if (authorization !== undefined) text += `${Header.Authorization}: ${authorization}\r\n`;
   text += user;
   text += "\r\n";
