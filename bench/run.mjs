@@ -7,6 +7,7 @@ const benches = {
   decode: () => import("./decode.mjs"),
   events: () => import("./events.mjs"),
   histogram: () => import("./histogram.mjs"),
+  "metrics-record": () => import("./metrics-record.mjs"),
 };
 
 const [name, ...args] = process.argv.slice(2);
