@@ -1,5 +1,6 @@
 import {
   isValidEventName,
+  isValidEventPattern,
   isValidName,
   KeyAlgorithm,
   PresenceLimits,
@@ -123,10 +124,15 @@ export function keyAlgorithm(text: string): KeyAlgorithm {
 
 const part = (s: string) => s === "*" || isValidName(s);
 
-/** A pattern a scope check can match: `*`, `svc.method` with `*` for either, `announce:svc`. */
+/**
+ * A pattern a scope check can match: `*`, `svc.method` with `*` for either, `announce:svc`,
+ * `stats:svc` (or `stats:*`), `emit:<event pattern>` (`emit:order.*`, `emit:>`).
+ */
 function validPattern(p: string): boolean {
   if (p === "*") return true;
   if (p.startsWith("announce:")) return part(p.slice("announce:".length));
+  if (p.startsWith("stats:")) return part(p.slice("stats:".length));
+  if (p.startsWith("emit:")) return isValidEventPattern(p.slice("emit:".length));
   const [service, method, ...rest] = p.split(".");
   return rest.length === 0 && method !== undefined && part(service!) && part(method);
 }
@@ -138,7 +144,7 @@ export function scope(text: string): string[] {
   if (bad !== undefined) {
     throw new InvalidArgumentError(
       `The pattern ${JSON.stringify(bad)} would never match: use service.method, service.*, ` +
-        "*.method, * or announce:service.",
+        "*.method, *, announce:service, stats:service or emit:<event pattern>.",
     );
   }
   return patterns;

@@ -64,6 +64,21 @@ describe("natsmesh token issue", () => {
     expect(claims.scope).toBe("announce:echo");
   });
 
+  it("takes emit: and stats: patterns, as events and the dashboard need", async () => {
+    const r = await issue(
+      "--sub",
+      "svc",
+      "--scope",
+      "announce:orders emit:order.* stats:*",
+      "--json",
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const { claims } = await createVerifier({ jwks }).verify(
+      (JSON.parse(r.stdout) as { token: string }).token,
+    );
+    expect(claims.scope).toBe("announce:orders emit:order.* stats:*");
+  });
+
   it("takes the issuer and audience from MESH_ISSUER and MESH_AUDIENCE; flags win", async () => {
     const env = { MESH_ISSUER: "env-iss", MESH_AUDIENCE: "env-aud" };
     const args = ["token", "issue", "--key", keyFile, "--sub", "a", "--scope", "*", "--json"];
@@ -88,6 +103,11 @@ describe("natsmesh token issue", () => {
     [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "soon"], /It must be seconds/],
     [["--key", "k", "--sub", "a", "--scope", "x.y", "--ttl", "0"], /It must be seconds/],
     [["--key", "k", "--sub", "a", "--scope", "billing"], /pattern "billing" would never/],
+    [
+      ["--key", "k", "--sub", "a", "--scope", "emit:order..x"],
+      /pattern "emit:order\.\.x" would never/,
+    ],
+    [["--key", "k", "--sub", "a", "--scope", "stats:a.b"], /pattern "stats:a\.b" would never/],
     [["--key", "k", "--sub", " ", "--scope", "x.y"], /'--sub <NAME>' argument ' ' is invalid/],
   ])("exits 2 with the usage for %j", async (args, message) => {
     const r = await runCli(["token", "issue", ...args]);
