@@ -14,6 +14,10 @@ export default defineConfig({
     // Agents and registries log at info by default; tests (and the fixtures they spawn) stay
     // quiet unless they set LOG_LEVEL or a logger themselves, as the logging tests do.
     env: { LOG_LEVEL: "silent" },
+    // expect.poll() waits for something that must happen; how long it may take depends on the
+    // machine's load, not on correctness (vitest's 1 s default fails on a busy 2-core host).
+    // A test whose point is a time bound passes its own timeout.
+    expect: { poll: { timeout: 10_000 } },
     projects: [
       {
         extends: true,

@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { type Agent, type AgentOptions, startAgent } from "@natsmesh/agent";
 import { listDeadLetters } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /** A service module: what `natsmesh agent <module>` runs. */
@@ -37,18 +37,12 @@ describe("examples/services/orders.mjs", () => {
       });
       const status = () =>
         mesh.request<{ shipped: string[]; recent: { id: string }[] }>("orders", "status");
-      expect(
-        await waitUntil(async () => (await status()).shipped.includes(order.id), {
-          timeoutMs: 10_000,
-        }),
-      ).toBe(true);
+      await until("the order shipped", async () => (await status()).shipped.includes(order.id));
       expect((await status()).recent.map((r) => r.id)).toEqual([order.id, big.id]);
       const jsm = await jetstreamManager(mesh.connection);
-      expect(
-        await waitUntil(async () => (await listDeadLetters(jsm, prefix)).length === 1, {
-          timeoutMs: 10_000,
-        }),
-      ).toBe(true);
+      await until("the big order's dead letter", async () => {
+        return (await listDeadLetters(jsm, prefix)).length === 1;
+      });
       const [letter] = await listDeadLetters(jsm, prefix);
       expect(letter).toMatchObject({ service: "orders", code: "OUT_OF_STOCK", eventId: big.id });
       await expect(mesh.request("orders", "place", {})).rejects.toMatchObject({

@@ -2,7 +2,7 @@ import { startAgent } from "@natsmesh/agent";
 import { DEFAULT_PREFIX } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // An option written as `undefined` (`{ prefix: process.env.X }` with X unset) means "the
@@ -65,7 +65,7 @@ describe("options given as undefined take their defaults", () => {
       expect(agent.record.subject).toBe(`${DEFAULT_PREFIX}.inst.echo.${agent.id}`);
       expect(agent.record.weight).toBe(100);
       expect(await mesh.request("echo", "say", { n: 1 })).toEqual({ n: 1 });
-      await waitUntil(() => mesh.instances("echo").length === 1, { timeoutMs: 10_000 });
+      await until("echo in the presence cache", () => mesh.instances("echo").length === 1);
       expect(await mesh.request("echo", "say", 2, { balance: "random", timeout: undefined })).toBe(
         2,
       );

@@ -226,6 +226,7 @@ const PUBLIC_API = {
       "startNatsCluster",
       "startNatsServer",
       "uniquePrefix",
+      "until",
       "waitUntil",
     ],
     types: [
@@ -242,6 +243,7 @@ const PUBLIC_API = {
       "SetupOptions",
       "SpawnProcessOptions",
       "TestSetup",
+      "UntilOptions",
       "WaitForOptions",
       "WaitUntilOptions",
     ],

@@ -3,7 +3,7 @@ import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
 import { Header } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
 import { type Balance, connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A saturated instance that kept saying "ready" would keep being chosen by every presence
@@ -48,8 +48,8 @@ beforeAll(async () => {
   busy = await agent();
   idle = await agent();
   mesh = await connectMesh({ servers: t.server.url, prefix: t.prefix, retries: 0 });
-  await waitUntil(() => mesh.instances("svc").filter((r) => r.status === "ready").length === 2, {
-    timeoutMs: 10_000,
+  await until("two ready instances", () => {
+    return mesh.instances("svc").filter((r) => r.status === "ready").length === 2;
   });
 });
 
@@ -77,10 +77,10 @@ describe("a saturated instance in presence", () => {
       });
     };
     const held = [direct("hold"), direct("hold")];
-    await waitUntil(() => busy.stats().inflight === 2, { timeoutMs: 5000 });
+    await until("two calls held", () => busy.stats().inflight === 2);
     const over = await direct("who");
     expect(over.headers?.get(Header.MeshError)).toBe("OVERLOADED");
-    await waitUntil(() => statusOf(busy.id) === "saturated", { timeoutMs: 10_000 });
+    await until("the busy instance saturated", () => statusOf(busy.id) === "saturated");
 
     const before = await busyAttempts();
     for (const balance of STRATEGIES) {
@@ -92,16 +92,16 @@ describe("a saturated instance in presence", () => {
 
     release();
     await Promise.all(held);
-    await waitUntil(() => statusOf(busy.id) === "ready", { timeoutMs: 10_000 });
+    await until("the busy instance ready again", () => statusOf(busy.id) === "ready");
     // Each strategy asks from a client with no latency history of its own, so that what
     // decides is whether the drained instance is a candidate again: least-loaded keeps
     // preferring an instance its client measured faster, by design, and calls give it history.
     for (const balance of STRATEGIES) {
       const fresh = await connectMesh({ servers: t.server.url, prefix: t.prefix, retries: 0 });
       try {
-        await waitUntil(() => fresh.instances("svc").some((r) => r.id === busy.id), {
-          timeoutMs: 10_000,
-        });
+        await until("the busy instance in a fresh cache", () =>
+          fresh.instances("svc").some((r) => r.id === busy.id),
+        );
         const seen = new Set<string>();
         for (let i = 0; i < 20 && !seen.has(busy.id); i++) {
           seen.add(await fresh.request<string>("svc", "who", null, { balance }));

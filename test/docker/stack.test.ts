@@ -2,7 +2,7 @@ import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { isMeshError } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, spawnProcess, waitUntil } from "@natsmesh/testing";
+import { cleanup, spawnProcess, until, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildImage,
@@ -143,7 +143,7 @@ describe.skipIf(engine === undefined)("docker/compose.yml on a Docker engine", (
     if (!agents) ctx.skip();
     const keys = await presenceKeys(nc);
     expect(keys).toHaveLength(4);
-    await waitUntil(() => mesh.instances("slow").length === 1, { timeoutMs: 10_000 });
+    await until("slow in the presence cache", () => mesh.instances("slow").length === 1);
     const weights = mesh
       .instances("echo")
       .map((i) => i.weight)
@@ -316,7 +316,7 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
     expect(replicas).toEqual({ mesh_presence: 3, mesh_registry: 3 });
     if (!agents) return;
     await presenceKeys(nc);
-    await waitUntil(() => mesh.instances("slow").length === 1, { timeoutMs: 10_000 });
+    await until("slow in the presence cache", () => mesh.instances("slow").length === 1);
     await callEachService(mesh);
   });
 
@@ -339,7 +339,13 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
     for (let i = 0; i < 5; i++) await callEachService(mesh);
     // ...and presence still follows changes: a stopped agent leaves the bucket.
     await stack.compose(["stop", "--timeout", "10", "greeter"]);
-    await waitUntil(() => mesh.instances("greeter").length === 0, { timeoutMs: 30_000 });
+    await until(
+      "greeter gone from the presence cache",
+      () => {
+        return mesh.instances("greeter").length === 0;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect((await listKeys(nc)).filter((k) => k.startsWith("greeter."))).toEqual([]);
   });
 

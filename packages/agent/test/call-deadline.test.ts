@@ -1,7 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { headers } from "@nats-io/nats-core";
 import { type Agent, type RequestContext, startAgent } from "@natsmesh/agent";
 import { Header, type PresenceMessage, parsePresenceMessage } from "@natsmesh/protocol";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // Concurrency slots: a handler that ignores ctx.signal must not keep its slot forever, nor may
@@ -33,7 +34,7 @@ beforeAll(async () => {
         return new Promise(() => undefined);
       },
       late: async () => {
-        await new Promise((r) => setTimeout(r, CAP_MS * 2));
+        await sleep(CAP_MS * 2);
         lateResults++;
         return "late";
       },
@@ -62,7 +63,7 @@ describe("the deadline an agent honours", () => {
   it("frees all 256 slots pinned by a huge deadline and a handler that never settles", async () => {
     const sentAt = Date.now();
     const pinned = Array.from({ length: 256 }, () => request("never", Number.MAX_SAFE_INTEGER));
-    await waitUntil(() => never >= 256, { timeoutMs: 10_000 });
+    await until("256 pinned calls", () => never >= 256);
     expect(code(await request("say"))).toBe("OVERLOADED");
     const answers = await Promise.all(pinned);
     for (const m of answers) expect(code(m)).toBe("DEADLINE_EXCEEDED");
@@ -92,7 +93,7 @@ describe("the deadline an agent honours", () => {
       },
     });
     t.nc.publish(`${t.prefix}.inst.slow.${agent.id}.late`, "1", { reply: inbox });
-    await waitUntil(() => lateResults === 1, { timeoutMs: 10_000 });
+    await until("the late result", () => lateResults === 1);
     await t.nc.flush();
     sub.unsubscribe();
     expect(got).toEqual(["DEADLINE_EXCEEDED"]);
@@ -107,7 +108,7 @@ describe("the deadline an agent honours", () => {
 
 describe("saturation in presence", () => {
   it("announces saturated when a call finds no slot, and ready again once it drained", async () => {
-    await waitUntil(() => agent.record.status === "ready", { timeoutMs: 5000 });
+    await until("status ready", () => agent.record.status === "ready");
     const seen: PresenceMessage[] = [];
     const sub = t.nc.subscribe(`${t.prefix}.presence.slow.${agent.id}`, {
       callback: (_err, msg) => {
@@ -116,23 +117,19 @@ describe("saturation in presence", () => {
       },
     });
     const pinned = Array.from({ length: 256 }, () => request("never", Date.now() + 60_000));
-    await waitUntil(() => agent.stats().inflight === 256, { timeoutMs: 10_000 });
+    await until("256 calls in flight", () => agent.stats().inflight === 256);
     expect(code(await request("say"))).toBe("OVERLOADED");
     expect(agent.record.status).toBe("saturated");
-    await waitUntil(() => seen.some((m) => m.kind === "up" && m.instance.status === "saturated"), {
-      timeoutMs: 5000,
-    });
-    await waitUntil(
-      () => seen.some((m) => m.kind === "hb" && m.status === "saturated" && m.limit === 256),
-      { timeoutMs: 5000 },
+    await until("an up saying saturated", () =>
+      seen.some((m) => m.kind === "up" && m.instance.status === "saturated"),
+    );
+    await until("a heartbeat saying saturated", () =>
+      seen.some((m) => m.kind === "hb" && m.status === "saturated" && m.limit === 256),
     );
     await Promise.all(pinned);
-    await waitUntil(() => agent.record.status === "ready", { timeoutMs: 5000 });
-    await waitUntil(
-      () => seen.some((m, i) => m.kind === "up" && m.instance.status === "ready" && i > 0),
-      {
-        timeoutMs: 5000,
-      },
+    await until("status ready again", () => agent.record.status === "ready");
+    await until("an up saying ready again", () =>
+      seen.some((m, i) => m.kind === "up" && m.instance.status === "ready" && i > 0),
     );
     sub.unsubscribe();
     // Entering and leaving each announce once: no flapping while it drained.

@@ -1,8 +1,9 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import { type Agent, startAgent } from "@natsmesh/agent";
+import { eventStream } from "@natsmesh/protocol";
 import { listDeadLetters, type StoredDeadLetter } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll } from "vitest";
 
 /** Small streams: every test has its own prefix, so its own pair of streams on the server. */
@@ -16,6 +17,11 @@ export interface EventSuite {
   agent(prefix: string, options: Omit<Options, "prefix" | "servers">): Promise<Agent>;
   mesh(prefix: string): Promise<Mesh>;
   deadLetters(prefix: string, service?: string): Promise<StoredDeadLetter[]>;
+  /**
+   * Waits until the consumer groups of `service` hold nothing undelivered or unacknowledged, so
+   * no delivery can follow, and returns how many deliveries they made, redeliveries included.
+   */
+  settled(prefix: string, service: string): Promise<number>;
 }
 
 /** Registers the hooks of an event test file: one server, agents and meshes ended per test. */
@@ -56,14 +62,26 @@ export function eventSuite(tag: string): EventSuite {
       const jsm = await jetstreamManager(setupOf().nc);
       return listDeadLetters(jsm, prefix, { ...(service === undefined ? {} : { service }) });
     },
+    async settled(prefix, service) {
+      const jsm = await jetstreamManager(setupOf().nc);
+      let deliveries = 0;
+      const state: string[] = [];
+      await until(
+        () => `the groups of ${service} to settle (${state.join("; ")})`,
+        async () => {
+          state.length = 0;
+          deliveries = 0;
+          let idle = true;
+          for await (const c of jsm.consumers.list(eventStream(prefix))) {
+            if (!c.name.startsWith(`${service}__`)) continue;
+            state.push(`${c.name}: ${c.num_pending} pending, ${c.num_ack_pending} unacked`);
+            deliveries += c.delivered.consumer_seq;
+            idle &&= c.num_pending === 0 && c.num_ack_pending === 0;
+          }
+          return state.length > 0 && idle;
+        },
+      );
+      return deliveries;
+    },
   };
-}
-
-/** Waits (bounded) for `check`, failing with what it waited for. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-): Promise<void> {
-  if (!(await waitUntil(check, { timeoutMs }))) throw new Error(`timed out waiting for ${what}`);
 }

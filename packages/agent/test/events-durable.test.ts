@@ -1,12 +1,13 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type EventContext, MeshError, startAgent } from "@natsmesh/agent";
 import { codecs, eventStream, Header } from "@natsmesh/protocol";
 import { replayDeadLetter } from "@natsmesh/protocol/internal";
 import { connectMesh } from "@natsmesh/sdk";
-import { startNatsServer, uniquePrefix } from "@natsmesh/testing";
+import { startNatsServer, uniquePrefix, until } from "@natsmesh/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { eventSuite, until } from "./event-suite.js";
+import { eventSuite } from "./event-suite.js";
 
 const s = eventSuite("evd");
 
@@ -40,8 +41,9 @@ describe("durable events", () => {
     expect(new Set(acks.map((a) => a.seq)).size).toBe(n);
     expect(acks.every((a) => !a.duplicate)).toBe(true);
     await until("every event handled", () => billing.size === n && shipping.size === n);
-    // Settle a moment longer: a duplicate would arrive now.
-    await new Promise((r) => setTimeout(r, 300));
+    // Once the groups hold nothing more, no duplicate can follow; none came before either.
+    expect(await s.settled(prefix, "billing")).toBe(n);
+    expect(await s.settled(prefix, "shipping")).toBe(n);
     expect([...billing.values()].every((who) => who.length === 1)).toBe(true);
     expect([...shipping.values()].every((c) => c === 1)).toBe(true);
     const by = (id: string) => [...billing.values()].filter((w) => w[0]!.endsWith(id)).length;
@@ -66,9 +68,10 @@ describe("durable events", () => {
     const prefix = uniquePrefix("ev");
     const m = await s.mesh(prefix);
     const first = await m.emit("a.b", 1);
-    await new Promise((r) => setTimeout(r, 20));
+    // A time strictly between the two stored timestamps (ms clock, ns timestamps).
+    await sleep(20);
     const between = new Date();
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     const second = await m.emit("a.b", 2);
     const seen: Record<string, number[]> = { new: [], all: [], seq: [], date: [] };
     const sub = (key: string, startFrom: "new" | "all" | number | Date) => ({
@@ -135,7 +138,7 @@ describe("durable events", () => {
       expect(codecs.msgpack.decode(letter.data)).toEqual({ id: 7 });
       expect(letter.headers?.get(Header.ContentType)).toBe("application/msgpack");
     }
-    await new Promise((r) => setTimeout(r, 500));
+    expect(await s.settled(prefix, "billing")).toBe(3);
     expect(times).toHaveLength(3);
   }, 20_000);
 
@@ -172,7 +175,8 @@ describe("durable events", () => {
     const replayed = await replayDeadLetter(jetstream(s.t.nc), jsm, prefix, letter!.dlqSeq);
     expect(replayed.id).toMatch(/:replay:/);
     await until("the replay", () => billing.length === 1);
-    await new Promise((r) => setTimeout(r, 300));
+    await s.settled(prefix, "billing");
+    await s.settled(prefix, "audit");
     expect(billing).toEqual([{ id: 1 }]);
     expect(audit).toEqual([{ id: 1 }]);
     expect(await s.deadLetters(prefix)).toEqual([]);
@@ -230,7 +234,7 @@ describe("durable events", () => {
     const b = await m.emit("order.created", { n: 1 }, { idempotencyKey: "same" });
     expect(b).toEqual({ ...a, duplicate: true });
     await until("handled", () => handled === 1);
-    await new Promise((r) => setTimeout(r, 300));
+    expect(await s.settled(prefix, "billing")).toBe(1);
     expect(handled).toBe(1);
   });
 
@@ -247,7 +251,7 @@ describe("durable events", () => {
             failedOnce = true;
             throw new Error("transient");
           }
-          await new Promise((r) => setTimeout(r, 2));
+          await sleep(2);
           got.push(p);
         },
       },
@@ -256,7 +260,7 @@ describe("durable events", () => {
     await s.agent(prefix, { service: "ledger", events });
     const m = await s.mesh(prefix);
     await Promise.all(Array.from({ length: 40 }, (_, i) => m.emit(`seq.n${i % 3}`, i)));
-    await until("all in order", () => got.length === 40, 20_000);
+    await until("all in order", () => got.length === 40, { timeoutMs: 20_000 });
     // Emits were pipelined, so stream order is publish order.
     expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(failedOnce).toBe(true);
@@ -297,7 +301,7 @@ describe("durable events", () => {
             running++;
             peak = Math.max(peak, running);
             deliveries.push(ctx.event.deliveries);
-            await new Promise((r) => setTimeout(r, 2500));
+            await sleep(2500);
             running--;
           },
         },
@@ -305,7 +309,9 @@ describe("durable events", () => {
     });
     const m = await s.mesh(prefix);
     await Promise.all(Array.from({ length: 4 }, () => m.emit("job.run", {})));
-    await until("all four", () => deliveries.length === 4 && running === 0, 20_000);
+    await until("all four", () => deliveries.length === 4 && running === 0, {
+      timeoutMs: 20_000,
+    });
     expect(peak).toBe(2);
     // Each ran past the ack wait (2.5 s > 1 s) and was never redelivered.
     expect(deliveries).toEqual([1, 1, 1, 1]);
@@ -331,7 +337,7 @@ describe("durable events", () => {
     });
     const m = await s.mesh(prefix);
     await m.emit("job.run", {});
-    await until("the retry", () => calls === 2, 10_000);
+    await until("the retry", () => calls === 2);
     expect(aborted).toHaveLength(1);
     expect(aborted[0]).toMatchObject({ code: "DEADLINE_EXCEEDED" });
   });

@@ -1,9 +1,9 @@
 import { jetstream } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { Header } from "@natsmesh/protocol";
-import { uniquePrefix } from "@natsmesh/testing";
+import { uniquePrefix, until } from "@natsmesh/testing";
 import { describe, expect, it } from "vitest";
-import { eventSuite, until } from "./event-suite.js";
+import { eventSuite } from "./event-suite.js";
 
 const s = eventSuite("evh");
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Subscription } from "@nats-io/nats-core";
 import { startAgent } from "@natsmesh/agent";
 import { type PresenceMessage, parsePresenceMessage } from "@natsmesh/protocol";
-import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestSetup;
@@ -19,7 +19,7 @@ interface Listener {
   readonly invalid: unknown[];
   readonly sub: Subscription;
   /** Waits until `check` holds or a message was refused; fails on any refusal. */
-  until(check: () => boolean): Promise<void>;
+  waitFor(what: string, check: () => boolean): Promise<void>;
 }
 
 /**
@@ -41,17 +41,17 @@ async function listen(prefix: string): Promise<Listener> {
     },
   });
   await t.nc.flush();
-  const until = async (check: () => boolean) => {
-    await expect.poll(() => invalid.length > 0 || check()).toBe(true);
+  const waitFor = async (what: string, check: () => boolean) => {
+    await until(what, () => invalid.length > 0 || check());
     expect(invalid).toEqual([]);
   };
-  return { messages, invalid, sub, until };
+  return { messages, invalid, sub, waitFor };
 }
 
 describe("agent presence", () => {
   it("announces up, heartbeats, re-announces on sync and update, drains then goes down", async () => {
     const prefix = uniquePrefix("p");
-    const { messages, invalid, sub, until } = await listen(prefix);
+    const { messages, invalid, sub, waitFor } = await listen(prefix);
     const agent = await startAgent({
       servers: t.server.url,
       prefix,
@@ -62,7 +62,7 @@ describe("agent presence", () => {
       heartbeatMs: 50,
       methods: { say: (p) => p },
     });
-    await until(() => messages.filter((m) => m.kind === "hb").length >= 2);
+    await waitFor("two heartbeats", () => messages.filter((m) => m.kind === "hb").length >= 2);
     const up = messages[0];
     expect(up?.kind).toBe("up");
     if (up?.kind === "up") {
@@ -85,10 +85,10 @@ describe("agent presence", () => {
     const ups = () => messages.filter((m) => m.kind === "up").length;
     const before = ups();
     t.nc.publish(`${prefix}.presence.sync`);
-    await until(() => ups() === before + 1);
+    await waitFor("the up answering the sync", () => ups() === before + 1);
 
     await agent.update({ weight: 7, metadata: { team: "edge" } });
-    await until(() => ups() === before + 2);
+    await waitFor("the up after update()", () => ups() === before + 2);
     const last = messages.filter((m) => m.kind === "up").at(-1);
     expect(last?.kind === "up" && last.instance.weight).toBe(7);
     expect(agent.record.metadata).toEqual({ team: "edge" });

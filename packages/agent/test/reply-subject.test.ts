@@ -2,7 +2,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import { presenceBucket, registryBucket } from "@natsmesh/protocol";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // The confused deputy: a caller names a reply subject that the agent's own NATS user may
@@ -76,9 +76,10 @@ describe("reply subjects", () => {
     expect(await streams()).toEqual([`KV_${bucket}`, `KV_${registryBucket(P)}`].sort());
     const presence = await new Kvm(t.nc).open(bucket);
     expect((await presence.get("billing.live"))?.json()).toEqual({ live: true });
-    await waitUntil(() => agent.stats().droppedReplies === hostile.length * 2, {
-      timeoutMs: 5000,
-    });
+    await until(
+      () => `${hostile.length * 2} dropped replies (${agent.stats().droppedReplies} so far)`,
+      () => agent.stats().droppedReplies === hostile.length * 2,
+    );
     expect(agent.stats().noReply).toBe(0);
   });
 
@@ -93,7 +94,9 @@ describe("reply subjects", () => {
   it("counts requests without a reply subject, and answers nothing", async () => {
     const before = agent.stats().noReply;
     t.nc.publish(`${t.prefix}.svc.billing.echo`, "{}");
-    await waitUntil(() => agent.stats().noReply === before + 1, { timeoutMs: 5000 });
+    await until("the request without a reply subject counted", () => {
+      return agent.stats().noReply === before + 1;
+    });
   });
 
   it("never lets NATS micro discovery answer a hostile reply subject", async () => {
@@ -103,7 +106,7 @@ describe("reply subjects", () => {
       t.nc.publish(`$SRV.${verb}.billing`, "", { reply: `$JS.API.STREAM.DELETE.KV_${bucket}` });
     }
     await t.nc.flush();
-    await waitUntil(() => agent.stats().droppedReplies === before + 3, { timeoutMs: 5000 });
+    await until("3 more dropped replies", () => agent.stats().droppedReplies === before + 3);
     expect(await streams()).toContain(`KV_${bucket}`);
     const stats = await t.nc.request(`$SRV.STATS.billing.${agent.id}`, "", { timeout: 5000 });
     expect(stats.json<{ mesh: { droppedReplies: number } }>().mesh.droppedReplies).toBe(before + 3);

@@ -5,7 +5,7 @@ import {
   setup,
   type TestSetup,
   uniquePrefix,
-  waitUntil,
+  until,
 } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli-process.js";
@@ -60,9 +60,7 @@ describe("natsmesh events and dlq", () => {
     expect(again.stdout).toMatch(/^order\.created stored as \S+_events #2 \(id x\)$/);
 
     const letters = async () => JSON.parse((await cli(prefix, "dlq", "ls", "--json")).stdout);
-    expect(await waitUntil(async () => (await letters()).length === 2, { timeoutMs: 10_000 })).toBe(
-      true,
-    );
+    await until("two dead letters", async () => (await letters()).length === 2);
     const [first] = await letters();
     expect(first).toMatchObject({
       valid: true,
@@ -113,7 +111,7 @@ describe("natsmesh events and dlq", () => {
     const replayed = await cli(prefix, "dlq", "replay", "--service", "billing", "--json");
     expect(replayed.code).toBe(0);
     expect(JSON.parse(replayed.stdout).replayed).toHaveLength(2);
-    expect(await waitUntil(() => handled.length === 2, { timeoutMs: 10_000 })).toBe(true);
+    await until("both replays handled", () => handled.length === 2);
     expect(handled).toEqual([{ id: 7 }, { id: 8 }]);
     expect(await letters()).toEqual([]);
 

@@ -1,6 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import { followConnection } from "@natsmesh/protocol/internal";
-import { cleanup, setup, type TestSetup, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestSetup;
@@ -19,7 +19,7 @@ describe("followConnection", () => {
     });
     await t.server.restart();
     const host = new URL(t.server.url).host;
-    expect(await waitUntil(() => seen.length >= 2, { timeoutMs: 15_000 })).toBe(true);
+    await until("a disconnect and a reconnect", () => seen.length >= 2, { timeoutMs: 15_000 });
     expect(seen.slice(0, 2)).toEqual([`disconnect ${host}`, `reconnect ${host}`]);
     follower.stop();
     await follower.closed;

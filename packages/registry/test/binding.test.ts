@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type KV, Kvm } from "@nats-io/kv";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { type Agent, startAgent } from "@natsmesh/agent";
@@ -10,12 +11,14 @@ import {
   presenceKey,
 } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { record } from "./helpers.js";
 
+// Fast heartbeats, and a timeout long enough that a busy host never evicts a live agent: these
+// tests are about who may change a record, not about eviction.
 const HEARTBEAT_MS = 100;
-const TIMEOUT_MS = 600;
+const TIMEOUT_MS = 3000;
 
 let t: TestSetup;
 let keys: MeshKeyPair;
@@ -59,10 +62,7 @@ async function agentIn(mesh: Mesh, token?: string): Promise<Agent> {
   });
   mesh.agents.push(agent);
   const key = presenceKey("billing", agent.id);
-  const seen = await waitUntil(async () => (await mesh.kv.get(key))?.operation === "PUT", {
-    timeoutMs: 5000,
-  });
-  expect(seen).toBe(true);
+  await until(`${key} in the bucket`, async () => (await mesh.kv.get(key))?.operation === "PUT");
   return agent;
 }
 
@@ -102,12 +102,12 @@ async function attack(mesh: Mesh, victim: Agent, token?: string, secret?: string
   for (let i = 0; i < 20; i++) {
     forge(mesh, victim, down(victim), token, secret);
     if (i % 5 === 0) forge(mesh, victim, hijack(victim), token, secret);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   // Presence is applied in arrival order on one connection: a message sent after the forgeries
   // and seen by the registry means they were judged.
   await t.nc.flush();
-  await waitUntil(() => mesh.registry.stats.impostors >= before + 24, { timeoutMs: 2000 });
+  await until("24 impostors counted", () => mesh.registry.stats.impostors >= before + 24);
   changes.stop();
   expect(changes.events.filter((e) => e.key === key)).toEqual([]);
   expect((await mesh.kv.get(key))?.json()).toMatchObject({ weight: victim.record.weight });
@@ -156,16 +156,12 @@ describe("an instance answers only to whoever announced it", () => {
       const agent = await agentIn(mesh, await tokenFor("billing-1"));
       const key = presenceKey("billing", agent.id);
       await agent.stop();
-      expect(
-        await waitUntil(async () => (await mesh.kv.get(key))?.operation === "DEL", {
-          timeoutMs: 2000,
-        }),
-      ).toBe(true);
-      expect(mesh.registry.stats.impostors).toBe(0);
+      await until("the key deleted", async () => (await mesh.kv.get(key))?.operation === "DEL");
+      // Deleted for its down, not evicted for silence.
+      expect(mesh.registry.stats).toMatchObject({ evictions: 0, impostors: 0 });
       // The id stays bound after it went away: nobody else can announce it back.
       forge(mesh, agent, hijack(agent), await tokenFor("billing-2"));
-      await waitUntil(() => mesh.registry.stats.impostors === 1, { timeoutMs: 2000 });
-      expect(mesh.registry.stats.impostors).toBe(1);
+      await until("the impostor counted", () => mesh.registry.stats.impostors === 1);
       expect((await mesh.kv.get(key))?.operation).toBe("DEL");
     } finally {
       await end(mesh);

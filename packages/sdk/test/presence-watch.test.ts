@@ -9,7 +9,7 @@ import {
   readPresence,
   watchPresence,
 } from "@natsmesh/sdk/internal";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import { cleanup, setup, type TestSetup, uniquePrefix, until } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestSetup;
@@ -52,14 +52,12 @@ function follow(prefix: string, options: Partial<PresenceWatchOptions> = {}) {
     ...options,
   });
   watches.push(watch);
-  const until = async (what: string, check: () => boolean) => {
-    if (!(await waitUntil(check, { timeoutMs: 10_000 }))) {
-      throw new Error(
-        `no ${what}: events ${events.join(", ")}; statuses ${statuses.map((s) => s.type)}`,
-      );
-    }
-  };
-  return { watch, events, statuses, invalid, until };
+  const waitFor = (what: string, check: () => boolean) =>
+    until(
+      () => `${what} (events: ${events.join(", ")}; statuses: ${statuses.map((s) => s.type)})`,
+      check,
+    );
+  return { watch, events, statuses, invalid, waitFor };
 }
 
 describe("watchPresence", () => {
@@ -69,7 +67,7 @@ describe("watchPresence", () => {
     await put(kv, record(prefix, "echo", "a"));
     await put(kv, record(prefix, "echo", "b"));
     const w = follow(prefix);
-    await w.until("current", () => w.statuses.length > 0);
+    await w.waitFor("current", () => w.statuses.length > 0);
     expect(w.statuses).toEqual([{ type: "current", bucket: presenceBucket(prefix) }]);
     expect(w.events.sort()).toEqual(["up echo.a", "up echo.b"]);
 
@@ -77,7 +75,7 @@ describe("watchPresence", () => {
     await put(kv, record(prefix, "echo", "a", 7));
     await kv.delete("echo.b");
     await put(kv, record(prefix, "echo", "c"));
-    await w.until("up of c", () => w.events.includes("up echo.c"));
+    await w.waitFor("up of c", () => w.events.includes("up echo.c"));
     expect(w.events.slice(2)).toEqual(["update echo.a", "down echo.b", "up echo.c"]);
   });
 
@@ -91,7 +89,7 @@ describe("watchPresence", () => {
     await put(kv, record(markers, "billing", "x"));
     const both = [follow(empty), follow(markers, { service: "echo" })];
     for (const w of both) {
-      await w.until("current", () => w.statuses.length > 0);
+      await w.waitFor("current", () => w.statuses.length > 0);
       expect(w.statuses.map((s) => s.type)).toEqual(["current"]);
       expect(w.events).toEqual([]);
     }
@@ -100,11 +98,11 @@ describe("watchPresence", () => {
   it("waits for a missing bucket, then watches it once a registry creates it", async () => {
     const prefix = uniquePrefix();
     const w = follow(prefix);
-    await w.until("waiting", () => w.statuses.length > 0);
+    await w.waitFor("waiting", () => w.statuses.length > 0);
     expect(w.statuses).toEqual([{ type: "waiting", bucket: presenceBucket(prefix) }]);
     const kv = await bucket(prefix);
     await put(kv, record(prefix, "echo", "a"));
-    await w.until("up of a", () => w.events.includes("up echo.a"));
+    await w.waitFor("up of a", () => w.events.includes("up echo.a"));
     expect(w.statuses.map((s) => s.type)).toEqual(["waiting", "current"]);
   });
 
@@ -135,10 +133,10 @@ describe("watchPresence", () => {
     await put(kv, record(prefix, "billing", "x"));
     await kv.put("echo.junk", "[]");
     const w = follow(prefix, { service: "echo" });
-    await w.until("current", () => w.statuses.length > 0);
+    await w.waitFor("current", () => w.statuses.length > 0);
     await put(kv, record(prefix, "billing", "y"));
     await put(kv, record(prefix, "echo", "a"));
-    await w.until("up of a", () => w.events.length > 0);
+    await w.waitFor("up of a", () => w.events.length > 0);
     expect(w.events).toEqual(["up echo.a"]);
     expect(w.invalid).toEqual(["echo.junk"]);
   });
@@ -152,7 +150,7 @@ describe("watchPresence", () => {
 
     const controller = new AbortController();
     const aborted = follow(prefix, { signal: controller.signal });
-    await aborted.until("current", () => aborted.statuses.length > 0);
+    await aborted.waitFor("current", () => aborted.statuses.length > 0);
     controller.abort();
     await aborted.watch.closed;
 
@@ -203,7 +201,7 @@ describe("without JetStream", () => {
       onStatus: (s) => statuses.push(s),
     });
     watches.push(w);
-    expect(await waitUntil(() => statuses.length > 0, { timeoutMs: 10_000 })).toBe(true);
+    await until("a status", () => statuses.length > 0);
     const [status] = statuses;
     expect(status?.type === "error" && (status.error as Error).name).toBe("JetStreamNotEnabled");
     await expect(readPresence(off.nc, { prefix: off.prefix })).rejects.toHaveProperty(

@@ -26,4 +26,10 @@ export {
   type WaitForOptions,
 } from "./test-process.js";
 export { uniquePrefix } from "./unique-prefix.js";
-export { canConnect, type WaitUntilOptions, waitUntil } from "./wait.js";
+export {
+  canConnect,
+  type UntilOptions,
+  until,
+  type WaitUntilOptions,
+  waitUntil,
+} from "./wait.js";

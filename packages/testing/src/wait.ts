@@ -26,6 +26,31 @@ export async function waitUntil(
   }
 }
 
+/** Options of {@link until}. */
+export interface UntilOptions {
+  /** Give up after this long. @default 10000 */
+  timeoutMs?: number;
+  /** Pause between two checks. @default 50 */
+  intervalMs?: number;
+}
+
+/**
+ * Waits until `check` returns true, as {@link waitUntil} does, and fails with what it waited
+ * for when the time is up: the way a test waits for something that must happen.
+ *
+ * @param what - what the test waits for ("the agent's up"); a function is called on failure,
+ * so the message can show the state the test saw last.
+ */
+export async function until(
+  what: string | (() => string),
+  check: () => boolean | Promise<boolean>,
+  { timeoutMs = 10_000, intervalMs = 50 }: UntilOptions = {},
+): Promise<void> {
+  if (await waitUntil(check, { timeoutMs, intervalMs })) return;
+  const described = typeof what === "string" ? what : what();
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${described}`);
+}
+
 /** Whether a TCP connection to `host:port` opens within `timeoutMs`. */
 export function canConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
