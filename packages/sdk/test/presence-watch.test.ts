@@ -112,19 +112,19 @@ describe("watchPresence", () => {
     await put(kv, record(prefix, "echo", "a"));
     await put(kv, record(prefix, "echo", "b"));
     const w = follow(prefix);
-    await w.until("current", () => w.statuses.length > 0);
+    await w.waitFor("current", () => w.statuses.length > 0);
     const jsm = await jetstreamManager(t.nc);
     await jsm.streams.delete(`KV_${presenceBucket(prefix)}`);
     // A registry creates it again and writes what is live now: b, changed, and c.
     const again = await bucket(prefix);
     await put(again, record(prefix, "echo", "b", 7));
     await put(again, record(prefix, "echo", "c"));
-    await w.until("up of c after the bucket came back", () => w.events.includes("up echo.c"));
-    await w.until("down of a", () => w.events.includes("down echo.a"));
+    await w.waitFor("up of c after the bucket came back", () => w.events.includes("up echo.c"));
+    await w.waitFor("down of a", () => w.events.includes("down echo.a"));
     expect(w.events.slice(2).sort()).toEqual(["down echo.a", "up echo.c", "update echo.b"]);
     // And it follows the new bucket from then on.
     await again.delete("echo.c");
-    await w.until("down of c", () => w.events.includes("down echo.c"));
+    await w.waitFor("down of c", () => w.events.includes("down echo.c"));
   });
 
   it("follows one service when given, and reports invalid entries", async () => {
