@@ -1,10 +1,18 @@
 import type { KV } from "@nats-io/kv";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import type { InstanceRecord } from "@natsmesh/protocol";
-import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  createPresenceBucket,
+  instanceRecord,
+  killAllProcesses,
+  putRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli-process.js";
-import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
 let t: TestSetup;
 const agents: Agent[] = [];
@@ -39,7 +47,7 @@ async function populatedMesh(): Promise<{ prefix: string; kv: KV; records: Insta
     methods: { charge: (p) => p },
   });
   agents.push(echo, billing);
-  const old = makeRecord(prefix, "echo", { startedAt: Date.now() - 2 * 3_600_000 - 5_000 });
+  const old = instanceRecord(prefix, "echo", { startedAt: Date.now() - 2 * 3_600_000 - 5_000 });
   const records = [echo.record, billing.record, old];
   for (const r of records) await putRecord(kv, r);
   return { prefix, kv, records };
@@ -59,7 +67,7 @@ describe("natsmesh ls", () => {
   it('says "no instances" for an empty bucket', async () => {
     const prefix = uniquePrefix();
     const kv = await createPresenceBucket(t.nc, prefix);
-    const gone = makeRecord(prefix, "echo");
+    const gone = instanceRecord(prefix, "echo");
     await putRecord(kv, gone);
     await kv.delete(`echo.${gone.id}`);
     const r = await ls(prefix);
@@ -69,9 +77,12 @@ describe("natsmesh ls", () => {
   it("prints a table sorted by service then id, skipping invalid values with a warning", async () => {
     const { prefix, kv, records } = await populatedMesh();
     await kv.put("echo.broken", "{not json");
-    const wrongKey = makeRecord(prefix, "echo");
+    const wrongKey = instanceRecord(prefix, "echo");
     await kv.put("echo.elsewhere", JSON.stringify(wrongKey));
-    await kv.put("echo.badweight", JSON.stringify({ ...makeRecord(prefix, "echo"), weight: -1 }));
+    await kv.put(
+      "echo.badweight",
+      JSON.stringify({ ...instanceRecord(prefix, "echo"), weight: -1 }),
+    );
 
     const r = await ls(prefix);
     expect(r.code).toBe(0);

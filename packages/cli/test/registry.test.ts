@@ -2,10 +2,16 @@ import { readFileSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import { startAgent } from "@natsmesh/agent";
 import { presenceBucket } from "@natsmesh/protocol";
-import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  instanceRecord,
+  killAllProcesses,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { removeTempDirs, runCli, startCli, tempDir } from "./cli-process.js";
-import { makeRecord } from "./records.js";
 
 let t: TestSetup;
 
@@ -75,7 +81,7 @@ describe("natsmesh registry", () => {
     const registry = startCli(["registry"], env);
     await registry.waitFor(/"msg":"registry started"/);
     // An announcement, then silence, as from a process that died without saying "down".
-    const record = makeRecord(prefix, "echo", { id: "silent1" });
+    const record = instanceRecord(prefix, "echo", { id: "silent1" });
     t.nc.publish(
       `${prefix}.presence.echo.silent1`,
       JSON.stringify({ kind: "up", instance: record }),
@@ -117,7 +123,7 @@ describe("natsmesh registry", () => {
     const metrics = `http://127.0.0.1:${port}/metrics`;
 
     // Without a token, as anyone allowed to publish on the presence subjects could.
-    const forged = makeRecord(prefix, "echo", { id: "forged1" });
+    const forged = instanceRecord(prefix, "echo", { id: "forged1" });
     t.nc.publish(
       `${prefix}.presence.echo.forged1`,
       JSON.stringify({ kind: "up", instance: forged }),

@@ -1,7 +1,15 @@
-import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  createPresenceBucket,
+  instanceRecord,
+  killAllProcesses,
+  putRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "./cli-process.js";
-import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
 // A server of its own: restarting it must not disturb other suites. setup()'s connection
 // reconnects forever.
@@ -17,7 +25,7 @@ describe("natsmesh watch across a server restart", () => {
   it("keeps printing changes after the server comes back, without repeating the snapshot", async () => {
     const prefix = uniquePrefix();
     const kv = await createPresenceBucket(t.nc, prefix);
-    const before = makeRecord(prefix, "echo");
+    const before = instanceRecord(prefix, "echo");
     await putRecord(kv, before);
     const cli = startCli(["watch"], { NATS_URL: t.server.url, MESH_PREFIX: prefix });
     await cli.waitFor(new RegExp(`  up      echo  ${before.id}  `));
@@ -25,7 +33,7 @@ describe("natsmesh watch across a server restart", () => {
     await t.server.restart();
     await cli.waitFor(/reconnected to NATS/, { stream: "stderr", timeoutMs: 15_000 });
 
-    const after = makeRecord(prefix, "echo");
+    const after = instanceRecord(prefix, "echo");
     // The CLI has reconnected; this connection and JetStream may need a moment more: the put is
     // retried, bounded by the poll (the same record twice is no change to print).
     await expect

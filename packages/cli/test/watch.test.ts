@@ -1,8 +1,16 @@
 import { startAgent } from "@natsmesh/agent";
-import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  createPresenceBucket,
+  instanceRecord,
+  killAllProcesses,
+  putRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "./cli-process.js";
-import { createPresenceBucket, makeRecord, putRecord } from "./records.js";
 
 let t: TestSetup;
 
@@ -47,7 +55,7 @@ describe("natsmesh watch", () => {
     );
     // The same record again is no change: nothing printed for it before the next event.
     await putRecord(kv, agent.record);
-    const other = makeRecord(prefix, "billing", { version: "2.0.0" });
+    const other = instanceRecord(prefix, "billing", { version: "2.0.0" });
     await putRecord(kv, other);
     const next = await cli.waitFor(/ {2}up {6}billing {2}/, { from: at + 1 });
     expect(next).toBe(at + 1);
@@ -64,9 +72,9 @@ describe("natsmesh watch", () => {
     const prefix = uniquePrefix();
     const kv = await createPresenceBucket(t.nc, prefix);
     const cli = watch(prefix, "echo", "--json");
-    const echo = makeRecord(prefix, "echo");
+    const echo = instanceRecord(prefix, "echo");
     // The watch may start before or after these puts: snapshot or update, each shows once.
-    await putRecord(kv, makeRecord(prefix, "billing"));
+    await putRecord(kv, instanceRecord(prefix, "billing"));
     await putRecord(kv, echo);
     let at = await cli.waitFor((line) => line.includes(echo.id));
     expect(JSON.parse(cli.stdout[at]!)).toEqual({ type: "up", instance: echo });
@@ -96,7 +104,7 @@ describe("natsmesh watch", () => {
     });
     const kv = await createPresenceBucket(t.nc, prefix);
     await kv.put("echo.junk", "[]");
-    const record = makeRecord(prefix, "echo");
+    const record = instanceRecord(prefix, "echo");
     await putRecord(kv, record);
     await cli.waitFor(new RegExp(`  up      echo  ${record.id}  `), { timeoutMs: 15_000 });
     await cli.waitFor(/skipping invalid record at key "echo\.junk"/, { stream: "stderr" });

@@ -2,7 +2,14 @@ import { request as httpRequest } from "node:http";
 import { connect as tcpConnect } from "node:net";
 import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
 import { generateKeyPair, type InstanceRecord, issueToken, presenceKey } from "@natsmesh/protocol";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  instanceRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type DashboardServer,
@@ -19,24 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup(t));
 
-const STARTED_AT = Date.now();
-
 function record(service: string, id: string, extra: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    v: 1,
-    id,
-    service,
-    version: "1.0.0",
-    weight: 100,
-    status: "ready",
-    methods: ["m"],
-    subject: `x.inst.${service}.${id}`,
-    host: "h",
-    pid: 1,
-    metadata: {},
-    startedAt: STARTED_AT,
-    ...extra,
-  };
+  return instanceRecord("x", service, { id, methods: ["m"], ...extra });
 }
 
 /** Raw GET (or another method) with chosen headers; fetch() would not send a forged Host. */

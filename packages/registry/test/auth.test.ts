@@ -16,6 +16,7 @@ import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
 import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forgedRecord } from "./helpers.js";
 
 let t: TestSetup;
 let keys: MeshKeyPair;
@@ -27,23 +28,6 @@ beforeAll(async () => {
 afterAll(() => cleanup(t));
 
 const announce = (scope: string) => issueToken({ key: keys.privateJwk, sub: "agent", scope });
-
-function forgedRecord(prefix: string, service: string, id: string): InstanceRecord {
-  return {
-    v: 1,
-    id,
-    service,
-    version: "6.6.6",
-    weight: 10000,
-    status: "ready",
-    methods: ["pay"],
-    subject: `${prefix}.inst.${service}.${id}`,
-    host: "evil",
-    pid: 1,
-    metadata: {},
-    startedAt: Date.now(),
-  };
-}
 
 function publish(
   prefix: string,
@@ -105,22 +89,18 @@ describe("signed presence", () => {
 
       // Forgeries: no token, a shipping token for billing, and a token signed by another key.
       const stranger = await generateKeyPair();
-      publish(prefix, forgedRecord(prefix, "billing", "FORGED1"));
+      publish(prefix, forgedRecord(prefix, "FORGED1"));
+      publish(prefix, forgedRecord(prefix, "FORGED2"), await announce("announce:shipping"));
       publish(
         prefix,
-        forgedRecord(prefix, "billing", "FORGED2"),
-        await announce("announce:shipping"),
-      );
-      publish(
-        prefix,
-        forgedRecord(prefix, "billing", "FORGED3"),
+        forgedRecord(prefix, "FORGED3"),
         await issueToken({ key: stranger.privateJwk, sub: "x", scope: "announce:*" }),
       );
       // A forged down must not evict the live instance either.
       publish(prefix, good.record, undefined, "down");
       // Presence is applied in arrival order: once a later valid announcement is in KV, every
       // forgery before it has been judged.
-      const sentinel = forgedRecord(prefix, "billing", "SENTINEL");
+      const sentinel = forgedRecord(prefix, "SENTINEL");
       publish(prefix, sentinel, await announce("announce:billing"));
       await expect
         .poll(async () => (await kv.get(presenceKey("billing", "SENTINEL")))?.operation)
@@ -154,7 +134,7 @@ describe("signed presence", () => {
     });
     const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     const jwksKv = await new Kvm(t.nc).create(`${prefix}_registry`);
-    const record = forgedRecord(prefix, "billing", "SIGNED1");
+    const record = forgedRecord(prefix, "SIGNED1");
     const signed = await announce("announce:billing");
     publish(prefix, record, signed);
     await expect.poll(() => registry.stats.unauthorized).toBe(1);
@@ -180,7 +160,7 @@ describe("signed presence", () => {
     });
     const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     // nats.js refuses to send a header name with a space, so this goes over a raw socket.
-    const record = forgedRecord(prefix, "billing", "RAW1");
+    const record = forgedRecord(prefix, "RAW1");
     const header = "NATS/1.0\r\nBad Name: x\r\nAuthorization: Bearer \u00ff\r\n\r\n";
     const body = JSON.stringify({ kind: "up", instance: record });
     const hlen = Buffer.byteLength(header, "latin1");
@@ -197,7 +177,7 @@ describe("signed presence", () => {
     await expect.poll(() => registry.stats.unauthorized).toBe(1);
     socket.destroy();
     // Still reading: a signed announcement afterwards is written.
-    publish(prefix, forgedRecord(prefix, "billing", "AFTER"), await announce("announce:billing"));
+    publish(prefix, forgedRecord(prefix, "AFTER"), await announce("announce:billing"));
     await expect
       .poll(async () => (await kv.get(presenceKey("billing", "AFTER")))?.operation)
       .toBe("PUT");
@@ -211,7 +191,7 @@ describe("signed presence", () => {
       auth: { jwks: keys.jwks },
       http: { port: 0 },
     });
-    publish(prefix, forgedRecord(prefix, "billing", "FORGED9"));
+    publish(prefix, forgedRecord(prefix, "FORGED9"));
     await expect.poll(() => registry.stats.unauthorized).toBe(1);
     const text = await (await fetch(`http://127.0.0.1:${registry.httpPort}/metrics`)).text();
     expect(text).toMatch(/^natsmesh_registry_unauthorized_messages_total 1$/m);

@@ -10,6 +10,7 @@ import {
 import { LEADER_KEY, type Registry, startRegistry } from "@natsmesh/registry";
 import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { forgedRecord } from "./helpers.js";
 
 // The target is "within a heartbeat timeout"; the heartbeat is fast so that a timeout is short.
 const HEARTBEAT_MS = 100;
@@ -94,29 +95,12 @@ async function repairedWithin(check: () => Promise<boolean>, what: string): Prom
   return took;
 }
 
-function fake(prefix: string, id: string): InstanceRecord {
-  return {
-    v: 1,
-    id,
-    service: "billing",
-    version: "6.6.6",
-    weight: 10_000,
-    status: "ready",
-    methods: ["pay"],
-    subject: `${prefix}.inst.billing.${id}`,
-    host: "evil",
-    pid: 1,
-    metadata: {},
-    startedAt: Date.now(),
-  };
-}
-
 describe("the leader guards its presence bucket", () => {
   it("deletes a well-formed record nobody announced", async () => {
     const mesh = await meshOf(1);
     try {
       const key = presenceKey("billing", "FAKE1");
-      await mesh.kv.put(key, JSON.stringify(fake(mesh.prefix, "FAKE1")));
+      await mesh.kv.put(key, JSON.stringify(forgedRecord(mesh.prefix, "FAKE1")));
       await repairedWithin(async () => (await mesh.kv.get(key))?.operation !== "PUT", "fake put");
       expect(await isLive(mesh, mesh.agents[0]!)).toBe(true);
     } finally {

@@ -1,7 +1,7 @@
 import { Kvm } from "@nats-io/kv";
 import { type InstanceRecord, PresenceLimits, presenceBucket } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
-import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import { cleanup, instanceRecord, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lastSeq } from "./helpers.js";
 
@@ -13,20 +13,7 @@ beforeAll(async () => {
 afterAll(() => cleanup(t));
 
 function recordOf(prefix: string, service: string, id: string): InstanceRecord {
-  return {
-    v: 1,
-    id,
-    service,
-    version: "1.0.0",
-    weight: 100,
-    status: "ready",
-    methods: ["m"],
-    subject: `${prefix}.inst.${service}.${id}`,
-    host: "h",
-    pid: 1,
-    metadata: {},
-    startedAt: 1,
-  };
+  return instanceRecord(prefix, service, { id, methods: ["m"] });
 }
 
 describe("untrusted presence messages", () => {

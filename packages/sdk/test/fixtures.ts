@@ -1,24 +1,10 @@
 import type { InstanceRecord } from "@natsmesh/protocol";
 import type { RandomSource } from "@natsmesh/sdk/internal";
+import { instanceRecord } from "@natsmesh/testing";
 
 /** A valid record of `service` (default `echo`) in the mesh `mesh`, with `changes` applied. */
 export function record(id: string, changes: Partial<InstanceRecord> = {}): InstanceRecord {
-  const service = changes.service ?? "echo";
-  return {
-    v: 1,
-    id,
-    service,
-    version: "1.0.0",
-    weight: 100,
-    status: "ready",
-    methods: ["say"],
-    subject: `mesh.inst.${service}.${id}`,
-    host: "h",
-    pid: 1,
-    metadata: {},
-    startedAt: 1,
-    ...changes,
-  };
+  return instanceRecord("mesh", changes.service ?? "echo", { id, ...changes });
 }
 
 /**

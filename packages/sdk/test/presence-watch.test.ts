@@ -1,7 +1,6 @@
 import { jetstreamManager } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
-import { type InstanceRecord, presenceBucket, presenceKey } from "@natsmesh/protocol";
+import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
 import {
   type PresenceWatch,
   type PresenceWatchOptions,
@@ -9,7 +8,16 @@ import {
   readPresence,
   watchPresence,
 } from "@natsmesh/sdk/internal";
-import { cleanup, setup, type TestSetup, uniquePrefix, until } from "@natsmesh/testing";
+import {
+  cleanup,
+  createPresenceBucket,
+  instanceRecord,
+  putRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  until,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestSetup;
@@ -24,19 +32,7 @@ afterEach(async () => {
 afterAll(() => cleanup(t));
 
 function record(prefix: string, service: string, id: string, weight = 100): InstanceRecord {
-  return {
-    ...{ v: 1, id, service, version: "1.0.0", weight, status: "ready", methods: ["say"] },
-    ...{ subject: `${prefix}.inst.${service}.${id}`, host: "h", pid: 1, metadata: {} },
-    startedAt: 1,
-  };
-}
-
-async function bucket(prefix: string): Promise<KV> {
-  return new Kvm(t.nc).create(presenceBucket(prefix), { history: 1 });
-}
-
-async function put(kv: KV, r: InstanceRecord): Promise<void> {
-  await kv.put(presenceKey(r.service, r.id), JSON.stringify(r));
+  return instanceRecord(prefix, service, { id, weight });
 }
 
 /** A watch of `prefix` that records what it reports as `<type> <key>` lines. */
@@ -63,30 +59,30 @@ function follow(prefix: string, options: Partial<PresenceWatchOptions> = {}) {
 describe("watchPresence", () => {
   it("reports the snapshot, says it is current, then follows changes", async () => {
     const prefix = uniquePrefix();
-    const kv = await bucket(prefix);
-    await put(kv, record(prefix, "echo", "a"));
-    await put(kv, record(prefix, "echo", "b"));
+    const kv = await createPresenceBucket(t.nc, prefix);
+    await putRecord(kv, record(prefix, "echo", "a"));
+    await putRecord(kv, record(prefix, "echo", "b"));
     const w = follow(prefix);
     await w.waitFor("current", () => w.statuses.length > 0);
     expect(w.statuses).toEqual([{ type: "current", bucket: presenceBucket(prefix) }]);
     expect(w.events.sort()).toEqual(["up echo.a", "up echo.b"]);
 
-    await put(kv, record(prefix, "echo", "a", 7));
-    await put(kv, record(prefix, "echo", "a", 7));
+    await putRecord(kv, record(prefix, "echo", "a", 7));
+    await putRecord(kv, record(prefix, "echo", "a", 7));
     await kv.delete("echo.b");
-    await put(kv, record(prefix, "echo", "c"));
+    await putRecord(kv, record(prefix, "echo", "c"));
     await w.waitFor("up of c", () => w.events.includes("up echo.c"));
     expect(w.events.slice(2)).toEqual(["update echo.a", "down echo.b", "up echo.c"]);
   });
 
   it("is current at once when the watched keys hold nothing", async () => {
     const empty = uniquePrefix();
-    await bucket(empty);
+    await createPresenceBucket(t.nc, empty);
     const markers = uniquePrefix();
-    const kv = await bucket(markers);
-    await put(kv, record(markers, "echo", "gone"));
+    const kv = await createPresenceBucket(t.nc, markers);
+    await putRecord(kv, record(markers, "echo", "gone"));
     await kv.delete("echo.gone");
-    await put(kv, record(markers, "billing", "x"));
+    await putRecord(kv, record(markers, "billing", "x"));
     const both = [follow(empty), follow(markers, { service: "echo" })];
     for (const w of both) {
       await w.waitFor("current", () => w.statuses.length > 0);
@@ -100,25 +96,25 @@ describe("watchPresence", () => {
     const w = follow(prefix);
     await w.waitFor("waiting", () => w.statuses.length > 0);
     expect(w.statuses).toEqual([{ type: "waiting", bucket: presenceBucket(prefix) }]);
-    const kv = await bucket(prefix);
-    await put(kv, record(prefix, "echo", "a"));
+    const kv = await createPresenceBucket(t.nc, prefix);
+    await putRecord(kv, record(prefix, "echo", "a"));
     await w.waitFor("up of a", () => w.events.includes("up echo.a"));
     expect(w.statuses.map((s) => s.type)).toEqual(["waiting", "current"]);
   });
 
   it("watches afresh when the bucket is deleted and created again", async () => {
     const prefix = uniquePrefix();
-    const kv = await bucket(prefix);
-    await put(kv, record(prefix, "echo", "a"));
-    await put(kv, record(prefix, "echo", "b"));
+    const kv = await createPresenceBucket(t.nc, prefix);
+    await putRecord(kv, record(prefix, "echo", "a"));
+    await putRecord(kv, record(prefix, "echo", "b"));
     const w = follow(prefix);
     await w.waitFor("current", () => w.statuses.length > 0);
     const jsm = await jetstreamManager(t.nc);
     await jsm.streams.delete(`KV_${presenceBucket(prefix)}`);
     // A registry creates it again and writes what is live now: b, changed, and c.
-    const again = await bucket(prefix);
-    await put(again, record(prefix, "echo", "b", 7));
-    await put(again, record(prefix, "echo", "c"));
+    const again = await createPresenceBucket(t.nc, prefix);
+    await putRecord(again, record(prefix, "echo", "b", 7));
+    await putRecord(again, record(prefix, "echo", "c"));
     await w.waitFor("up of c after the bucket came back", () => w.events.includes("up echo.c"));
     await w.waitFor("down of a", () => w.events.includes("down echo.a"));
     expect(w.events.slice(2).sort()).toEqual(["down echo.a", "up echo.c", "update echo.b"]);
@@ -129,13 +125,13 @@ describe("watchPresence", () => {
 
   it("follows one service when given, and reports invalid entries", async () => {
     const prefix = uniquePrefix();
-    const kv = await bucket(prefix);
-    await put(kv, record(prefix, "billing", "x"));
+    const kv = await createPresenceBucket(t.nc, prefix);
+    await putRecord(kv, record(prefix, "billing", "x"));
     await kv.put("echo.junk", "[]");
     const w = follow(prefix, { service: "echo" });
     await w.waitFor("current", () => w.statuses.length > 0);
-    await put(kv, record(prefix, "billing", "y"));
-    await put(kv, record(prefix, "echo", "a"));
+    await putRecord(kv, record(prefix, "billing", "y"));
+    await putRecord(kv, record(prefix, "echo", "a"));
     await w.waitFor("up of a", () => w.events.length > 0);
     expect(w.events).toEqual(["up echo.a"]);
     expect(w.invalid).toEqual(["echo.junk"]);
@@ -143,7 +139,7 @@ describe("watchPresence", () => {
 
   it("ends when stopped, when its signal aborts and when the connection closes", async () => {
     const prefix = uniquePrefix();
-    await bucket(prefix);
+    await createPresenceBucket(t.nc, prefix);
     const stopped = follow(prefix);
     stopped.watch.stop();
     await stopped.watch.closed;
@@ -171,12 +167,12 @@ describe("readPresence", () => {
   it("reads the records of a bucket, one service's, or undefined when there is no bucket", async () => {
     const prefix = uniquePrefix();
     expect(await readPresence(t.nc, { prefix })).toBeUndefined();
-    const kv = await bucket(prefix);
+    const kv = await createPresenceBucket(t.nc, prefix);
     expect(await readPresence(t.nc, { prefix })).toEqual([]);
     const a = record(prefix, "echo", "a");
     const x = record(prefix, "billing", "x");
-    await put(kv, a);
-    await put(kv, x);
+    await putRecord(kv, a);
+    await putRecord(kv, x);
     await kv.put("echo.junk", "{");
     const invalid: string[] = [];
     const all = await readPresence(t.nc, { prefix, onInvalid: (key) => invalid.push(key) });

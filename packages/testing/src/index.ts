@@ -13,6 +13,12 @@ export { startNatsServer } from "./nats-server.js";
 export type { ContainerNetwork, NatsRuntime, NatsServerOptions } from "./options.js";
 export { CONTAINER_NETWORKS, DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
 export { freePorts } from "./ports.js";
+export {
+  createPresenceBucket,
+  instanceRecord,
+  putRecord,
+  TEST_RECORD_STARTED_AT,
+} from "./presence-records.js";
 export { type Cleanable, cleanup, type SetupOptions, setup, type TestSetup } from "./setup.js";
 export {
   type Fixture,

@@ -2,13 +2,14 @@ import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import { type InstanceRecord, presenceBucket, presenceKey } from "@natsmesh/protocol";
 
-/** Creates `<prefix>_presence` as a registry would (history 1). */
-export function createPresenceBucket(nc: NatsConnection, prefix: string): Promise<KV> {
-  return new Kvm(nc).create(presenceBucket(prefix), { history: 1 });
-}
+/** The `startedAt` of {@link instanceRecord}: fixed, so that a record built twice is equal. */
+export const TEST_RECORD_STARTED_AT = Date.UTC(2025, 0, 1);
 
-/** A valid record for `prefix`, as an agent would announce it. */
-export function makeRecord(
+/**
+ * A valid presence record of `service` in the mesh `prefix`, as an agent would announce it,
+ * with `changes` applied: a new id unless `changes` names one, and the subject that id implies.
+ */
+export function instanceRecord(
   prefix: string,
   service: string,
   changes: Partial<InstanceRecord> = {},
@@ -26,9 +27,14 @@ export function makeRecord(
     host: "test-host",
     pid: 4242,
     metadata: {},
-    startedAt: Date.now(),
+    startedAt: TEST_RECORD_STARTED_AT,
     ...changes,
   };
+}
+
+/** Creates `<prefix>_presence` as a registry does (history 1), for tests that play the registry. */
+export function createPresenceBucket(nc: NatsConnection, prefix: string): Promise<KV> {
+  return new Kvm(nc).create(presenceBucket(prefix), { history: 1 });
 }
 
 /** Writes `record` at its key `<service>.<id>`, as the registry does. */
