@@ -6,7 +6,7 @@ import {
   PresenceLimits,
   parseScope,
 } from "@natsmesh/protocol";
-import { assertPrefix } from "@natsmesh/protocol/internal";
+import { assertPrefix, isIntInRange } from "@natsmesh/protocol/internal";
 import { Balance } from "@natsmesh/sdk";
 import { InvalidArgumentError } from "commander";
 
@@ -49,8 +49,8 @@ export function nonEmpty(text: string): string {
 /** A whole number from `min` to `max`. */
 export function integer(min: number, max: number): (text: string) => number {
   return (text) => {
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isSafeInteger(n) || n < min || n > max) {
+    const n = text.trim() === "" ? Number.NaN : Number(text);
+    if (!isIntInRange(n, min, max)) {
       throw new InvalidArgumentError(`It must be an integer from ${min} to ${max}.`);
     }
     return n;
@@ -170,7 +170,7 @@ export function timeSpan(text: string): number {
     const unit = span[2]!.charAt(0).toLowerCase() as keyof typeof SECONDS;
     seconds = Math.round(Number(span[1]) * SECONDS[unit]);
   }
-  if (seconds === undefined || !Number.isSafeInteger(seconds) || seconds < 1) {
+  if (!isIntInRange(seconds, 1, Number.MAX_SAFE_INTEGER)) {
     throw new InvalidArgumentError("It must be seconds (90) or a time span such as 30m, 1h or 2d.");
   }
   return seconds;
