@@ -53,6 +53,8 @@ export const PRESENCE_RETRY_MS = { first: 250, last: 5000 } as const;
  * new stream has not reached), so it is opened afresh once the stream's creation time changes.
  */
 export const PRESENCE_CHECK_MS = 2000;
+/** How many checks in a row must find the stream gone before the watch starts afresh. */
+const MISSES_FOR_GONE = 3;
 
 function isStreamNotFound(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -195,11 +197,23 @@ class PresenceWatcher {
     signal: AbortSignal,
   ): Promise<boolean> {
     const every = { signal, ref: false };
-    while (await sleep(PRESENCE_CHECK_MS, true, every).catch(() => false)) {
+    // Every watcher of the mesh runs this check, so it must stay light while a cluster elects a
+    // stream leader: checks are spread out (jitter), one that fails otherwise doubles the wait (up to 8×), and
+    // "not found" must be seen on MISSES_FOR_GONE checks in a row, since a stream that is
+    // electing its leader can answer so; only another creation time is final at once.
+    let misses = 0;
+    let factor = 1;
+    const wait = () => PRESENCE_CHECK_MS * factor * (0.75 + Math.random() * 0.5);
+    while (await sleep(wait(), true, every).catch(() => false)) {
       try {
         if ((await jsm.streams.info(stream)).created !== created) return !signal.aborted;
+        misses = 0;
+        factor = 1;
       } catch (err) {
-        if (isStreamNotFound(err)) return !signal.aborted;
+        if (!isStreamNotFound(err)) {
+          misses = 0;
+          factor = Math.min(factor * 2, 8);
+        } else if (++misses >= MISSES_FOR_GONE) return !signal.aborted;
       }
     }
     return false;
