@@ -328,7 +328,9 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
     // may be, over three of them.
     const kv = await new Kvm(nc).open("mesh_presence");
     const deleted: string[] = [];
-    const updates = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    // The KV stream may be electing a new leader right after the node stops, so opening the
+    // watch (a JetStream consumer create) can time out: retry it, bounded.
+    const updates = await openWatch(() => kv.watch({ include: KvWatchInclude.UpdatesOnly }));
     void (async () => {
       for await (const entry of updates) if (entry.operation !== "PUT") deleted.push(entry.key);
     })();
@@ -347,10 +349,22 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
       { timeoutMs: 30_000 },
     );
     expect((await listKeys(nc)).filter((k) => k.startsWith("greeter."))).toEqual([]);
-  });
+  }, 120_000);
 
   it("down removes every container", async () => {
     await stack.compose(["down", "--volumes", "--timeout", "10"], 120_000);
     expect(await stack.containers()).toEqual([]);
   });
 });
+
+/** Opens a KV watch, retrying while JetStream's API times out (a leader election), for 20 s at most. */
+async function openWatch<T>(open: () => Promise<T>): Promise<T> {
+  const giveUp = Date.now() + 20_000;
+  for (;;) {
+    try {
+      return await open();
+    } catch (err) {
+      if (Date.now() >= giveUp || (err as Error).name !== "TimeoutError") throw err;
+    }
+  }
+}
