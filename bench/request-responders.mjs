@@ -6,6 +6,7 @@
 // service broker (when given a namespace). Every one echoes its payload.
 import { connect } from "@nats-io/transport-node";
 import { startAgent } from "@natsmesh/agent";
+import { connectionOptions } from "@natsmesh/protocol/internal";
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
@@ -20,6 +21,16 @@ export class IdleReader extends MetricReader {
 export function natsOptions(url, pendingLimit) {
   // `pendingLimit` is a hidden nats.js option: buffered bytes that make publish() write inline.
   return pendingLimit > 0 ? { servers: url, pendingLimit } : { servers: url };
+}
+
+/**
+ * Connection options of the natsmesh clients and agents: natsmesh's own (`connectionOptions()`,
+ * which raises nats.js' flush threshold, as on every connection natsmesh opens itself), or the
+ * forced threshold when `--pending-limit` is given.
+ */
+export function meshNatsOptions(url, pendingLimit) {
+  const own = connectionOptions(url, "natsmesh-bench");
+  return pendingLimit > 0 ? { ...own, pendingLimit } : own;
 }
 
 /** Moleculer's broker options, as its users run it over NATS: JSON, its NATS transporter. */
@@ -47,15 +58,16 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     callback: (_err, msg) => msg.respond(packr.pack(packr.unpack(msg.data))),
   });
   const echo = { echo: (payload) => payload };
+  const meshNc = await connect(meshNatsOptions(url, pendingLimit));
   const agent = await startAgent({
-    connection: nc,
+    connection: meshNc,
     prefix,
     service: "bench",
     concurrency: 4096,
     methods: echo,
   });
   const metered = await startAgent({
-    connection: nc,
+    connection: meshNc,
     prefix,
     service: "benchmetrics",
     concurrency: 4096,
@@ -64,7 +76,7 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
   });
   const meters = new MeterProvider({ readers: [new IdleReader()] });
   const otel = await startAgent({
-    connection: nc,
+    connection: meshNc,
     prefix,
     service: "benchotel",
     concurrency: 4096,
@@ -75,7 +87,7 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     jwks === undefined
       ? undefined
       : await startAgent({
-          connection: nc,
+          connection: meshNc,
           prefix,
           service: "benchauth",
           concurrency: 4096,
@@ -91,6 +103,7 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     await broker.start();
   }
   await nc.flush();
+  await meshNc.flush();
   return {
     async stop() {
       await broker?.stop();
@@ -99,6 +112,7 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
       await otel.stop();
       await meters.shutdown();
       await agent.stop();
+      await meshNc.close();
       await nc.close();
     },
   };

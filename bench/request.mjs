@@ -24,6 +24,7 @@ import { PROC_TICK_US, procCpuMicros, selfCpuMicros } from "./cpu.mjs";
 import { closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
 import {
   IdleReader,
+  meshNatsOptions,
   moleculerOptions,
   natsOptions,
   startResponders,
@@ -76,7 +77,8 @@ export async function run(args) {
   const flush =
     pendingLimit > 0
       ? `nats.js flush: inline once ${pendingLimit} B are buffered (pendingLimit set), else in a microtask`
-      : "nats.js flush: default (a publish schedules a microtask flush; 32 KiB buffered writes inline)";
+      : "nats.js flush: a publish schedules a microtask flush; buffered bytes are written inline at " +
+        "32 KiB (nats.js default: mux, request, Moleculer) or 256 KiB (natsmesh's own connections)";
   const keys = await generateKeyPair();
   const token = await issueToken({
     key: keys.privateJwk,
@@ -183,17 +185,17 @@ async function runLayout(layout, o) {
       resolve?.(packr.unpack(msg.data));
     },
   });
-  const meshNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const meshNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const mesh = await connectMesh({ connection: meshNc, prefix, presence: false });
   const meters = new MeterProvider({ readers: [new IdleReader()] });
-  const meteredNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const meteredNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const metered = await connectMesh({
     connection: meteredNc,
     prefix,
     presence: false,
     meterProvider: meters,
   });
-  const authNc = await connect(natsOptions(o.url, o.pendingLimit));
+  const authNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const authed = await connectMesh({ connection: authNc, prefix, presence: false, token: o.token });
   let broker;
   if (wantMoleculer) {

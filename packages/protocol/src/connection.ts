@@ -29,10 +29,22 @@ export function parseServers(servers: string | readonly string[] | undefined): s
   return out.length > 0 ? out : [DEFAULT_SERVER];
 }
 
+/**
+ * Bytes nats.js may buffer from synchronous publishes before it writes them out inline, instead
+ * of in the microtask that follows (nats.js' default is 32 KiB). A burst of 128 calls with a
+ * token reference is ~33 KB: at 32 KiB it leaves in two socket writes, and nats-server pays for
+ * the extra read (issue 11, docs/benchmarks.md). Everything is still written within the same
+ * event-loop turn; only the number of writes changes.
+ */
+export const FLUSH_THRESHOLD_BYTES = 256 * 1024;
+
 /** The nats.js connection options of a natsmesh process named `name`. */
 export function connectionOptions(
   servers: string | readonly string[] | undefined,
   name: string,
 ): ConnectionOptions {
-  return { ...CONNECTION_DEFAULTS, servers: parseServers(servers), name };
+  // `pendingLimit` is read by nats.js' ProtocolHandler but missing from its ConnectionOptions
+  // type; connection.test.ts fails if a nats.js upgrade stops honouring it.
+  const flush = { pendingLimit: FLUSH_THRESHOLD_BYTES };
+  return { ...CONNECTION_DEFAULTS, ...flush, servers: parseServers(servers), name };
 }

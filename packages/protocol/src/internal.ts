@@ -8,7 +8,12 @@
 
 export { CallHistograms, DurationSeries } from "./call-histograms.js";
 export { checkPayloadSize, decodeScanned } from "./codec.js";
-export { connectionOptions, DEFAULT_SERVER, parseServers } from "./connection.js";
+export {
+  connectionOptions,
+  DEFAULT_SERVER,
+  FLUSH_THRESHOLD_BYTES,
+  parseServers,
+} from "./connection.js";
 export {
   type ConnectionEvents,
   type ConnectionFollower,
