@@ -154,6 +154,7 @@ const PUBLIC_API = {
       "PresenceOptions",
       "PresenceQuotas",
       "PresenceStats",
+      "ReadyOptions",
       "RequestOptions",
       "TokenSource",
       "WatchOptions",

@@ -21,3 +21,4 @@ export { connectMesh, type Mesh, type WatchOptions } from "./mesh.js";
 export { MESH_DEFAULTS, type MeshOptions, type RequestOptions } from "./options.js";
 export type { PresenceEvent, PresenceStats } from "./presence-cache.js";
 export type { PresenceOptions } from "./presence-options.js";
+export type { ReadyOptions } from "./presence-ready.js";

@@ -8,6 +8,7 @@
 
 export { Balancer } from "./balancer.js";
 export { candidates, checkVersionFilter, VersionMatcher } from "./filters.js";
+export { type ReadyWait, ReadyWaits, resolveReadyOptions } from "./presence-ready.js";
 export { type ReadPresenceOptions, readPresence } from "./presence-snapshot.js";
 export {
   type PresenceEntry,

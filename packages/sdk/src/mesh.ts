@@ -26,6 +26,7 @@ import {
   resolveMeshOptions,
 } from "./options.js";
 import { PresenceCache, type PresenceEvent, type PresenceStats } from "./presence-cache.js";
+import { type ReadyOptions, resolveReadyOptions } from "./presence-ready.js";
 import { ReplyMux } from "./reply-mux.js";
 import { MeshTokenLines } from "./token-lines.js";
 
@@ -65,6 +66,19 @@ export interface Mesh extends AsyncDisposable {
    * invalid name, `MeshError` `PAYLOAD_TOO_LARGE` or `FORBIDDEN` at once.
    */
   broadcast(event: string, payload?: unknown, options?: BroadcastOptions): void;
+  /**
+   * Resolves once the presence view has settled: the first snapshot of `<P>_presence` is in
+   * (an empty bucket counts), or the bucket does not exist (no registry has run for the
+   * prefix: there is nothing to wait for, and `instances()` stays empty until one does). With
+   * `service`, also once the view holds a `ready` instance of it. Then `instances()` shows what
+   * the bucket held. Concurrent calls share one wait.
+   *
+   * Rejects with `DEADLINE_EXCEEDED` after `timeout` (default: the mesh's `timeoutMs`), or with
+   * `UNAVAILABLE` when the bucket could not be read meanwhile (no JetStream, no permission) or
+   * the mesh is closed (or closes first); with the signal's reason when it aborts. Throws
+   * `TypeError` on invalid options and on a mesh connected with `presence: false`.
+   */
+  ready(options?: ReadyOptions): Promise<void>;
   /** The instances of `service` (or of every service) in the presence view. */
   instances(service?: string): InstanceRecord[];
   /**
@@ -172,6 +186,12 @@ class MeshImpl implements Mesh {
     this.#emitter.broadcast(event, payload, options);
   }
 
+  ready(options: ReadyOptions = {}): Promise<void> {
+    const presence = this.#presence("ready() waits for the presence view");
+    const wait = resolveReadyOptions(options, this.#scope.options.timeoutMs);
+    return presence.settled(wait);
+  }
+
   instances(service?: string): InstanceRecord[] {
     if (service !== undefined) assertName(service, "service");
     return this.#presence().instances(service);
@@ -230,9 +250,12 @@ class MeshImpl implements Mesh {
     }
   }
 
-  #presence(): PresenceCache {
+  #presence(what?: string): PresenceCache {
     const { presence } = this.#scope;
-    if (presence === undefined) throw new TypeError("this mesh was connected with presence: false");
+    if (presence === undefined) {
+      const why = "this mesh was connected with presence: false";
+      throw new TypeError(what === undefined ? why : `${what}, but ${why}`);
+    }
     return presence;
   }
 
@@ -244,6 +267,7 @@ class MeshImpl implements Mesh {
   async #close(): Promise<void> {
     for (const wake of this.#watchers) wake();
     const { calls, mux, nc, options, presence } = this.#scope;
+    presence?.closeWaits();
     await calls.idle(options.closeTimeoutMs);
     presence?.stop();
     this.#scope.metrics.stop();

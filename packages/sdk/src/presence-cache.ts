@@ -14,6 +14,7 @@ import {
 } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import type { ResolvedPresenceOptions } from "./presence-options.js";
+import { type ReadyWait, ReadyWaits } from "./presence-ready.js";
 import type { PresenceWatchEvent } from "./presence-view.js";
 import { type PresenceWatch, watchPresence } from "./presence-watch.js";
 
@@ -64,6 +65,9 @@ export class PresenceCache {
   readonly #listeners = new Set<(event: PresenceEvent) => void>();
   readonly #watch: PresenceWatch;
   readonly #keySource: KeySource | undefined;
+  readonly #readiness = new ReadyWaits((service) =>
+    this.live(service).some((r) => r.status === "ready"),
+  );
   readonly #ignored: { -readonly [K in keyof Ignored]: number } = {
     invalid: 0,
     tooLarge: 0,
@@ -134,6 +138,10 @@ export class PresenceCache {
       onStatus: (status) => {
         if (status.type === "error") {
           log.debug({ err: status.error }, "presence watch failed; retrying");
+          this.#readiness.failed(status.error);
+        } else {
+          // A missing bucket holds nothing to wait for: the view (empty) is as current as it gets.
+          this.#readiness.settle();
         }
         // An empty view is still a view: calls must not wait for a bucket that is not there.
         this.#setReady();
@@ -144,6 +152,19 @@ export class PresenceCache {
   /** True once the first snapshot is in (or there was nothing to load). */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * `mesh.ready()`: resolves once the first snapshot is in or the bucket was found missing (and,
+   * with a service, once a ready instance of it is in the view); see {@link ReadyWaits}.
+   */
+  settled(o: ReadyWait): Promise<void> {
+    return this.#readiness.wait(o);
+  }
+
+  /** Rejects pending and later {@link PresenceCache.settled} waits: the mesh is closing. */
+  closeWaits(): void {
+    this.#readiness.close();
   }
 
   /**
@@ -192,6 +213,7 @@ export class PresenceCache {
   }
 
   stop(): void {
+    this.#readiness.close();
     this.#watch.stop();
     this.#keySource?.stop();
     this.#setReady();
@@ -215,6 +237,7 @@ export class PresenceCache {
     byId.set(id, instance);
     // Found dead by a call and now changed: it is back.
     this.#emit({ type: this.#down.delete(id) ? "up" : type, instance });
+    this.#readiness.changed(service);
   }
 
   #emit(event: PresenceEvent): void {

@@ -3,7 +3,6 @@ import { type Balance, connectMesh } from "@natsmesh/sdk";
 import { ExitCode, usageError } from "../errors.js";
 import { type Io, note } from "../io.js";
 import { jsonArgument } from "../json-argument.js";
-import { awaitPresence } from "../nats/await-presence.js";
 import { ConnectMode, connectNats } from "../nats/connect.js";
 import type { GlobalOptions } from "../program.js";
 
@@ -96,8 +95,11 @@ export async function call(
       ...(global.token === undefined ? {} : { token: global.token }),
     });
     try {
-      if (presence) await awaitPresence(mesh, global.prefix, target.service, o.timeout);
+      // --timeout bounds it all: loading the presence view (the call picks from it), then the call.
+      const deadline = Date.now() + o.timeout;
+      if (presence) await mesh.ready({ timeout: o.timeout });
       const reply = await mesh.request(target.service, target.method, payload, {
+        deadline,
         // A version filter needs a strategy that picks from presence: weighted, unless told.
         ...(o.balance === undefined && o.version === undefined
           ? {}

@@ -287,7 +287,7 @@ export async function up(
         .filter((r) => r.service === "echo")
         .map((r) => ({ id: r.id, weight: r.weight }));
       // The caller token holds stats:*, which the echo instances' $SRV.STATS want with auth on.
-      out.calls(await runDemoCalls(started.mesh, global.prefix, echo, keys?.callerToken));
+      out.calls(await runDemoCalls(started.mesh, echo, keys?.callerToken));
     }
     out.nextSteps(ready);
 

@@ -2,7 +2,6 @@ import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core"
 import { Header, isMeshError } from "@natsmesh/protocol";
 import type { Mesh } from "@natsmesh/sdk";
 import { errorText } from "../errors.js";
-import { awaitPresence } from "../nats/await-presence.js";
 
 /** One demo call of `natsmesh up` and how it went. */
 export interface DemoCall {
@@ -67,7 +66,6 @@ async function handled(
  */
 export async function runDemoCalls(
   mesh: Mesh,
-  prefix: string,
   echo: readonly EchoInstance[],
   token: string | undefined,
 ): Promise<DemoCall[]> {
@@ -83,8 +81,10 @@ export async function runDemoCalls(
     ),
   );
   const nc = mesh.connection;
-  // Weighted picks from the presence view: have both instances in it first.
-  await awaitPresence(mesh, prefix, "echo", 5_000);
+  // Weighted picks from the presence view: have it loaded first. `up` connected the mesh once
+  // both echo instances were in the bucket, so its snapshot holds them; if it does not come in
+  // time, the calls go to the queue subject and the spread shows it.
+  await mesh.ready({ timeout: 5_000 }).catch(() => undefined);
   const before = await Promise.all(echo.map((e) => handled(nc, e.id, token)));
   const weighted = await timed(
     `echo.say '{"n":1}' --balance weighted  (×${WEIGHTED_CALLS})`,
