@@ -426,6 +426,19 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         .argParser(value.optionalInteger(1, 3_600_000)),
     )
     .addOption(
+      new Option(
+        "--metrics-port <N>",
+        "Serve Prometheus metrics at http://<host>:<N>/metrics (0: any free port; default none)",
+      )
+        .env("MESH_METRICS_PORT")
+        .argParser(value.optionalInteger(0, 65_535)),
+    )
+    .addOption(
+      new Option("--metrics-host <H>", "Address the metrics port binds (default 127.0.0.1)")
+        .env("MESH_METRICS_HOST")
+        .argParser(value.optional),
+    )
+    .addOption(
       new Option("--token-file <FILE>", "Read this agent's token from a file (re-read on refresh)")
         .env("MESH_TOKEN_FILE")
         .argParser(value.optional),
@@ -450,7 +463,11 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     )
     .action((module: string, o: AgentCommandOptions, cmd: Command) => {
       needsJwks(o, cmd);
-      return run(agent(globalsOf(cmd), module, value.blankAsUnset(o), io));
+      const options = value.blankAsUnset(o);
+      if (options.metricsHost !== undefined && options.metricsPort === undefined) {
+        throw usageError("--metrics-host needs --metrics-port (or MESH_METRICS_PORT)");
+      }
+      return run(agent(globalsOf(cmd), module, options, io));
     });
 
   const events = program.command("events").description("Events: streams and consumer groups, emit");

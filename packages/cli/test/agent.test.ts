@@ -109,6 +109,40 @@ describe("natsmesh agent", () => {
     expect(await agent.stop("SIGINT")).toBe(0);
   });
 
+  it("serves Prometheus metrics on --metrics-port, or on MESH_METRICS_PORT", async () => {
+    const { mesh: m, env } = await mesh();
+    // One after the other: each call must reach the agent whose endpoint is read.
+    const runs = [
+      () =>
+        startCli(
+          ["agent", module("echo"), "--metrics-port", "0", "--metrics-host", "127.0.0.1"],
+          env,
+        ),
+      () => startCli(["agent", module("echo")], { ...env, MESH_METRICS_PORT: "0" }),
+    ];
+    for (const run of runs) {
+      const agent = run();
+      const started = log(agent.stdout, await agent.waitFor(/"msg":"agent started"/));
+      expect(started.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      await instance(m, "echo", agent);
+      await m.request("echo", "say", { hi: 1 }, { balance: "random" });
+      const text = await (await fetch(started.metrics as string)).text();
+      expect(text).toMatch(
+        /rpc_server_call_duration_count\{[^}]*rpc_method="echo\/say"[^}]*\} 1\n/,
+      );
+      expect(await agent.stop()).toBe(0);
+      await waitUntil(() => m.instances("echo").length === 0, { timeoutMs: 5000 });
+    }
+  });
+
+  it("serves no metrics without --metrics-port or MESH_METRICS_PORT", async () => {
+    const { env } = await mesh();
+    const agent = startCli(["agent", module("echo")], env);
+    const started = log(agent.stdout, await agent.waitFor(/"msg":"agent started"/));
+    expect(started).not.toHaveProperty("metrics");
+    expect(await agent.stop()).toBe(0);
+  });
+
   it("announces the module's own version without a flag or variable", async () => {
     const { mesh: m, env } = await mesh();
     const agent = startCli(["agent", module("slow")], env);
@@ -280,6 +314,8 @@ describe("natsmesh agent errors", () => {
     ],
     [["--concurrency", "0"], /option '--concurrency <N>' argument '0' is invalid/],
     [["--issuer", "me"], /--issuer needs --jwks \(or MESH_JWKS\)/],
+    [["--metrics-port", "65536"], /option '--metrics-port <N>' argument '65536' is invalid/],
+    [["--metrics-host", "0.0.0.0"], /--metrics-host needs --metrics-port \(or MESH_METRICS_PORT\)/],
     [[], /missing required argument 'module'/],
   ])("exits 2 for the flags %j", async (flags, message) => {
     const args = flags.length === 0 ? ["agent"] : ["agent", module("echo"), ...flags];

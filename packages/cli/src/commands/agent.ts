@@ -17,6 +17,8 @@ export interface AgentCommandOptions {
   readonly concurrency: number | undefined;
   readonly heartbeat: number | undefined;
   readonly drainTimeout: number | undefined;
+  readonly metricsPort: number | undefined;
+  readonly metricsHost: string | undefined;
   readonly tokenFile: string | undefined;
   readonly jwks: string | undefined;
   readonly issuer: string | undefined;
@@ -73,6 +75,14 @@ export async function agent(
       concurrency: o.concurrency,
       heartbeatMs: o.heartbeat,
       drainTimeoutMs: o.drainTimeout,
+      // The flags already read MESH_METRICS_PORT/HOST: no flag and no variable means none.
+      metrics:
+        o.metricsPort === undefined
+          ? false
+          : {
+              port: o.metricsPort,
+              ...(o.metricsHost === undefined ? {} : { host: o.metricsHost }),
+            },
       auth: authOf(o),
       token: tokenOf(global, o),
       logger,
@@ -90,6 +100,11 @@ export async function agent(
         subject: record.subject,
         prefix: global.prefix,
         auth: o.jwks !== undefined,
+        ...(running.agent.metricsPort === undefined
+          ? {}
+          : {
+              metrics: `http://${o.metricsHost ?? "127.0.0.1"}:${running.agent.metricsPort}/metrics`,
+            }),
       },
       "agent started",
     );

@@ -1,5 +1,10 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type Agent, type AgentAuthOptions, startAgent } from "@natsmesh/agent";
+import {
+  type Agent,
+  type AgentAuthOptions,
+  type AgentMetricsOptions,
+  startAgent,
+} from "@natsmesh/agent";
 import type { TokenSource } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { errorText, failure, inputError } from "../errors.js";
@@ -17,6 +22,8 @@ export interface ServiceAgentSettings {
   readonly concurrency?: number | undefined;
   readonly heartbeatMs?: number | undefined;
   readonly drainTimeoutMs?: number | undefined;
+  /** The Prometheus endpoint, or `false` for none (the environment is not read again). */
+  readonly metrics?: AgentMetricsOptions | false | undefined;
   /** Token checks on calls, or `false` for none. */
   readonly auth: AgentAuthOptions | false;
   /** The agent's own token: sent on presence, and on nested calls and emits. */
@@ -64,6 +71,7 @@ export async function startServiceAgent(
       ...given("concurrency", s.concurrency),
       ...given("heartbeatMs", s.heartbeatMs),
       ...given("drainTimeoutMs", s.drainTimeoutMs),
+      ...given("metrics", s.metrics),
       ...given("token", s.token),
     });
   } catch (err) {
