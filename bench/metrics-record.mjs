@@ -1,10 +1,18 @@
 // `npm run bench -- metrics-record`: what recording one call's duration costs at the single
-// point where a call settles, each way natsmesh can record it: into @opentelemetry/api with no
-// MeterProvider registered (a no-op), into the agent's own histograms (what its Prometheus
-// endpoint shows), and into an OpenTelemetry SDK MeterProvider (what a user's OpenTelemetry
-// setup pays). Interleaved rounds of a loop over the same attribute sets and durations; prints
-// the median CPU ns per call of each, less the bare loop's. CPU only.
-import { CallHistograms, MethodAttributes } from "@natsmesh/protocol/internal";
+// point where a call settles. natsmesh records into its own histograms (a MetricSet) whatever
+// reads them (nothing, its Prometheus endpoint, or a user's OpenTelemetry SDK through
+// natsmeshMetricProducer()); for reference, the two ways it recorded before: a histogram of
+// @opentelemetry/api with no MeterProvider registered (a no-op), and one of an OpenTelemetry SDK
+// MeterProvider (what a user's OpenTelemetry setup paid per call). Interleaved rounds of a loop
+// over the same attribute sets and durations; prints the median CPU ns per call of each, less
+// the bare loop's, and what one collection by natsmeshMetricProducer() costs. CPU only.
+import {
+  DurationHistogram,
+  MethodAttributes,
+  MetricSet,
+  meshMetrics,
+  natsmeshMetricProducer,
+} from "@natsmesh/protocol/internal";
 import { metrics } from "@opentelemetry/api";
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import { parseArgs, table } from "./lib.mjs";
@@ -45,7 +53,7 @@ export async function run(args) {
   const noop = metrics.getMeterProvider().getMeter("bench").createHistogram("d");
   const provider = new MeterProvider({ readers: [new IdleReader()] });
   const sdk = provider.getMeter("bench").createHistogram("d", { unit: "s" });
-  const own = new CallHistograms();
+  const own = new DurationHistogram();
   // Separate functions, so each call site stays monomorphic, as the agent's is.
   const ways = {
     loop: (n) => {
@@ -63,7 +71,7 @@ export async function run(args) {
       }
       return sum;
     },
-    "agent's own histograms": (n) => {
+    "natsmesh's own histograms (every path now)": (n) => {
       let sum = 0;
       for (let i = 0; i < n; i++) {
         const s = seconds[i & (SPREAD - 1)];
@@ -72,7 +80,7 @@ export async function run(args) {
       }
       return sum;
     },
-    "OpenTelemetry SDK": (n) => {
+    "OpenTelemetry SDK (the former OTel path)": (n) => {
       let sum = 0;
       for (let i = 0; i < n; i++) {
         const s = seconds[i & (SPREAD - 1)];
@@ -86,18 +94,46 @@ export async function run(args) {
   for (let r = 0; r < opts.rounds; r++) {
     for (const [name, body] of Object.entries(ways)) {
       // The SDK is two orders slower: fewer iterations keep a round short.
-      const n = name === "OpenTelemetry SDK" ? opts.iterations / 10 : opts.iterations;
+      const n = name.startsWith("OpenTelemetry SDK") ? opts.iterations / 10 : opts.iterations;
       results[name].push(timed(n, body));
     }
   }
   await provider.shutdown();
+  const collectUs = await collectCost(attrs, seconds, opts.rounds);
   const base = med(results.loop);
   const rows = Object.keys(ways)
     .filter((k) => k !== "loop")
     .map((k) => ({ "records into": k, "ns/call": (med(results[k]) - base).toFixed(1) }));
-  if (opts.json) console.log(JSON.stringify({ loopNs: base, rows }, null, 2));
+  if (opts.json) console.log(JSON.stringify({ loopNs: base, rows, collectUs }, null, 2));
   else {
     console.log(`loop alone: ${base.toFixed(2)} ns/call (median of ${opts.rounds} rounds)`);
     table(rows);
+    console.log(
+      `one collection by natsmeshMetricProducer() of ${collectUs.series} series: ` +
+        `${collectUs.median.toFixed(1)} µs CPU (median of ${collectUs.rounds})`,
+    );
   }
+}
+
+/**
+ * CPU µs of one `natsmeshMetricProducer().collect()` over a set holding what the loop recorded
+ * (a few series), as a user's reader pays it once per export interval.
+ */
+async function collectCost(attrs, seconds, rounds) {
+  const set = new MetricSet("bench");
+  const h = set.histogram({ name: "d", description: "", unit: "s", kind: "histogram" });
+  for (let i = 0; i < SPREAD; i++) h.record(attrs[i], seconds[i]);
+  meshMetrics.add(set);
+  const producer = natsmeshMetricProducer();
+  await producer.collect(); // loads the OpenTelemetry SDK once
+  const n = 200;
+  const us = [];
+  for (let r = 0; r < rounds; r++) {
+    const start = process.cpuUsage();
+    for (let i = 0; i < n; i++) await producer.collect();
+    const { user, system } = process.cpuUsage(start);
+    us.push((user + system) / n);
+  }
+  meshMetrics.retire(set);
+  return { median: med(us), rounds, series: h.series.size };
 }

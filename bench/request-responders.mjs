@@ -1,20 +1,51 @@
 // The answering side of `npm run bench -- request`, started in the benchmark's own process or in
 // a child (bench/responder.mjs): a plain nats.js echo for the two nats.js baselines, a natsmesh
 // agent, the same agent with natsmesh's own metrics on (its Prometheus endpoint on a free loopback
-// port, so every call is recorded), the same agent recording into an OpenTelemetry SDK
-// MeterProvider, a natsmesh agent that checks tokens (when given a key set), and a Moleculer
+// port), the same agent read by a user's OpenTelemetry SDK (a MeterProvider registered globally
+// whose periodic reader has natsmeshMetricProducer() and exports every second), a natsmesh agent that checks tokens (when given a key set), and a Moleculer
 // service broker (when given a namespace). Every one echoes its payload.
 import { connect } from "@nats-io/transport-node";
-import { startAgent } from "@natsmesh/agent";
+import { natsmeshMetricProducer, startAgent } from "@natsmesh/agent";
 import { connectionOptions } from "@natsmesh/protocol/internal";
-import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import { metrics } from "@opentelemetry/api";
+import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
 
-/** A metric reader that is never asked to collect: recording costs what it costs with any. */
-export class IdleReader extends MetricReader {
-  async onForceFlush() {}
-  async onShutdown() {}
+let userProvider;
+
+/**
+ * A user's OpenTelemetry metrics setup, once per process: a global MeterProvider whose reader
+ * collects natsmesh's metrics (every agent and mesh of the process) each second and hands them
+ * to an exporter that drops them, so collecting is paid for and nothing else.
+ */
+export function userOtel() {
+  if (userProvider !== undefined) return userProvider;
+  const exporter = {
+    exports: 0,
+    export(_metrics, done) {
+      this.exports++;
+      done({ code: 0 });
+    },
+    async forceFlush() {},
+    async shutdown() {},
+  };
+  const reader = new PeriodicExportingMetricReader({
+    exporter,
+    exportIntervalMillis: 1000,
+    metricProducers: [natsmeshMetricProducer()],
+  });
+  userProvider = new MeterProvider({ readers: [reader] });
+  metrics.setGlobalMeterProvider(userProvider);
+  return userProvider;
+}
+
+/** Stops {@link userOtel}'s provider, if this process started one. */
+export async function stopUserOtel() {
+  const provider = userProvider;
+  userProvider = undefined;
+  metrics.disable();
+  await provider?.shutdown();
 }
 
 /** nats.js connection options of every benchmark connection (the flush threshold, if set). */
@@ -49,9 +80,17 @@ export function moleculerOptions(url, namespace, nodeID, pendingLimit) {
 /**
  * Starts the responders. `prefix` is the natsmesh prefix (the plain echo listens on
  * `<prefix>.plain.echo`); `jwks` enables the token-checking agent `benchauth`; `namespace`
- * enables the Moleculer service `bench.echo`.
+ * enables the Moleculer service `bench.echo`; `otel` registers {@link userOtel} (only runs with
+ * the `mesh-otel` scenario do: the others measure natsmesh with no OpenTelemetry SDK at all).
  */
-export async function startResponders({ url, prefix, jwks, namespace, pendingLimit = 0 }) {
+export async function startResponders({
+  url,
+  prefix,
+  jwks,
+  namespace,
+  pendingLimit = 0,
+  otel = false,
+}) {
   const packr = new Packr({ useRecords: false });
   const nc = await connect(natsOptions(url, pendingLimit));
   nc.subscribe(`${prefix}.plain.echo`, {
@@ -74,13 +113,12 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
     metrics: { port: 0 },
     methods: echo,
   });
-  const meters = new MeterProvider({ readers: [new IdleReader()] });
-  const otel = await startAgent({
+  if (otel) userOtel();
+  const otelAgent = await startAgent({
     connection: meshNc,
     prefix,
     service: "benchotel",
     concurrency: 4096,
-    meterProvider: meters,
     methods: echo,
   });
   const authed =
@@ -109,8 +147,8 @@ export async function startResponders({ url, prefix, jwks, namespace, pendingLim
       await broker?.stop();
       await authed?.stop();
       await metered.stop();
-      await otel.stop();
-      await meters.shutdown();
+      await otelAgent.stop();
+      await stopUserOtel();
       await agent.stop();
       await meshNc.close();
       await nc.close();

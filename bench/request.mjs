@@ -5,7 +5,8 @@
 //   request    nats.js request() (msgpackr)
 //   mesh       natsmesh mesh.request(), queue balancing, msgpack, no auth
 //   mesh-metrics  the same against an agent with its Prometheus endpoint on: natsmesh's metrics
-//   mesh-otel  the same with client and agent recording into OpenTelemetry SDK MeterProviders
+//   mesh-otel  the same, read by a user's OpenTelemetry SDK: a global MeterProvider whose reader
+//              has natsmeshMetricProducer() and exports every second (see request-responders.mjs)
 //   mesh-auth  the same against an agent that checks a real EdDSA token against a JWKS
 //   moleculer  Moleculer 0.14 broker.call() over its NATS transporter, JSON, no auth
 //
@@ -17,17 +18,17 @@ import { connect } from "@nats-io/transport-node";
 import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer } from "@natsmesh/testing";
-import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
 import { PROC_TICK_US, procCpuMicros, selfCpuMicros } from "./cpu.mjs";
 import { closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
 import {
-  IdleReader,
   meshNatsOptions,
   moleculerOptions,
   natsOptions,
   startResponders,
+  stopUserOtel,
+  userOtel,
 } from "./request-responders.mjs";
 
 const SCENARIOS = ["mux", "request", "mesh", "mesh-metrics", "mesh-otel", "mesh-auth", "moleculer"];
@@ -124,6 +125,8 @@ async function runLayout(layout, o) {
   const prefix = `bench${tag}`;
   const namespace = `bench${tag}`;
   const wantMoleculer = o.scenarios.includes("moleculer");
+  // A user's OpenTelemetry SDK only in runs that measure it: the others have none at all.
+  const wantOtel = o.scenarios.includes("mesh-otel");
 
   // The responders: here, or in a child that reports its CPU time when asked.
   let responders;
@@ -135,6 +138,7 @@ async function runLayout(layout, o) {
       jwks: o.jwks,
       namespace: wantMoleculer ? namespace : undefined,
       pendingLimit: o.pendingLimit,
+      otel: wantOtel,
     });
   } else {
     child = fork(
@@ -142,7 +146,12 @@ async function runLayout(layout, o) {
       wantMoleculer ? [o.url, prefix, namespace] : [o.url, prefix],
       {
         stdio: "inherit",
-        env: { ...process.env, BENCH_JWKS: o.jwks, BENCH_PENDING_LIMIT: String(o.pendingLimit) },
+        env: {
+          ...process.env,
+          BENCH_JWKS: o.jwks,
+          BENCH_PENDING_LIMIT: String(o.pendingLimit),
+          BENCH_OTEL: wantOtel ? "1" : "0",
+        },
       },
     );
     await new Promise((resolve, reject) => {
@@ -187,13 +196,12 @@ async function runLayout(layout, o) {
   });
   const meshNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const mesh = await connectMesh({ connection: meshNc, prefix, presence: false });
-  const meters = new MeterProvider({ readers: [new IdleReader()] });
+  if (wantOtel) userOtel();
   const meteredNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const metered = await connectMesh({
     connection: meteredNc,
     prefix,
     presence: false,
-    meterProvider: meters,
   });
   const authNc = await connect(meshNatsOptions(o.url, o.pendingLimit));
   const authed = await connectMesh({ connection: authNc, prefix, presence: false, token: o.token });
@@ -248,7 +256,7 @@ async function runLayout(layout, o) {
     await broker?.stop();
     await mesh.close();
     await metered.close();
-    await meters.shutdown();
+    await stopUserOtel();
     await meteredNc.close();
     await authed.close();
     await meshNc.close();

@@ -1,7 +1,7 @@
 // The answering side of the request and auth benchmarks in a child process, so client and
 // responder do not share one event loop. Arguments: <nats url> <prefix> [<moleculer namespace>];
 // env BENCH_JWKS (a key set: adds the token-checking agent), BENCH_PENDING_LIMIT (nats.js flush
-// threshold). Messages from the parent: "cpu" (answers { cpu: microseconds }), "stop".
+// threshold), BENCH_OTEL=1 (a user's OpenTelemetry SDK reads the metrics). Messages from the parent: "cpu" (answers { cpu: microseconds }), "stop".
 import { selfCpuMicros } from "./cpu.mjs";
 import { startResponders } from "./request-responders.mjs";
 
@@ -12,6 +12,7 @@ const responders = await startResponders({
   jwks: process.env.BENCH_JWKS,
   namespace,
   pendingLimit: Number(process.env.BENCH_PENDING_LIMIT ?? 0),
+  otel: process.env.BENCH_OTEL === "1",
 });
 process.send?.("ready");
 process.on("message", async (m) => {

@@ -1,5 +1,5 @@
 import { Kvm } from "@nats-io/kv";
-import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
+import { type Agent, MeshError, natsmeshMetricProducer, startAgent } from "@natsmesh/agent";
 import { presenceBucket, presenceKey } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, setup, type TestSetup } from "@natsmesh/testing";
@@ -61,10 +61,10 @@ function gate() {
 let t: TestSetup;
 let agent: Agent;
 let mesh: Mesh;
-const agentReader = new TestReader();
-const clientReader = new TestReader();
-const agentMeters = new MeterProvider({ readers: [agentReader] });
-const clientMeters = new MeterProvider({ readers: [clientReader] });
+// One reader sees the agent's and the client's metrics, as a user's would.
+const agentReader = new TestReader({ metricProducers: [natsmeshMetricProducer()] });
+const clientReader = agentReader;
+const meters = new MeterProvider({ readers: [agentReader] });
 let held: ReturnType<typeof gate> | undefined;
 
 beforeAll(async () => {
@@ -74,7 +74,6 @@ beforeAll(async () => {
     prefix: t.prefix,
     service: "shop",
     concurrency: 1,
-    meterProvider: agentMeters,
     methods: {
       buy: (n: number) => n * 2,
       refuse: () => {
@@ -101,17 +100,16 @@ beforeAll(async () => {
   mesh = await connectMesh({
     servers: t.server.url,
     prefix: t.prefix,
-    meterProvider: clientMeters,
     retries: 0,
   });
 });
 
 afterAll(async () => {
   await cleanup(t, mesh, agent);
-  await Promise.all([agentMeters.shutdown(), clientMeters.shutdown()]);
+  await meters.shutdown();
 });
 
-describe("metrics through @opentelemetry/api", () => {
+describe("metrics through natsmeshMetricProducer()", () => {
   it("records every call's duration per method and outcome, on both sides, in seconds", async () => {
     const started = performance.now();
     for (let i = 0; i < 3; i++) await mesh.request("shop", "buy", i);

@@ -109,7 +109,13 @@ const PUBLIC_API = {
     ],
   },
   agent: {
-    values: ["AGENT_DEFAULTS", "EVENT_DEFAULTS", "MeshError", "startAgent"],
+    values: [
+      "AGENT_DEFAULTS",
+      "EVENT_DEFAULTS",
+      "MeshError",
+      "natsmeshMetricProducer",
+      "startAgent",
+    ],
     types: [
       "Agent",
       "AgentAuthOptions",
@@ -138,7 +144,7 @@ const PUBLIC_API = {
     ],
   },
   sdk: {
-    values: ["Balance", "MESH_DEFAULTS", "MeshError", "connectMesh"],
+    values: ["Balance", "MESH_DEFAULTS", "MeshError", "connectMesh", "natsmeshMetricProducer"],
     types: [
       "BroadcastOptions",
       "CodecName",

@@ -11,13 +11,14 @@ import {
   type ConnectionFollower,
   connectionOptions,
   followConnection,
+  MetricSet,
+  meshMetrics,
   ReplySubjectRule,
   type TokenProvider,
   TracerSource,
   tokenProvider,
   toMeshError,
 } from "@natsmesh/protocol/internal";
-import { type Meter, metrics } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { AgentStats } from "./agent-stats.js";
 import { Announcer } from "./announcer.js";
@@ -78,6 +79,7 @@ class AgentImpl implements Agent {
   readonly #replies: ReplyGuard;
   readonly #budget: InflightBudget;
   readonly #saturation: Saturation;
+  readonly #metricSet: MetricSet;
   readonly #metrics: ServerMetrics;
   readonly #eventMetrics: EventMetrics;
   readonly #endpoint: MetricsEndpoint | undefined;
@@ -99,9 +101,11 @@ class AgentImpl implements Agent {
     auth: AgentAuth | undefined,
     record: InstanceRecord,
     log: Logger,
+    metricSet: MetricSet,
     endpoint: MetricsEndpoint | undefined,
   ) {
     this.#o = o;
+    this.#metricSet = metricSet;
     this.#endpoint = endpoint;
     this.#nc = nc;
     this.#ownsConnection = ownsConnection;
@@ -129,16 +133,15 @@ class AgentImpl implements Agent {
     });
     this.#refreshStatus();
     this.#replies = new ReplyGuard(new ReplySubjectRule(o.inboxPrefixes), limited);
-    const user = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(AGENT_METER);
-    const meters: [Meter, ...Meter[]] = endpoint === undefined ? [user] : [user, endpoint.meter];
-    this.#metrics = new ServerMetrics(meters, endpoint?.histograms, o.service, o.methods.keys(), {
-      inflight: () => this.#dispatcher.active,
-      rejected: () => ({
-        concurrency: this.#dispatcher.rejectedConcurrency,
-        memory: this.#dispatcher.rejectedMemory,
-      }),
-    });
-    this.#eventMetrics = new EventMetrics(meters, o.service);
+    this.#metrics = new ServerMetrics(
+      metricSet,
+      o.service,
+      o.methods.keys(),
+      () => this.#dispatcher.active,
+    );
+    this.#eventMetrics = new EventMetrics(metricSet, o.service);
+    // Read with every other agent and mesh of the process by natsmeshMetricProducer().
+    meshMetrics.add(metricSet);
     this.#dispatcher = new Dispatcher(scope, {
       connection: nc,
       methods: o.methods,
@@ -321,12 +324,13 @@ class AgentImpl implements Agent {
       this.#events?.stop(this.#o.drainTimeoutMs),
     ]);
     this.#discovery.stop();
-    this.#metrics.stop();
     this.#announcer.stop("stopped");
     this.#auth?.stop();
     this.#token?.stop();
     this.#status.stop();
     await this.#endpoint?.close();
+    // Its counts stay in the process's metrics: cumulative numbers must not go backwards.
+    meshMetrics.retire(this.#metricSet);
     if (this.#ownsConnection) {
       await this.#nc.drain().catch(() => this.#nc.close());
     } else if (!this.#nc.isClosed()) {
@@ -349,12 +353,14 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const id = nuid.next();
   const record = instanceRecord(o, id);
   const log = o.logger.child({ component: "agent", service: o.service, instance: id });
+  const metricSet = new MetricSet(AGENT_METER);
   // Bound first: a taken port fails the start before anything is announced.
   const endpoint =
     o.metrics === undefined
       ? undefined
       : await MetricsEndpoint.listen(
           o.metrics,
+          metricSet,
           { service: o.service, version: o.version, id },
           log,
         );
@@ -369,7 +375,16 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     await endpoint?.close();
     throw err;
   }
-  const agent = new AgentImpl(o, nc, o.connection === undefined, auth, record, log, endpoint);
+  const agent = new AgentImpl(
+    o,
+    nc,
+    o.connection === undefined,
+    auth,
+    record,
+    log,
+    metricSet,
+    endpoint,
+  );
   try {
     await agent.startEvents(log);
   } catch (err) {

@@ -422,9 +422,13 @@ export class Dispatcher {
 
   /** Counts an `OVERLOADED` refusal (`refused`, or a full set of slots) and tells the agent. */
   #full(refused: MeshError | undefined, slots: boolean): void {
-    if (slots) this.rejectedConcurrency++;
-    else if (refused?.code === "OVERLOADED") this.rejectedMemory++;
-    else return;
+    if (slots) {
+      this.rejectedConcurrency++;
+      this.#metrics.rejected("concurrency");
+    } else if (refused?.code === "OVERLOADED") {
+      this.rejectedMemory++;
+      this.#metrics.rejected("memory");
+    } else return;
     this.#onFull();
   }
 

@@ -13,6 +13,7 @@ export {
   MeshError,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
+export { natsmeshMetricProducer } from "@natsmesh/protocol/internal";
 export { type Agent, type AgentUpdate, startAgent } from "./agent.js";
 export type { AgentStats } from "./agent-stats.js";
 export type { AgentAuthOptions } from "./auth.js";

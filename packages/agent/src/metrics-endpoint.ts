@@ -1,19 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { CallHistograms, DURATION_BUCKETS_S, withTimeout } from "@natsmesh/protocol/internal";
-import { type HrTime, type Meter, ValueType } from "@opentelemetry/api";
+import { type MetricSet, readingProducer, withTimeout } from "@natsmesh/protocol/internal";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { emptyResource, resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AggregationTemporality,
-  type CollectionResult,
-  DataPointType,
-  MeterProvider,
-  type MetricProducer,
-} from "@opentelemetry/sdk-metrics";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Logger } from "pino";
-import { AGENT_METER, SERVER_DURATION } from "./server-metrics.js";
-
 /** Where the Prometheus endpoint listens. */
 export interface MetricsEndpointOptions {
   port: number;
@@ -30,35 +21,32 @@ export interface MetricsIdentity {
 const CLOSE_TIMEOUT_MS = 2000;
 
 /**
- * The agent's optional Prometheus endpoint: `GET /metrics` in the Prometheus text format. Its
- * numbers come from a MeterProvider of its own, which the agent's instruments record into next
- * to the user's; OpenTelemetry's Prometheus exporter renders them, so the names on this page are
+ * The agent's optional Prometheus endpoint: `GET /metrics` in the Prometheus text format. It
+ * shows this agent's {@link MetricSet}, handed at each scrape to OpenTelemetry's Prometheus
+ * exporter (on a MeterProvider of its own, for `target_info`), so the names on this page are
  * those of docs/observability.md with dots as underscores.
  */
 export class MetricsEndpoint {
   readonly #server: Server;
   readonly #provider: MeterProvider;
-  /** The call durations this endpoint shows, recorded by the agent (see `ServerMetrics`). */
-  readonly histograms: CallHistograms;
   #closing: Promise<void> | undefined;
 
-  private constructor(server: Server, provider: MeterProvider, histograms: CallHistograms) {
+  private constructor(server: Server, provider: MeterProvider) {
     this.#server = server;
     this.#provider = provider;
-    this.histograms = histograms;
   }
 
   /** Starts listening; rejects when the port cannot be bound. */
   static async listen(
     options: MetricsEndpointOptions,
+    metrics: MetricSet,
     identity: MetricsIdentity,
     log: Logger,
   ): Promise<MetricsEndpoint> {
-    const histograms = new CallHistograms();
     const exporter = new PrometheusExporter({
       preventServerStart: true,
       withoutScopeInfo: true,
-      metricProducers: [durationProducer(histograms)],
+      metricProducers: [readingProducer(() => [metrics.read()])],
     });
     const provider = new MeterProvider({
       resource: resourceFromAttributes({
@@ -82,14 +70,9 @@ export class MetricsEndpoint {
       throw err;
     }
     server.on("error", (err) => log.error({ err }, "metrics endpoint error"));
-    const endpoint = new MetricsEndpoint(server, provider, histograms);
+    const endpoint = new MetricsEndpoint(server, provider);
     log.info({ host: options.host, port: endpoint.port }, "metrics endpoint listening");
     return endpoint;
-  }
-
-  /** The meter whose instruments this endpoint shows. */
-  get meter(): Meter {
-    return this.#provider.getMeter(AGENT_METER);
   }
 
   /** The bound port (the real one when 0 was asked for). */
@@ -112,56 +95,6 @@ export class MetricsEndpoint {
     );
     await this.#provider.shutdown();
   }
-}
-
-function hrTime(ms: number): HrTime {
-  return [Math.floor(ms / 1000), (ms % 1000) * 1e6];
-}
-
-/**
- * `rpc.server.call.duration` from the agent's own histograms, handed to the exporter at each
- * scrape as an OpenTelemetry SDK histogram would be: the agent records a call with a few
- * additions instead of through the SDK's instrument, which costs a microsecond or more per call.
- */
-function durationProducer(histograms: CallHistograms): MetricProducer {
-  const boundaries = [...DURATION_BUCKETS_S];
-  return {
-    collect: async (): Promise<CollectionResult> => {
-      const startTime = hrTime(histograms.startedAt);
-      const endTime = hrTime(Date.now());
-      const dataPoints = Array.from(histograms.entries(), ([attributes, s]) => ({
-        attributes,
-        startTime,
-        endTime,
-        value: {
-          buckets: { boundaries, counts: Array.from(s.counts) },
-          sum: s.sum,
-          count: s.count,
-          min: s.min,
-          max: s.max,
-        },
-      }));
-      return {
-        resourceMetrics: {
-          resource: emptyResource(),
-          scopeMetrics: [
-            {
-              scope: { name: AGENT_METER },
-              metrics: [
-                {
-                  descriptor: { ...SERVER_DURATION, valueType: ValueType.DOUBLE },
-                  aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                  dataPointType: DataPointType.HISTOGRAM,
-                  dataPoints,
-                },
-              ],
-            },
-          ],
-        },
-        errors: [],
-      };
-    },
-  };
 }
 
 function serve(exporter: PrometheusExporter, req: IncomingMessage, res: ServerResponse): void {

@@ -21,13 +21,14 @@ import {
   logLevelFromEnv,
   metricsFromEnv,
   prefixFromEnv,
+  refuseMeterProvider,
   resolveEventStreamOptions,
   serversFromEnv,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
 } from "@natsmesh/protocol/internal";
-import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
+import type { TracerProvider } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 import type { AgentAuthOptions } from "./auth.js";
 import type { RequestContext } from "./call.js";
@@ -247,12 +248,6 @@ export interface AgentOptions {
    */
   metrics?: AgentMetricsOptions | false;
   /**
-   * Where the agent's OpenTelemetry metrics go (`rpc.server.call.duration`, …; see
-   * docs/observability.md). Register a global one before starting the agent, or pass one here.
-   * @default the global MeterProvider of `@opentelemetry/api` (none registered: nothing is recorded)
-   */
-  meterProvider?: MeterProvider;
-  /**
    * Where the agent's server spans go: each call to a handler runs in a span that continues the
    * caller's trace.
    * @default the global TracerProvider of `@opentelemetry/api` (none registered: no spans)
@@ -305,7 +300,6 @@ export interface ResolvedAgentOptions {
   description: string;
   mesh: NestedMesh | undefined;
   metrics: Required<AgentMetricsOptions> | undefined;
-  meterProvider: MeterProvider | undefined;
   tracerProvider: TracerProvider | undefined;
   logger: Logger;
 }
@@ -384,6 +378,7 @@ function resolveMetrics(
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options === null || typeof options !== "object")
     throw new TypeError("startAgent needs options");
+  refuseMeterProvider(options);
   // MESH_PREFIX is read only when no prefix is given: a bad value there cannot fail a caller
   // who set the prefix in code.
   const o = withDefaults(AGENT_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
@@ -431,7 +426,6 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     description: o.description ?? "",
     mesh: o.mesh,
     metrics: resolveMetrics(o.metrics === undefined ? metricsFromEnv() : o.metrics),
-    meterProvider: checkProvider(o.meterProvider, "getMeter", "meterProvider"),
     tracerProvider: checkProvider(o.tracerProvider, "getTracer", "tracerProvider"),
     logger: o.logger ?? pino({ level: logLevelFromEnv() }),
   };

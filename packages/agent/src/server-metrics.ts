@@ -1,67 +1,44 @@
 import {
   Attr,
-  type CallHistograms,
-  DURATION_BUCKETS_S,
+  type Counter,
+  type DurationHistogram,
+  InstrumentKind,
   MethodAttributes,
-  type MetricAttributes,
+  type MetricSet,
   Telemetry,
 } from "@natsmesh/protocol/internal";
-import type { Histogram, Meter, ObservableResult } from "@opentelemetry/api";
 
-/** Name of the agent's meter (the OpenTelemetry instrumentation scope). */
+/** Name of the agent's instrumentation scope (its meter, as OpenTelemetry exporters show it). */
 export const AGENT_METER = "@natsmesh/agent";
 /** Name of the agent's tracer. */
 export const AGENT_TRACER = "@natsmesh/agent";
-
-/** What the observable instruments read when a reader collects. */
-export interface ServerMetricSources {
-  /** Calls holding a concurrency slot now. */
-  inflight(): number;
-  /** Calls refused `OVERLOADED` since start: for want of a slot, and for want of memory. */
-  rejected(): { readonly concurrency: number; readonly memory: number };
-}
-
-/** Removes a callback that an observable instrument was given. */
-type Unobserve = () => void;
 
 /** The description of `rpc.server.call.duration`, wherever it is shown. */
 export const SERVER_DURATION = {
   name: "rpc.server.call.duration",
   description: "Time from a request's arrival at the agent to its reply.",
   unit: "s",
+  kind: InstrumentKind.histogram,
 } as const;
 
+/** Why a call was refused `OVERLOADED`. */
+export type Rejection = "concurrency" | "memory";
+
 /**
- * The agent's call metrics: `rpc.server.call.duration` per method and outcome (so its count is
- * the calls and the errors by code), plus calls in flight and refusals, read from the agent's
- * own counters only when a reader collects. Recording a call is one histogram record with an
- * attribute set made once (nothing without a MeterProvider) and, with the Prometheus endpoint
- * on, a few additions to the endpoint's own histograms.
+ * The agent's call metrics, in its {@link MetricSet}: `rpc.server.call.duration` per method and
+ * outcome (so its count is the calls and the errors by code), refusals by reason, and calls in
+ * flight (read from `inflight` only when the metrics are read). Recording a call is two map
+ * lookups and a few additions; the attribute sets are made once.
  */
 export class ServerMetrics {
-  readonly #duration: Histogram;
-  readonly #local: CallHistograms | undefined;
+  readonly #duration: DurationHistogram;
+  readonly #rejections: Counter;
   readonly #methods = new Map<string, MethodAttributes>();
   readonly #other = new MethodAttributes(Telemetry.otherMethod);
-  readonly #unobserve: Unobserve[] = [];
+  readonly #byReason: Readonly<Record<Rejection, Readonly<Record<string, string>>>>;
 
-  /**
-   * `meters`: the user's meter first, then the Prometheus endpoint's, if any; `local`: the
-   * endpoint's own duration histograms, which stand in for an instrument on its meter.
-   */
-  constructor(
-    meters: readonly [Meter, ...Meter[]],
-    local: CallHistograms | undefined,
-    service: string,
-    methods: Iterable<string>,
-    sources: ServerMetricSources,
-  ) {
-    this.#local = local;
-    this.#duration = meters[0].createHistogram(SERVER_DURATION.name, {
-      description: SERVER_DURATION.description,
-      unit: SERVER_DURATION.unit,
-      advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
-    });
+  constructor(set: MetricSet, service: string, methods: Iterable<string>, inflight: () => number) {
+    this.#duration = set.histogram(SERVER_DURATION);
     for (const method of methods) {
       this.#methods.set(method, new MethodAttributes(`${service}/${method}`));
     }
@@ -69,47 +46,37 @@ export class ServerMetrics {
       [Attr.system]: Telemetry.system,
       [Attr.service]: service,
     });
-    const byReason = (reason: string) => Object.freeze({ ...serviceAttrs, [Attr.reason]: reason });
-    const concurrency = byReason("concurrency");
-    const memory = byReason("memory");
-    for (const meter of meters) {
-      const inflight = meter.createObservableUpDownCounter("natsmesh.server.inflight", {
+    const byReason = (reason: Rejection) =>
+      Object.freeze({ ...serviceAttrs, [Attr.reason]: reason });
+    this.#byReason = { concurrency: byReason("concurrency"), memory: byReason("memory") };
+    set.observe(
+      {
+        name: "natsmesh.server.inflight",
         description: "Calls running in the agent's handlers now.",
         unit: "{call}",
-      });
-      const observeInflight = (r: ObservableResult<MetricAttributes>) =>
-        r.observe(sources.inflight(), serviceAttrs);
-      inflight.addCallback(observeInflight);
-      const rejections = meter.createObservableCounter("natsmesh.server.rejections", {
-        description:
-          "Calls refused OVERLOADED: the concurrency limit was full, or the memory budget of requests in flight.",
-        unit: "{call}",
-      });
-      const observeRejections = (r: ObservableResult<MetricAttributes>) => {
-        const rejected = sources.rejected();
-        r.observe(rejected.concurrency, concurrency);
-        r.observe(rejected.memory, memory);
-      };
-      rejections.addCallback(observeRejections);
-      this.#unobserve.push(
-        () => inflight.removeCallback(observeInflight),
-        () => rejections.removeCallback(observeRejections),
-      );
-    }
+        kind: InstrumentKind.upDownCounter,
+      },
+      (observe) => observe(inflight(), serviceAttrs),
+    );
+    this.#rejections = set.counter({
+      name: "natsmesh.server.rejections",
+      description:
+        "Calls refused OVERLOADED: the concurrency limit was full, or the memory budget of requests in flight.",
+      unit: "{call}",
+      kind: InstrumentKind.counter,
+    });
+    // Shown as 0 before the first refusal, so a rate over them starts from the agent's start.
+    for (const attrs of Object.values(this.#byReason)) this.#rejections.add(attrs, 0);
   }
 
   /** Records one answered call of `method` that took `ms`; `code` is its error, if it failed. */
   call(method: string, ms: number, code: string | undefined): void {
     const m = this.#methods.get(method) ?? this.#other;
-    const attrs = code === undefined ? m.ok : m.failed(code);
-    const seconds = ms / 1000;
-    this.#duration.record(seconds, attrs);
-    this.#local?.record(attrs, seconds);
+    this.#duration.record(code === undefined ? m.ok : m.failed(code), ms / 1000);
   }
 
-  /** Detaches the observable instruments, so a stopped agent is no longer read. */
-  stop(): void {
-    for (const unobserve of this.#unobserve) unobserve();
-    this.#unobserve.length = 0;
+  /** Counts a call refused `OVERLOADED`. */
+  rejected(reason: Rejection): void {
+    this.#rejections.add(this.#byReason[reason]);
   }
 }

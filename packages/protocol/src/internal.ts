@@ -6,7 +6,6 @@
  * @module
  */
 
-export { CallHistograms, DurationSeries } from "./call-histograms.js";
 export { checkPayloadSize, decodeScanned } from "./codec.js";
 export {
   connectionOptions,
@@ -68,6 +67,26 @@ export {
 export { headerText, parseAttempt, parseDeadline } from "./headers.js";
 export { checkInt, isIntInRange } from "./integers.js";
 export { LatencyHistogram } from "./latency-histogram.js";
+export {
+  MAX_SERIES_PER_METRIC,
+  MeshMetrics,
+  mergeReadings,
+  meshMetrics,
+} from "./metrics/mesh-metrics.js";
+export { natsmeshMetricProducer, readingProducer } from "./metrics/metric-producer.js";
+export {
+  Counter,
+  CountSeries,
+  DurationHistogram,
+  DurationSeries,
+  type InstrumentDescriptor,
+  InstrumentKind,
+  type InstrumentReading,
+  MetricSet,
+  type Observer,
+  type ReadingPoint,
+  type ScopeReading,
+} from "./metrics/metric-set.js";
 export { assertName, assertPrefix } from "./names.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { lookupPresence, type PresenceLookup } from "./presence-lookup.js";
@@ -102,6 +121,7 @@ export {
   MethodAttributes,
   type MetricAttributes,
   RpcAttributes,
+  refuseMeterProvider,
   Telemetry,
 } from "./telemetry-attributes.js";
 export { ThrottledLog } from "./throttled-log.js";

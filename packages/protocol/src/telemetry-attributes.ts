@@ -147,3 +147,15 @@ export function checkProvider<T>(
   }
   return provider;
 }
+
+/**
+ * Throws `TypeError` when `options` still carries `meterProvider`, an option until natsmesh kept
+ * its own metrics: they reach an OpenTelemetry SDK through `natsmeshMetricProducer()` now.
+ */
+export function refuseMeterProvider(options: object): void {
+  if ((options as { meterProvider?: unknown }).meterProvider === undefined) return;
+  throw new TypeError(
+    "meterProvider is not an option: natsmesh's metrics reach a MeterProvider through its reader, " +
+      "new PeriodicExportingMetricReader({ exporter, metricProducers: [natsmeshMetricProducer()] })",
+  );
+}

@@ -1,7 +1,7 @@
 import { MeshError } from "@natsmesh/protocol";
 import {
-  CallHistograms,
   DURATION_BUCKETS_S,
+  DurationHistogram,
   errorType,
   MethodAttributes,
   RpcAttributes,
@@ -44,11 +44,11 @@ describe("metric attribute sets", () => {
   });
 
   it("keeps a histogram per attribute set, a value on a boundary in that boundary's bucket", () => {
-    const h = new CallHistograms();
+    const h = new DurationHistogram();
     const a = new MethodAttributes("a/b");
     for (const s of [0.00005, 0.0001, 0.00011, 10, 11]) h.record(a.ok, s);
     h.record(a.failed("X"), 0.3);
-    const series = new Map(h.entries());
+    const series = h.series;
     expect(series.size).toBe(2);
     const ok = series.get(a.ok)!;
     expect(ok.count).toBe(5);

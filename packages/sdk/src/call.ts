@@ -10,6 +10,7 @@ import {
   checkInt,
   checkPayloadSize,
   errorType,
+  type MetricSet,
   type TokenProvider,
   type TracerSource,
   toMeshError,
@@ -63,6 +64,8 @@ export interface CallScope {
   readonly calls: CallTracker;
   /** Where every settled call, retry and failover is recorded. */
   readonly metrics: ClientMetrics;
+  /** The set `metrics` records into, retired from the process's metrics on close. */
+  readonly metricSet: MetricSet;
   /** Where attempt spans come from; no tracer: none are made. */
   readonly tracing: TracerSource;
 }

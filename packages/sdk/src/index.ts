@@ -14,6 +14,7 @@ export {
   type PresenceQuotas,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
+export { natsmeshMetricProducer } from "@natsmesh/protocol/internal";
 export { Balance } from "./balancer.js";
 export type { BroadcastOptions, EmitOptions, EmitResult } from "./events/emit-options.js";
 export type { InstanceFilter } from "./filters.js";

@@ -6,10 +6,11 @@ import {
   connectionOptions,
   errorType,
   inboxPrefixOf,
+  MetricSet,
+  meshMetrics,
   TracerSource,
   tokenProvider,
 } from "@natsmesh/protocol/internal";
-import { metrics } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { Balancer } from "./balancer.js";
 import { type CallScope, call } from "./call.js";
@@ -119,7 +120,9 @@ class MeshImpl implements Mesh {
       if (event.type === "down") balancer.forget(event.instance.id);
     });
     const calls = new CallTracker();
-    const meter = (o.meterProvider ?? metrics.getMeterProvider()).getMeter(SDK_METER);
+    const metricSet = new MetricSet(SDK_METER);
+    // Read with every other mesh and agent of the process by natsmeshMetricProducer().
+    meshMetrics.add(metricSet);
     this.#scope = {
       nc,
       mux: new ReplyMux(nc, o.connection === undefined ? o.inboxPrefix : inboxPrefixOf(nc)),
@@ -129,7 +132,8 @@ class MeshImpl implements Mesh {
       presence,
       balancer,
       calls,
-      metrics: new ClientMetrics(meter, () => calls.active),
+      metricSet,
+      metrics: new ClientMetrics(metricSet, () => calls.active),
       tracing: new TracerSource(SDK_TRACER, o.tracerProvider),
       tokenLines: new MeshTokenLines(),
       token:
@@ -270,7 +274,8 @@ class MeshImpl implements Mesh {
     presence?.closeWaits();
     await calls.idle(options.closeTimeoutMs);
     presence?.stop();
-    this.#scope.metrics.stop();
+    // Its counts stay in the process's metrics: cumulative numbers must not go backwards.
+    meshMetrics.retire(this.#scope.metricSet);
     this.#scope.link.stop();
     this.#scope.token?.stop();
     if (this.#ownsConnection && !nc.isClosed()) await nc.drain().catch(() => nc.close());

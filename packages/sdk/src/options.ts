@@ -8,13 +8,14 @@ import {
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   prefixFromEnv,
+  refuseMeterProvider,
   resolveEventStreamOptions,
   serversFromEnv,
   type TokenSource,
   tokenFromEnv,
   withDefaults,
 } from "@natsmesh/protocol/internal";
-import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
+import type { TracerProvider } from "@opentelemetry/api";
 import { type Logger, pino } from "pino";
 import { type Balance, checkBalance } from "./balancer.js";
 import {
@@ -89,12 +90,6 @@ export interface MeshOptions {
    * @default 1 replica, events kept 7 days or 1 GiB, dead letters 30 days or 256 MiB
    */
   streams?: EventStreamOptions;
-  /**
-   * Where the client's OpenTelemetry metrics go (`rpc.client.call.duration`, …; see
-   * docs/observability.md). Register a global one before connecting, or pass one here.
-   * @default the global MeterProvider of `@opentelemetry/api` (none registered: nothing is recorded)
-   */
-  meterProvider?: MeterProvider;
   /**
    * Where the client's spans go: one client span per attempt of a call, one producer span per
    * emit, their context sent in the request's headers.
@@ -171,7 +166,6 @@ export interface ResolvedMeshOptions {
   presence: ResolvedPresenceOptions | undefined;
   token: TokenSource | undefined;
   streams: Required<EventStreamOptions>;
-  meterProvider: MeterProvider | undefined;
   tracerProvider: TracerProvider | undefined;
   logger: Logger;
 }
@@ -198,6 +192,7 @@ export function checkCodec(codec: unknown): CodecName {
 export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptions {
   // MESH_PREFIX is read only when no prefix is given: a bad value there cannot fail a caller
   // who set the prefix in code.
+  refuseMeterProvider(options);
   const o = withDefaults(MESH_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
   assertPrefix(o.prefix);
   assertInboxPrefix(o.inboxPrefix, o.prefix);
@@ -214,7 +209,6 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     presence: resolvePresenceOptions(o.presence),
     token: checkToken(o.token ?? tokenFromEnv()),
     streams: resolveEventStreamOptions(o.streams),
-    meterProvider: checkProvider(o.meterProvider, "getMeter", "meterProvider"),
     tracerProvider: checkProvider(o.tracerProvider, "getTracer", "tracerProvider"),
     logger: o.logger ?? pino({ level: "silent" }),
   };

@@ -1,10 +1,12 @@
 import {
   Attr,
+  type Counter,
+  InstrumentKind,
   isValidErrorCode,
   type MetricAttributes,
+  type MetricSet,
   Telemetry,
 } from "@natsmesh/protocol/internal";
-import type { Counter, Meter } from "@opentelemetry/api";
 
 /** The attribute sets of one subscription: one per outcome, made on first use. */
 class PatternAttributes {
@@ -41,35 +43,32 @@ class PatternAttributes {
  * are made once per pattern and outcome.
  */
 export class EventMetrics {
-  readonly #handled: Counter[] = [];
-  readonly #redelivered: Counter[] = [];
-  readonly #deadLettered: Counter[] = [];
+  readonly #handled: Counter;
+  readonly #redelivered: Counter;
+  readonly #deadLettered: Counter;
   readonly #service: string;
   readonly #patterns = new Map<string, PatternAttributes>();
 
-  constructor(meters: readonly Meter[], service: string) {
+  constructor(set: MetricSet, service: string) {
     this.#service = service;
-    for (const meter of meters) {
-      this.#handled.push(
-        meter.createCounter("natsmesh.events.handled", {
-          description: "Events whose handler ran, by outcome (error.type when it failed).",
-          unit: "{event}",
-        }),
-      );
-      this.#redelivered.push(
-        meter.createCounter("natsmesh.events.redelivered", {
-          description:
-            "Durable deliveries of events delivered before (a failure or a lost instance).",
-          unit: "{event}",
-        }),
-      );
-      this.#deadLettered.push(
-        meter.createCounter("natsmesh.events.dead_lettered", {
-          description: "Durable events moved to the dead-letter stream, by error code.",
-          unit: "{event}",
-        }),
-      );
-    }
+    this.#handled = set.counter({
+      name: "natsmesh.events.handled",
+      description: "Events whose handler ran, by outcome (error.type when it failed).",
+      unit: "{event}",
+      kind: InstrumentKind.counter,
+    });
+    this.#redelivered = set.counter({
+      name: "natsmesh.events.redelivered",
+      description: "Durable deliveries of events delivered before (a failure or a lost instance).",
+      unit: "{event}",
+      kind: InstrumentKind.counter,
+    });
+    this.#deadLettered = set.counter({
+      name: "natsmesh.events.dead_lettered",
+      description: "Durable events moved to the dead-letter stream, by error code.",
+      unit: "{event}",
+      kind: InstrumentKind.counter,
+    });
   }
 
   #of(pattern: string, mode: string): PatternAttributes {
@@ -86,18 +85,16 @@ export class EventMetrics {
   handled(pattern: string, mode: string, code: string | undefined): void {
     const p = this.#of(pattern, mode);
     const attrs = code === undefined ? p.ok : p.failed(code);
-    for (const c of this.#handled) c.add(1, attrs);
+    this.#handled.add(attrs);
   }
 
   /** A durable event arrived again. */
   redelivered(pattern: string, mode: string): void {
-    const attrs = this.#of(pattern, mode).ok;
-    for (const c of this.#redelivered) c.add(1, attrs);
+    this.#redelivered.add(this.#of(pattern, mode).ok);
   }
 
   /** A durable event was stored in the dead-letter stream. */
   deadLettered(pattern: string, mode: string, code: string): void {
-    const attrs = this.#of(pattern, mode).failed(code);
-    for (const c of this.#deadLettered) c.add(1, attrs);
+    this.#deadLettered.add(this.#of(pattern, mode).failed(code));
   }
 }
