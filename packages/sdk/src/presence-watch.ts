@@ -55,6 +55,8 @@ export const PRESENCE_RETRY_MS = { first: 250, last: 5000 } as const;
 export const PRESENCE_CHECK_MS = 2000;
 /** How many checks in a row must find the stream gone before the watch starts afresh. */
 const MISSES_FOR_GONE = 3;
+/** The most a check's pause grows (×{@link PRESENCE_CHECK_MS}) while the server does not answer. */
+const MAX_CHECK_FACTOR = 4;
 
 function isStreamNotFound(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -158,10 +160,13 @@ class PresenceWatcher {
     if (this.#signal.aborted) stop();
     this.#current = stop;
     const watching = new AbortController();
-    void this.#checkStream(jsm, stream, created, watching.signal).then((replaced) => {
-      if (!replaced) return;
-      // Revisions of the new stream start again at 1: they say nothing about what was seen.
-      this.#view.forgetRevisions();
+    // The newest revision this watch delivered: what the stream holds past it is still to come.
+    let revision = 0;
+    const check = { jsm, stream, created, subject: `$KV.${this.#bucket}.${filter}` };
+    void this.#checkStream(check, () => revision, watching.signal).then((verdict) => {
+      if (verdict === undefined) return;
+      // Revisions of a new stream start again at 1: they say nothing about what was seen.
+      if (verdict === "replaced") this.#view.forgetRevisions();
       stop();
     });
     try {
@@ -170,6 +175,7 @@ class PresenceWatcher {
       if (empty) seen = this.#endSnapshot(seen);
       for await (const entry of iter) {
         if (this.#signal.aborted) break;
+        if (entry.revision > revision) revision = entry.revision;
         this.#view.apply(entry);
         // Only what the view holds counts: keys it left out cost nothing, however many.
         if (this.#view.has(entry.key)) seen?.add(entry.key);
@@ -186,37 +192,62 @@ class PresenceWatcher {
   }
 
   /**
-   * Resolves `true` once `stream` is gone or is another stream than the one created at
-   * `created`; `false` when `signal` ends the check first. A failed check (server away) is no
+   * Resolves once the running watch must be opened afresh: `replaced` when its stream is gone or
+   * is another stream than the one created at `created`; `stalled` when the stream has held an
+   * entry for the watch, past the newest one it delivered (`revision()`), over two checks in a row
+   * while the watch delivered nothing. That is a watch whose consumer was lost with a cluster
+   * node, or stuck while the stream elected a leader: nats.js does not always recover it.
+   * Resolves `undefined` when `signal` ends the check first. A failed check (server away) is no
    * verdict: the next one decides.
    */
   async #checkStream(
-    jsm: JetStreamManager,
-    stream: string,
-    created: string,
+    at: { jsm: JetStreamManager; stream: string; created: string; subject: string },
+    revision: () => number,
     signal: AbortSignal,
-  ): Promise<boolean> {
+  ): Promise<"replaced" | "stalled" | undefined> {
+    const { jsm, stream, created } = at;
     const every = { signal, ref: false };
     // Every watcher of the mesh runs this check, so it must stay light while a cluster elects a
-    // stream leader: checks are spread out (jitter), one that fails otherwise doubles the wait (up to 8×), and
-    // "not found" must be seen on MISSES_FOR_GONE checks in a row, since a stream that is
-    // electing its leader can answer so; only another creation time is final at once.
+    // stream leader: checks are spread out (jitter), one that fails otherwise doubles the wait
+    // (up to MAX_CHECK_FACTOR), and "not found" must be seen on MISSES_FOR_GONE checks in a row,
+    // since a stream that is electing its leader can answer so; only another creation time is
+    // final at once. The stall test asks for one message only when the stream is past the watch.
     let misses = 0;
     let factor = 1;
+    // The revision the watch had reached when the last check found it behind; -1: it was not.
+    let behindAt = -1;
     const wait = () => PRESENCE_CHECK_MS * factor * (0.75 + Math.random() * 0.5);
     while (await sleep(wait(), true, every).catch(() => false)) {
       try {
-        if ((await jsm.streams.info(stream)).created !== created) return !signal.aborted;
+        const info = await jsm.streams.info(stream);
+        if (info.created !== created) return signal.aborted ? undefined : "replaced";
         misses = 0;
         factor = 1;
+        const reached = revision();
+        if (info.state.last_seq > reached && (await this.#holdsAfter(at, reached))) {
+          if (behindAt === reached) return signal.aborted ? undefined : "stalled";
+          behindAt = reached;
+        } else {
+          behindAt = -1;
+        }
       } catch (err) {
         if (!isStreamNotFound(err)) {
           misses = 0;
-          factor = Math.min(factor * 2, 8);
-        } else if (++misses >= MISSES_FOR_GONE) return !signal.aborted;
+          factor = Math.min(factor * 2, MAX_CHECK_FACTOR);
+        } else if (++misses >= MISSES_FOR_GONE) return signal.aborted ? undefined : "replaced";
       }
     }
-    return false;
+    return undefined;
+  }
+
+  /** Whether `stream` holds an entry of the watched keys past `revision`. */
+  async #holdsAfter(
+    at: { jsm: JetStreamManager; stream: string; subject: string },
+    revision: number,
+  ): Promise<boolean> {
+    // `next_by_subj` (nats-server 2.9+): the first message at or after `seq` on the subject.
+    const query = { seq: revision + 1, next_by_subj: at.subject } as unknown as { seq: number };
+    return (await at.jsm.streams.getMessage(at.stream, query)) !== null;
   }
 
   #endSnapshot(seen: ReadonlySet<string>): undefined {
