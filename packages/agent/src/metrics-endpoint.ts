@@ -5,6 +5,7 @@ import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import type { Logger } from "pino";
+
 /** Where the Prometheus endpoint listens. */
 export interface MetricsEndpointOptions {
   port: number;

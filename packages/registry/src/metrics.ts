@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { InstanceRecord } from "@natsmesh/protocol";
 import type { EventsOverview } from "@natsmesh/protocol/internal";
 import {
+  type MeterProvider as ApiMeterProvider,
   type BatchObservableResult,
   type Meter,
   metrics,
@@ -71,12 +72,16 @@ const GROUP_GAUGES = [
  * The registry's metrics as OpenTelemetry observable instruments, read from its memory only
  * when collected: on a scrape of `/metrics` (rendered by OpenTelemetry's Prometheus exporter,
  * names with underscores: `natsmesh_registry_instances`, `…_evictions_total`) and by the user's
- * global MeterProvider when one is registered. Nothing is recorded per presence message.
+ * global MeterProvider when one is registered, even after the registry started (see
+ * {@link RegistryMetrics.follow}). Nothing is recorded per presence message.
  */
 export class RegistryMetrics {
   readonly #exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
   readonly #provider: MeterProvider;
-  readonly #detach: (() => void)[] = [];
+  readonly #source: MetricsSource;
+  readonly #detachOwn: () => void;
+  /** The global MeterProvider the instruments were made on, and what detaches them. */
+  #global: { provider: ApiMeterProvider; detach: () => void } | undefined;
 
   constructor(source: MetricsSource, registryId: string) {
     this.#provider = new MeterProvider({
@@ -86,12 +91,21 @@ export class RegistryMetrics {
       }),
       readers: [this.#exporter],
     });
-    for (const meter of [
-      this.#provider.getMeter(REGISTRY_METER),
-      metrics.getMeterProvider().getMeter(REGISTRY_METER),
-    ]) {
-      this.#detach.push(observe(meter, source));
-    }
+    this.#source = source;
+    this.#detachOwn = observe(this.#provider.getMeter(REGISTRY_METER), source);
+    this.follow();
+  }
+
+  /**
+   * Moves the instruments to the global MeterProvider if it changed: `@opentelemetry/api` hands
+   * out no-op meters until one is registered and tells nobody when it is, so the registry looks
+   * again on each sweep (a property read when nothing changed).
+   */
+  follow(): void {
+    const provider = metrics.getMeterProvider();
+    if (provider === this.#global?.provider) return;
+    this.#global?.detach();
+    this.#global = { provider, detach: observe(provider.getMeter(REGISTRY_METER), this.#source) };
   }
 
   /** Answers a scrape: the Prometheus text format. */
@@ -101,7 +115,9 @@ export class RegistryMetrics {
 
   /** Detaches the instruments from the global provider and ends the scrape endpoint's. */
   async stop(): Promise<void> {
-    for (const detach of this.#detach) detach();
+    this.#global?.detach();
+    this.#global = undefined;
+    this.#detachOwn();
     await this.#provider.shutdown();
   }
 }

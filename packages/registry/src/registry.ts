@@ -316,6 +316,7 @@ class RegistryImpl implements Registry {
     }
     this.#mirror.retry();
     this.#mirror.compactIfDue();
+    this.#metrics?.follow();
     if (this.isLeader) void this.#guard.check();
   }
 
