@@ -348,7 +348,9 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
       },
       { timeoutMs: 30_000 },
     );
-    expect((await listKeys(nc)).filter((k) => k.startsWith("greeter."))).toEqual([]);
+    // Listing keys creates a consumer, which can time out while the cluster is still settling.
+    const keys = await openWatch(() => listKeys(nc));
+    expect(keys.filter((k) => k.startsWith("greeter."))).toEqual([]);
   }, 120_000);
 
   it("down removes every container", async () => {
@@ -357,7 +359,10 @@ describe.skipIf(engine === undefined)("docker/compose.cluster.yml on a Docker en
   });
 });
 
-/** Opens a KV watch, retrying while JetStream's API times out (a leader election), for 20 s at most. */
+/**
+ * Opens a KV watch (or lists keys), retrying while JetStream's API times out (a leader election),
+ * for 20 s at most.
+ */
 async function openWatch<T>(open: () => Promise<T>): Promise<T> {
   const giveUp = Date.now() + 20_000;
   for (;;) {
