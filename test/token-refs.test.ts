@@ -38,6 +38,10 @@ async function vault(): Promise<Agent> {
         runs++;
         return ctx.caller?.sub;
       },
+      seal: (_p: unknown, ctx: RequestContext) => {
+        runs++;
+        return ctx.caller?.sub;
+      },
     },
   });
   started.push(agent);
@@ -130,6 +134,37 @@ describe("token references", () => {
       expect(await open(fresh, { ref: tokenRef(bob) })).toEqual({ value: "bob" });
     } finally {
       await mesh.close();
+    }
+  });
+});
+
+describe("token references from several callers", () => {
+  it("each caller's reference stands for its own token, and a method allowed says nothing of another", async () => {
+    await vault();
+    // The agent reads the SDK's header layout from bytes and remembers the last reference and
+    // the last scope decision: alternating callers and methods must never borrow either.
+    const frank = await connectMesh({
+      servers: t.server.url,
+      prefix: t.prefix,
+      token: await issueToken({ key: keys.privateJwk, sub: "frank", scope: "vault.open", ttl: 60 }),
+    });
+    const grace = await connectMesh({
+      servers: t.server.url,
+      prefix: t.prefix,
+      token: await token("grace"),
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        expect(await frank.request("vault", "open")).toBe("frank");
+        expect(await grace.request("vault", "open")).toBe("grace");
+        expect(await grace.request("vault", "seal")).toBe("grace");
+        const before = runs;
+        await expect(frank.request("vault", "seal")).rejects.toMatchObject({ code: "FORBIDDEN" });
+        expect(runs).toBe(before);
+      }
+    } finally {
+      await frank.close();
+      await grace.close();
     }
   });
 });

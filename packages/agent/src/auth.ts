@@ -37,6 +37,9 @@ export const UNKNOWN_REF = rejection("unknown_ref");
 export class AgentAuth {
   readonly #gate: TokenGate;
   readonly #keys: KeyReadiness;
+  /** The last token and method scope that {@link AgentAuth.check} allowed. */
+  #lastAllowed: VerifiedToken | undefined;
+  #lastRequired: readonly [string, string] | undefined;
 
   private constructor(gate: TokenGate, keys: KeyReadiness) {
     this.#gate = gate;
@@ -96,9 +99,15 @@ export class AgentAuth {
       authorization === undefined && ref !== undefined
         ? this.#gate.checkRef(ref)
         : this.#gate.check(authorization);
-    return result instanceof Promise
-      ? result.then((r) => allow(r, required))
-      : allow(result, required);
+    if (result instanceof Promise) return result.then((r) => allow(r, required));
+    // The same verified token calling the same method again: its scopes (immutable) allowed it.
+    if (result === this.#lastAllowed && required === this.#lastRequired) return result;
+    const allowed = allow(result, required);
+    if (!(allowed instanceof MeshError)) {
+      this.#lastAllowed = allowed;
+      this.#lastRequired = required;
+    }
+    return allowed;
   }
 
   /**

@@ -12,7 +12,6 @@ import {
   checkPayloadSize,
   type DecodeLimits,
   decodeScanned,
-  lastToken,
   Publisher,
   scanPayload,
   settledWithin,
@@ -23,6 +22,7 @@ import { Call, type CallerClaims, type CallScope } from "./call.js";
 import { DeadlineSweep } from "./deadline-sweep.js";
 import { EndpointStats } from "./endpoint-stats.js";
 import { ELEMENT_COST, type InflightBudget, PENDING_COST } from "./inflight-budget.js";
+import { MethodNames } from "./method-names.js";
 import type { Handler, ResolvedMethod } from "./options.js";
 import type { RateLimitedLog } from "./rate-limited-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
@@ -66,6 +66,7 @@ export class Dispatcher {
   readonly #nc: NatsConnection;
   readonly #publisher: Publisher;
   readonly #methods: ReadonlyMap<string, ResolvedMethod>;
+  readonly #names: MethodNames;
   readonly #concurrency: number;
   readonly #limits: DecodeLimits;
   readonly #budget: InflightBudget;
@@ -92,6 +93,7 @@ export class Dispatcher {
     this.#nc = options.connection;
     this.#publisher = new Publisher(options.connection);
     this.#methods = options.methods;
+    this.#names = new MethodNames(options.methods.keys());
     this.#concurrency = options.concurrency;
     this.#limits = options.limits;
     this.#budget = options.budget;
@@ -121,7 +123,7 @@ export class Dispatcher {
 
   #dispatch(msg: Msg): void {
     const startedAt = performance.now();
-    const method = lastToken(msg.subject);
+    const method = this.#names.of(msg);
     const fields = requestFields(msg, this.#auth !== undefined);
     const codec = fields.codec;
     if (codec === undefined) {

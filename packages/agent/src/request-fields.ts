@@ -106,6 +106,26 @@ function startsWith(raw: Uint8Array, prefix: Uint8Array, at: number): boolean {
   return true;
 }
 
+/**
+ * The reference last read and its bytes: a client sends the same reference on every call, so
+ * comparing 22 bytes replaces making the same string again per request.
+ */
+let lastRef = "";
+let lastRefBytes = new Uint8Array(0);
+
+/** The base64url characters of `raw[from, to)` as a string. */
+function refString(raw: Uint8Array, from: number, to: number): string {
+  const n = to - from;
+  if (n === lastRefBytes.length) {
+    let i = 0;
+    while (i < n && raw[from + i] === lastRefBytes[i]) i++;
+    if (i === n) return lastRef;
+  }
+  lastRefBytes = raw.slice(from, to);
+  lastRef = utf8.decode(lastRefBytes);
+  return lastRef;
+}
+
 function isBase64Url(b: number): boolean {
   return (
     (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b === 45 || b === 95
@@ -146,7 +166,7 @@ function sdkLayout(raw: Uint8Array, withAuth: boolean): RequestFields | undefine
     at = from;
     while (at < raw.length && isBase64Url(raw[at]!)) at++;
     if (at === from || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
-    tokenRef = utf8.decode(raw.subarray(from, at));
+    tokenRef = refString(raw, from, at);
     at += 2;
   }
   if (at + 2 !== raw.length || raw[at] !== CR || raw[at + 1] !== LF) return undefined;

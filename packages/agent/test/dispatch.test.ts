@@ -96,6 +96,17 @@ describe("agent dispatch", () => {
     expect(msg.headers?.get(Header.ServiceErrorCode)).toBe("404");
   });
 
+  it("tells apart methods of one length or one prefix, read from the subject's bytes", async () => {
+    // `say` and `big` have one length, `big` is a prefix of `bigint`: each reaches its own handler.
+    expect((await raw("say", "7")).json()).toBe(7);
+    expect((await raw("big", "3")).json()).toBe("xxx");
+    expect((await raw("bigint", "null")).headers?.get(Header.MeshError)).toBe("INTERNAL");
+    for (const other of ["sax", "sa", "sayy", "bi", "bigin", "Say"]) {
+      const msg = await raw(other, "{}");
+      expect([other, msg.headers?.get(Header.MeshError)]).toEqual([other, "NOT_FOUND"]);
+    }
+  });
+
   it("answers a garbage payload with BAD_REQUEST and keeps serving", async () => {
     const before = calls;
     for (const garbage of ["{not json", new Uint8Array([0xff, 0xfe]), "\u0000"]) {

@@ -33,6 +33,7 @@ import type { InstanceFilter } from "./filters.js";
 import type { Link } from "./link.js";
 import { checkCodec, type RequestOptions, type ResolvedMeshOptions } from "./options.js";
 import type { PresenceCache } from "./presence-cache.js";
+import type { QueueSubjects } from "./queue-subjects.js";
 import { readReply } from "./read-reply.js";
 import type { PendingReply, ReplyMux } from "./reply-mux.js";
 import { isAscii, renderUserHeaders, requestHeaders } from "./request-headers.js";
@@ -53,6 +54,8 @@ export interface CallScope {
   readonly mux: ReplyMux;
   readonly link: Link;
   readonly subjects: Subjects;
+  /** The balanced-call subjects, built once per service and method. */
+  readonly queueSubjects: QueueSubjects;
   readonly options: ResolvedMeshOptions;
   /** Presence view; `undefined` when the mesh runs with `presence: false`. */
   readonly presence: PresenceCache | undefined;
@@ -159,7 +162,7 @@ class MeshCall implements PendingReply {
     this.#service = service;
     this.#method = method;
     // Checks both names (TypeError) as it builds the subject.
-    this.#queueSubject = scope.subjects.service(service, method);
+    this.#queueSubject = scope.queueSubjects.of(service, method);
     const codec = codecs[options.codec === undefined ? defaults.codec : checkCodec(options.codec)];
     this.#codec = codec;
     const timeout =

@@ -18,6 +18,7 @@ export {
 } from "./presence-view.js";
 export type { PresenceWatchOptions, PresenceWatchStatus } from "./presence-watch.js";
 export { PRESENCE_RETRY_MS, type PresenceWatch, watchPresence } from "./presence-watch.js";
+export { QueueSubjects } from "./queue-subjects.js";
 export { renderUserHeaders, requestHeaders } from "./request-headers.js";
 export { backoffMs, type RetryDecision, type RetryState, retryDecision } from "./retry.js";
 export { type Loads, loadScore, selectLeastLoaded } from "./strategies/least-loaded.js";

@@ -28,6 +28,7 @@ import {
 } from "./options.js";
 import { PresenceCache, type PresenceEvent, type PresenceStats } from "./presence-cache.js";
 import { type ReadyOptions, resolveReadyOptions } from "./presence-ready.js";
+import { QueueSubjects } from "./queue-subjects.js";
 import { ReplyMux } from "./reply-mux.js";
 import { MeshTokenLines } from "./token-lines.js";
 
@@ -123,11 +124,13 @@ class MeshImpl implements Mesh {
     const metricSet = new MetricSet(SDK_METER);
     // Read with every other mesh and agent of the process by natsmeshMetricProducer().
     meshMetrics.add(metricSet);
+    const meshSubjects = subjects(o.prefix);
     this.#scope = {
       nc,
       mux: new ReplyMux(nc, o.connection === undefined ? o.inboxPrefix : inboxPrefixOf(nc)),
       link: new Link(nc, log),
-      subjects: subjects(o.prefix),
+      subjects: meshSubjects,
+      queueSubjects: new QueueSubjects(meshSubjects),
       options: o,
       presence,
       balancer,
