@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 // too, so a service started with only its environment joins the mesh that environment names.
 // Each test file runs in its own process, so changing process.env here touches no other file.
 
-const VARIABLES = ["NATS_URL", "MESH_PREFIX"] as const;
+const VARIABLES = ["NATS_URL", "MESH_PREFIX", "MESH_HEARTBEAT_MS"] as const;
 const saved = Object.fromEntries(VARIABLES.map((name) => [name, process.env[name]]));
 
 let t: TestSetup;
@@ -122,5 +122,76 @@ describe("NATS_URL and MESH_PREFIX", () => {
       methods: echo,
     });
     await agent.stop();
+  });
+});
+
+describe("MESH_HEARTBEAT_MS", () => {
+  it("sets an agent's heartbeat and a registry's timeout (three of them) when not given in code", async () => {
+    const prefix = uniquePrefix("envhb");
+    process.env.MESH_HEARTBEAT_MS = "150";
+    const registry = await startRegistry({ servers: t.server.url, prefix });
+    const agent = await startAgent({
+      servers: t.server.url,
+      prefix,
+      service: "echo",
+      methods: echo,
+    });
+    const beats: number[] = [];
+    const sub = t.nc.subscribe(`${prefix}.presence.echo.${agent.id}`, {
+      callback: () => {
+        beats.push(performance.now());
+      },
+    });
+    try {
+      // The default heartbeat is 1000 ms: six beats at a median gap under 500 ms are the variable's.
+      expect(await waitUntil(() => beats.length >= 6, { timeoutMs: 10_000 })).toBe(true);
+      const gaps = beats
+        .slice(1)
+        .map((at, i) => at - beats[i]!)
+        .sort((a, b) => a - b);
+      expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan(500);
+
+      // An agent that vanishes without a word is evicted after 3 × 150 ms, not the default 3 s.
+      const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
+      const key = presenceKey("echo", agent.id);
+      expect(
+        await waitUntil(async () => (await kv.get(key))?.operation === "PUT", {
+          timeoutMs: 10_000,
+        }),
+      ).toBe(true);
+      const vanished = performance.now();
+      await agent.connection.close();
+      expect(
+        await waitUntil(async () => (await kv.get(key))?.operation !== "PUT", {
+          timeoutMs: 10_000,
+        }),
+      ).toBe(true);
+      expect(performance.now() - vanished).toBeLessThan(2500);
+    } finally {
+      sub.unsubscribe();
+      await cleanup(agent, registry);
+    }
+  });
+
+  it("is a TypeError naming it when it is not whole milliseconds; code wins over it", async () => {
+    process.env.MESH_HEARTBEAT_MS = "1s";
+    await expect(
+      startAgent({ servers: t.server.url, service: "echo", methods: echo }),
+    ).rejects.toThrow(/MESH_HEARTBEAT_MS/);
+    await expect(startRegistry({ servers: t.server.url })).rejects.toThrow(/MESH_HEARTBEAT_MS/);
+    const agent = await startAgent({
+      servers: t.server.url,
+      prefix: uniquePrefix("envhbok"),
+      service: "echo",
+      methods: echo,
+      heartbeatMs: 1000,
+    });
+    await agent.stop();
+    const registry = await startRegistry({
+      servers: t.server.url,
+      prefix: uniquePrefix("envhbok"),
+      heartbeatTimeoutMs: 3000,
+    });
+    await registry.stop();
   });
 });

@@ -17,6 +17,7 @@ import {
   DEFAULT_DECODE_LIMITS,
   DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
+  heartbeatMsFromEnv,
   inboxPrefixesFromEnv,
   logLevelFromEnv,
   metricsFromEnv,
@@ -381,7 +382,11 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   refuseMeterProvider(options);
   // MESH_PREFIX is read only when no prefix is given: a bad value there cannot fail a caller
   // who set the prefix in code.
-  const o = withDefaults(AGENT_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
+  const o = withDefaults(AGENT_DEFAULTS, {
+    ...options,
+    prefix: options.prefix ?? prefixFromEnv(),
+    heartbeatMs: options.heartbeatMs ?? heartbeatMsFromEnv(),
+  });
   assertName(o.service, "service");
   assertPrefix(o.prefix);
   if (o.zone !== undefined && !isValidName(o.zone))

@@ -91,6 +91,22 @@ export function prefixFromEnv(env: NodeJS.ProcessEnv = process.env): string | un
   return prefix;
 }
 
+/**
+ * The agents' heartbeat interval from `MESH_HEARTBEAT_MS` (whole milliseconds), or `undefined`
+ * when it is unset or blank. Agents heartbeat at it; registries evict after three of them unless
+ * `heartbeatTimeoutMs` is given. Options given in code win over it. Throws `TypeError`, naming
+ * the variable, on a value that is not a whole number of milliseconds ≥ 1.
+ */
+export function heartbeatMsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = variable(env, "MESH_HEARTBEAT_MS");
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new TypeError(`MESH_HEARTBEAT_MS must be whole milliseconds ≥ 1, got ${raw}`);
+  }
+  return n;
+}
+
 /** The levels `LOG_LEVEL` may name: pino's, quietest last. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -22,6 +22,7 @@ export { withDefaults } from "./defaults.js";
 export {
   authFromEnv,
   DEFAULT_LOG_LEVEL,
+  heartbeatMsFromEnv,
   inboxPrefixesFromEnv,
   LOG_LEVELS,
   type LogLevel,

@@ -8,6 +8,7 @@ import {
   authFromEnv,
   checkInt,
   checkTokenGateOptions,
+  heartbeatMsFromEnv,
   logLevelFromEnv,
   type PresenceQuotas,
   prefixFromEnv,
@@ -233,6 +234,12 @@ function signerOf(key: JWK | string): PresenceSigner {
  * Resolves and checks registry options into a new object; throws `TypeError` on anything
  * invalid, before any connection is made. Never mutates `options`.
  */
+/** Three heartbeats of `MESH_HEARTBEAT_MS`, when it is set: the agents' own interval. */
+function heartbeatTimeoutFromEnv(): number | undefined {
+  const heartbeatMs = heartbeatMsFromEnv();
+  return heartbeatMs === undefined ? undefined : 3 * heartbeatMs;
+}
+
 export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedRegistryOptions {
   if (options === null || typeof options !== "object") {
     throw new TypeError("startRegistry options must be an object");
@@ -247,7 +254,9 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
     quotas: resolvePresenceQuotas(options.quotas, "quotas"),
     prefix,
     heartbeatTimeoutMs: checkInt(
-      options.heartbeatTimeoutMs ?? REGISTRY_DEFAULTS.heartbeatTimeoutMs,
+      options.heartbeatTimeoutMs ??
+        heartbeatTimeoutFromEnv() ??
+        REGISTRY_DEFAULTS.heartbeatTimeoutMs,
       "heartbeatTimeoutMs",
       L.minHeartbeatTimeoutMs,
       L.maxMs,
