@@ -282,7 +282,8 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     await expect(mesh.request("slow", "work", { ms: 5 })).resolves.toBeDefined();
     // docker stop sends SIGTERM: every service drains and exits 0.
     for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
-  });
+    // Its waits (up to 20 + 30 s) must fit in the test's own time on a loaded machine.
+  }, 120_000);
 
   it("runs the auth profile: keys job, registry and agents with tokens from files", async () => {
     const services = natsmeshServices(single, "auth");
@@ -312,5 +313,7 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
     for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
     expect(await keyJob.stop()).toBe(0);
-  });
+    // Key job, then agents and registry start as processes (waits up to 30 + 30 s): the default
+    // 30 s timed out under load while every step was still within its own wait.
+  }, 120_000);
 });
