@@ -4,6 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
 import {
   cleanup,
+  freePorts,
   killAllProcesses,
   setup,
   startNatsServer,
@@ -68,8 +69,12 @@ function alive(pid: number): boolean {
 describe("natsmesh up on NATS_URL", () => {
   it("runs the examples, calls them, serves the dashboard and drains on SIGTERM", async () => {
     const prefix = uniquePrefix("up");
+    // An agent's metrics port in the environment is for one agent: up's five examples must not
+    // all take it (the second would fail to bind).
+    const [metricsPort] = await freePorts(1);
     const up = startCli(["up", "--json", "--port", "0", "--prefix", prefix, "--dir", tempDir()], {
       NATS_URL: t.server.url,
+      MESH_METRICS_PORT: String(metricsPort),
     });
     const r = await ready(up);
     expect(r).toMatchObject({ pid: up.pid, prefix, nats: { url: t.server.url, source: "given" } });

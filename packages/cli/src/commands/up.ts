@@ -171,6 +171,8 @@ async function startExamples(
           weight: "weight" in example ? example.weight : undefined,
           auth: keys === undefined ? false : { jwks: keys.jwksFile },
           token: keys?.tokenSource(module.service, scope),
+          // MESH_METRICS_PORT names one agent's port: five examples cannot all bind it.
+          metrics: false,
           logger,
         });
         return { running, nc };
