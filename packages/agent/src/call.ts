@@ -1,27 +1,18 @@
 import { Match, type Msg } from "@nats-io/nats-core";
 import { type Codec, Header, type InstanceRecord, type VerifiedToken } from "@natsmesh/protocol";
-import {
-  Attr,
-  activeOr,
-  childTraceparent,
-  extractTrace,
-  injectTrace,
-  parseTraceparent,
-  Telemetry,
-  type TracerSource,
-} from "@natsmesh/protocol/internal";
-import {
-  type Context,
-  context,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from "@opentelemetry/api";
+import { Attr, extractTrace, Telemetry, type TracerSource } from "@natsmesh/protocol/internal";
+import { type Context, context, type Span, SpanKind, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { EndpointStats } from "./endpoint-stats.js";
-import { nestedEmit } from "./nested-emit.js";
-import type { NestedMesh, NestedRequestOptions } from "./options.js";
+import {
+  endHandlerSpan,
+  headerRecord,
+  nestedMesh,
+  nestedTraceHeaders,
+  receivedTraceparent,
+  spanTraceparent,
+} from "./handler-context.js";
+import type { NestedMesh } from "./options.js";
 
 /** Verified claims of the caller's token. */
 export type CallerClaims = VerifiedToken["claims"];
@@ -88,7 +79,7 @@ export class Call implements RequestContext {
   readonly #scope: CallScope;
   #controller: AbortController | undefined;
   #log: Logger | undefined;
-  #headers: Record<string, string> | undefined;
+  #headers: Readonly<Record<string, string>> | undefined;
   #traceparent: string | undefined;
   /** The server span and the context it runs in, when a tracer provider is registered. */
   #span: Span | undefined;
@@ -150,23 +141,13 @@ export class Call implements RequestContext {
   }
 
   get headers(): Readonly<Record<string, string>> {
-    if (this.#headers === undefined) {
-      const out: Record<string, string> = {};
-      const h = this.msg.headers;
-      if (h !== undefined) for (const [k, v] of h) if (v[0] !== undefined) out[k] = v[0];
-      this.#headers = Object.freeze(out);
-    }
+    this.#headers ??= headerRecord(this.msg.headers);
     return this.#headers;
   }
 
   get traceparent(): string {
-    if (this.#traceparent === undefined) {
-      const own = this.#span?.spanContext();
-      this.#traceparent =
-        own === undefined
-          ? (this.#receivedTraceparent() ?? childTraceparent())
-          : `00-${own.traceId}-${own.spanId}-0${own.traceFlags & 1}`;
-    }
+    this.#traceparent ??=
+      spanTraceparent(this.#span) ?? receivedTraceparent(this.#received(Header.TraceParent));
     return this.#traceparent;
   }
 
@@ -201,17 +182,7 @@ export class Call implements RequestContext {
     if (span === undefined) return;
     this.#span = undefined;
     span.setAttribute(Attr.status, code ?? Telemetry.ok);
-    if (code !== undefined) {
-      span.setAttribute(Attr.errorType, code);
-      span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
-    }
-    span.end();
-  }
-
-  #receivedTraceparent(): string | undefined {
-    const value = this.#received(Header.TraceParent);
-    // W3C: an invalid traceparent is treated as absent, and a new trace starts here.
-    return value !== undefined && parseTraceparent(value) !== undefined ? value : undefined;
+    endHandlerSpan(span, code, message);
   }
 
   /** A request header by name, whatever its case (Go's client sends "Traceparent"). */
@@ -221,49 +192,14 @@ export class Call implements RequestContext {
     return h.get(name) || h.get(name, Match.IgnoreCase) || undefined;
   }
 
-  /**
-   * The trace headers of nested calls: with a server span, the context active where the nested
-   * call is made (a span the handler started) or else the server span's, as the propagators
-   * write it; without, `traceparent` and the caller's `tracestate` when it sent one.
-   */
-  #traceHeaders(): Record<string, string> {
-    if (this.#trace !== undefined) return injectTrace(activeOr(this.#trace));
-    const state = this.#received(Header.TraceState);
-    return state === undefined
-      ? { [Header.TraceParent]: this.traceparent }
-      : { [Header.TraceParent]: this.traceparent, [Header.TraceState]: state };
-  }
-
   get log(): Logger {
     this.#log ??= this.#scope.log.child({ method: this.method, traceparent: this.traceparent });
     return this.#log;
   }
 
   get mesh(): NestedMesh {
-    const mesh = this.#scope.mesh;
-    if (mesh === undefined) {
-      throw new TypeError(
-        "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
-      );
-    }
-    return {
-      emit: nestedEmit(
-        mesh,
-        () => this.#traceHeaders(),
-        () => this.signal,
-      ),
-      request: (service, method, payload, options: NestedRequestOptions = {}) => {
-        const deadline =
-          options.deadline === undefined
-            ? this.deadline
-            : Math.min(options.deadline, this.deadline);
-        return mesh.request(service, method, payload, {
-          ...options,
-          deadline,
-          signal: options.signal ?? this.signal,
-          headers: { ...this.#traceHeaders(), ...options.headers },
-        });
-      },
-    };
+    // Nested calls carry on the caller's `tracestate` too, and end by this call's deadline.
+    const trace = () => nestedTraceHeaders(this.#trace, this, this.#received(Header.TraceState));
+    return nestedMesh(this.#scope.mesh, this, trace, this.deadline);
   }
 }

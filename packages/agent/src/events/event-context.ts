@@ -1,27 +1,18 @@
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { type EventMode, Header, type InstanceRecord } from "@natsmesh/protocol";
-import {
-  Attr,
-  activeOr,
-  childTraceparent,
-  extractTrace,
-  injectTrace,
-  parseTraceparent,
-  Telemetry,
-  type TracerSource,
-} from "@natsmesh/protocol/internal";
-import {
-  type Context,
-  context,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-} from "@opentelemetry/api";
+import { Attr, extractTrace, Telemetry, type TracerSource } from "@natsmesh/protocol/internal";
+import { type Context, context, type Span, SpanKind, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { CallerClaims } from "../call.js";
-import { nestedEmit } from "../nested-emit.js";
-import type { NestedMesh, NestedRequestOptions } from "../options.js";
+import {
+  endHandlerSpan,
+  headerRecord,
+  nestedMesh,
+  nestedTraceHeaders,
+  receivedTraceparent,
+  spanTraceparent,
+} from "../handler-context.js";
+import type { NestedMesh } from "../options.js";
 import type { HeaderReader } from "./event-headers.js";
 import type { EventMetrics } from "./event-metrics.js";
 
@@ -87,7 +78,7 @@ export class EventDelivery implements EventContext {
   readonly #message: { readonly headers?: MsgHdrs | undefined };
   readonly #header: HeaderReader;
   readonly #controller = new AbortController();
-  #headers: Record<string, string> | undefined;
+  #headers: Readonly<Record<string, string>> | undefined;
   #traceparent: string | undefined;
   #log: Logger | undefined;
   #expire: ((reason: unknown) => void) | undefined;
@@ -126,27 +117,13 @@ export class EventDelivery implements EventContext {
   }
 
   get headers(): Readonly<Record<string, string>> {
-    if (this.#headers === undefined) {
-      const out: Record<string, string> = {};
-      // Parsed only when a handler asks: most never do.
-      const h = this.#message.headers;
-      if (h !== undefined) for (const [k, v] of h) if (v[0] !== undefined) out[k] = v[0];
-      this.#headers = Object.freeze(out);
-    }
+    this.#headers ??= headerRecord(this.#message.headers);
     return this.#headers;
   }
 
   get traceparent(): string {
-    if (this.#traceparent === undefined) {
-      const own = this.#span?.spanContext();
-      const sent = this.#header(TRACEPARENT);
-      this.#traceparent =
-        own !== undefined
-          ? `00-${own.traceId}-${own.spanId}-0${own.traceFlags & 1}`
-          : sent !== undefined && parseTraceparent(sent) !== undefined
-            ? sent
-            : childTraceparent();
-    }
+    this.#traceparent ??=
+      spanTraceparent(this.#span) ?? receivedTraceparent(this.#header(TRACEPARENT));
     return this.#traceparent;
   }
 
@@ -184,11 +161,7 @@ export class EventDelivery implements EventContext {
     const span = this.#span;
     if (span === undefined) return;
     this.#span = undefined;
-    if (code !== undefined) {
-      span.setAttribute(Attr.errorType, code);
-      span.setStatus({ code: SpanStatusCode.ERROR, ...(message === undefined ? {} : { message }) });
-    }
-    span.end();
+    endHandlerSpan(span, code, message);
   }
 
   get log(): Logger {
@@ -201,25 +174,9 @@ export class EventDelivery implements EventContext {
   }
 
   get mesh(): NestedMesh {
-    const mesh = this.#scope.mesh;
-    if (mesh === undefined) {
-      throw new TypeError(
-        "ctx.mesh needs the agent's `mesh` option (an SDK mesh from connectMesh)",
-      );
-    }
-    const trace = () =>
-      this.#trace === undefined
-        ? { [Header.TraceParent]: this.traceparent }
-        : injectTrace(activeOr(this.#trace));
-    return {
-      emit: nestedEmit(mesh, trace, () => this.signal),
-      request: (service, method, payload, options: NestedRequestOptions = {}) =>
-        mesh.request(service, method, payload, {
-          ...options,
-          signal: options.signal ?? this.signal,
-          headers: { ...trace(), ...options.headers },
-        }),
-    };
+    // Nested calls carry the emitter's `traceparent` (not its `tracestate`) and no deadline.
+    const trace = () => nestedTraceHeaders(this.#trace, this, undefined);
+    return nestedMesh(this.#scope.mesh, this, trace, undefined);
   }
 
   /**
