@@ -14,6 +14,7 @@ import {
   MetricSet,
   meshMetrics,
   ReplySubjectRule,
+  ThrottledLog,
   type TokenProvider,
   TracerSource,
   tokenProvider,
@@ -32,7 +33,6 @@ import { checkedRecord, instanceRecord } from "./instance-record.js";
 import { MetricsEndpoint } from "./metrics-endpoint.js";
 import { type AgentOptions, type ResolvedAgentOptions, resolveAgentOptions } from "./options.js";
 import { PresenceCheck } from "./presence-check.js";
-import { RateLimitedLog } from "./rate-limited-log.js";
 import { ReplyGuard } from "./reply-guard.js";
 import { Saturation } from "./saturation.js";
 import { AGENT_METER, AGENT_TRACER, ServerMetrics } from "./server-metrics.js";
@@ -122,7 +122,7 @@ class AgentImpl implements Agent {
     const tracing = new TracerSource(AGENT_TRACER, o.tracerProvider);
     this.#tracing = tracing;
     const scope = { service: o.service, log, mesh: o.mesh, tracing, record: () => this.#record };
-    const limited = new RateLimitedLog(log);
+    const limited = new ThrottledLog(log);
     this.#budget = new InflightBudget(o.maxInflightBytes);
     this.#saturation = new Saturation(o.heartbeatMs, () => this.#refreshStatus());
     // Without a key set the instance cannot serve callers: its record says "unready" until

@@ -15,6 +15,7 @@ import {
   Publisher,
   scanPayload,
   settledWithin,
+  type ThrottledLog,
   toMeshError,
 } from "@natsmesh/protocol/internal";
 import { type AgentAuth, UNKNOWN_REF } from "./auth.js";
@@ -24,7 +25,6 @@ import { EndpointStats } from "./endpoint-stats.js";
 import { ELEMENT_COST, type InflightBudget, PENDING_COST } from "./inflight-budget.js";
 import { MethodNames } from "./method-names.js";
 import type { Handler, ResolvedMethod } from "./options.js";
-import type { RateLimitedLog } from "./rate-limited-log.js";
 import type { ReplyGuard } from "./reply-guard.js";
 import { type RequestFields, requestFields } from "./request-fields.js";
 import type { ServerMetrics } from "./server-metrics.js";
@@ -39,7 +39,7 @@ export interface DispatcherOptions {
   auth: AgentAuth | undefined;
   replies: ReplyGuard;
   /** Where runaway handlers are logged, rate-limited. */
-  limitedLog: RateLimitedLog;
+  limitedLog: ThrottledLog;
   /** Called whenever a call is refused for want of room (slots or bytes). */
   onFull: () => void;
   /** Where every answered call is recorded. */
@@ -77,7 +77,7 @@ export class Dispatcher {
   #verifying = 0;
   readonly #sweep: DeadlineSweep;
   readonly #maxCallMs: number;
-  readonly #runaways: RateLimitedLog;
+  readonly #runaways: ThrottledLog;
   readonly #onFull: () => void;
   /** Handlers still running when their deadline (and the grace after it) passed. */
   runaway = 0;

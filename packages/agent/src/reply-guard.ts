@@ -1,6 +1,5 @@
 import type { Msg } from "@nats-io/nats-core";
-import type { ReplySubjectRule } from "@natsmesh/protocol/internal";
-import type { RateLimitedLog } from "./rate-limited-log.js";
+import type { ReplySubjectRule, ThrottledLog } from "@natsmesh/protocol/internal";
 
 /** Longest part of a peer-chosen subject written to the log. */
 const LOGGED_SUBJECT = 128;
@@ -16,9 +15,9 @@ export class ReplyGuard {
   /** Requests without a reply subject: nobody to answer. */
   noReply = 0;
   readonly #rule: ReplySubjectRule;
-  readonly #log: RateLimitedLog;
+  readonly #log: ThrottledLog;
 
-  constructor(rule: ReplySubjectRule, log: RateLimitedLog) {
+  constructor(rule: ReplySubjectRule, log: ThrottledLog) {
     this.#rule = rule;
     this.#log = log;
   }

@@ -125,7 +125,7 @@ export {
   refuseMeterProvider,
   Telemetry,
 } from "./telemetry-attributes.js";
-export { ThrottledLog } from "./throttled-log.js";
+export { LOG_INTERVAL_MS, LOG_KEYS_PER_INTERVAL, ThrottledLog } from "./throttled-log.js";
 export {
   type JwksSource,
   type KeySource,

@@ -6,10 +6,9 @@ import type {
   JsMsg,
 } from "@nats-io/jetstream";
 import { EventMode, isMeshError, MeshError, type Subjects } from "@natsmesh/protocol";
-import { type DecodeLimits, errorType } from "@natsmesh/protocol/internal";
+import { type DecodeLimits, errorType, type ThrottledLog } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
 import type { CallerClaims } from "../call.js";
-import type { RateLimitedLog } from "../rate-limited-log.js";
 import { AckBatch } from "./ack-batch.js";
 import { consumerConfig, ensureConsumer } from "./consumer-config.js";
 import type { DeadLetterer } from "./dead-letterer.js";
@@ -33,7 +32,7 @@ export interface DurableScope {
   readonly maxBytes: number;
   /** What decoding a payload may build, as for requests. */
   readonly limits: DecodeLimits;
-  readonly limiter: RateLimitedLog;
+  readonly limiter: ThrottledLog;
 }
 
 /** Most events asked for in one pull request. */

@@ -1,10 +1,13 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { EventMode, type EventSubscription, eventStream, subjects } from "@natsmesh/protocol";
-import type { DecodeLimits } from "@natsmesh/protocol/internal";
-import { type EventStreamOptions, ensureEventStreams } from "@natsmesh/protocol/internal";
+import {
+  type DecodeLimits,
+  type EventStreamOptions,
+  ensureEventStreams,
+  ThrottledLog,
+} from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
-import { RateLimitedLog } from "../rate-limited-log.js";
 import { DeadLetterer } from "./dead-letterer.js";
 import { DurableConsumer } from "./durable-consumer.js";
 import type { EventScope } from "./event-context.js";
@@ -47,7 +50,7 @@ export class EventHost {
   static async start(o: EventHostOptions): Promise<EventHost> {
     const s = subjects(o.prefix);
     const log = o.scope.log;
-    const limiter = new RateLimitedLog(log);
+    const limiter = new ThrottledLog(log);
     const durable: DurableConsumer[] = [];
     const wanted = o.handlers.filter((h) => h.mode === EventMode.durable);
     if (wanted.length > 0) {

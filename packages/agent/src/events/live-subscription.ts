@@ -1,8 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { EventMode, MeshError, patternId, type Subjects } from "@natsmesh/protocol";
-import { type DecodeLimits, errorType } from "@natsmesh/protocol/internal";
+import { type DecodeLimits, errorType, type ThrottledLog } from "@natsmesh/protocol/internal";
 import type { AgentAuth } from "../auth.js";
-import type { RateLimitedLog } from "../rate-limited-log.js";
 import { admitEvent } from "./event-admission.js";
 import { EventDelivery, type EventScope } from "./event-context.js";
 import { eventHeaders } from "./event-headers.js";
@@ -18,7 +17,7 @@ export interface LiveScope {
   readonly auth: AgentAuth | undefined;
   readonly maxBytes: number;
   readonly limits: DecodeLimits;
-  readonly limiter: RateLimitedLog;
+  readonly limiter: ThrottledLog;
 }
 
 /**
