@@ -1,23 +1,20 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { Kvm } from "@nats-io/kv";
-import { type InstanceRecord, PresenceLimits, presenceBucket } from "@natsmesh/protocol";
+import { PresenceLimits, presenceBucket } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  floodRecord,
+  heapAfterGcMiB as heapMiB,
+  presenceFlood,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // Defect 5 of issue 8: 50,000 fake ids grew the registry to ~200 MB, 6,000 records of 25 KB to
 // 632 MB. Quotas bound what it keeps, whatever is announced.
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-/** Heap in use after a full collection, in MiB. */
-function heapMiB(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 const QUOTAS = { maxRecords: 1000, maxInstancesPerService: 200 } as const;
 /** Far above what the kept records cost (2 MiB), far below what 50,000 cost without quotas (45 MiB). */
@@ -28,19 +25,6 @@ beforeAll(async () => {
   t = await setup();
 });
 afterAll(() => cleanup(t));
-
-function record(prefix: string, service: string, id: string, big = false): InstanceRecord {
-  return {
-    ...{ v: 1, id, service, version: "1.0.0", weight: 100, status: "ready" },
-    // ~25 KB when big: 256 method names of 60 characters and 32 metadata values of 250.
-    methods: big ? Array.from({ length: 256 }, (_, i) => `m${i}`.padEnd(60, "x")) : ["pay"],
-    ...{ subject: `${prefix}.inst.${service}.${id}`, host: "fake", pid: 1 },
-    metadata: big
-      ? Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, "v".repeat(250)]))
-      : {},
-    startedAt: 1,
-  };
-}
 
 /**
  * Announces `count` fake instances spread over `services` services, in batches that wait until
@@ -53,19 +37,17 @@ async function announce(
   services: number,
   big = false,
 ): Promise<number> {
-  const batch = big ? 250 : 5000;
   const seen = () => registry.stats.announcements + registry.stats.invalid;
   const start = seen();
   let bytes = 0;
-  for (let sent = 0; sent < count; ) {
-    const end = Math.min(count, sent + batch);
-    for (; sent < end; sent++) {
-      const service = `svc${sent % services}`;
-      const id = `FAKE${sent}`;
-      const body = JSON.stringify({ kind: "up", instance: record(prefix, service, id, big) });
+  let end = 0;
+  for (const records of presenceFlood(prefix, { count, services, big, batch: big ? 250 : 5000 })) {
+    for (const instance of records) {
+      const body = JSON.stringify({ kind: "up", instance });
       bytes += body.length;
-      t.nc.publish(`${prefix}.presence.${service}.${id}`, body);
+      t.nc.publish(`${prefix}.presence.${instance.service}.${instance.id}`, body);
     }
+    end += records.length;
     await t.nc.flush();
     const ok = await waitUntil(() => seen() - start >= end, { timeoutMs: 60_000, intervalMs: 20 });
     expect(ok, `the registry took in ${seen() - start} of ${end} announcements`).toBe(true);
@@ -117,7 +99,7 @@ describe("presence quotas in the registry", () => {
       heartbeatTimeoutMs: 120_000,
     });
     try {
-      const size = JSON.stringify(record(prefix, "svc0", "FAKE0", true)).length;
+      const size = JSON.stringify(floodRecord(prefix, 0, 10, true)).length;
       expect(size).toBeGreaterThan(24_000);
       expect(size).toBeLessThan(PresenceLimits.maxMessageBytes);
       const before = heapMiB();

@@ -1,23 +1,20 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { jetstream, StorageType } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
+import { presenceBucket } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  heapAfterGcMiB as heapMiB,
+  presenceFlood,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // Defect 5 of issue 8: 50,000 fake ids written into <P>_presence grew the SDK to ~115 MB. The
 // presence view keeps at most its quotas, whatever the bucket holds.
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
-
-function heapMiB(): number {
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
-}
 
 /** Far above what the kept records cost (1 MiB), below what 50,000 cost without quotas (25 MiB). */
 const HEAP_BOUND_MIB = 16;
@@ -28,37 +25,15 @@ beforeAll(async () => {
 });
 afterAll(() => cleanup(t));
 
-function record(prefix: string, service: string, id: string, big = false): InstanceRecord {
-  return {
-    ...{ v: 1, id, service, version: "1.0.0", weight: 100, status: "ready" },
-    methods: big ? Array.from({ length: 256 }, (_, i) => `m${i}`.padEnd(60, "x")) : ["pay"],
-    ...{ subject: `${prefix}.inst.${service}.${id}`, host: "fake", pid: 1 },
-    metadata: big
-      ? Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`k${i}`, "v".repeat(250)]))
-      : {},
-    startedAt: 1,
-  };
-}
-
 /** Writes `count` fake records straight into a fresh (in-memory) presence bucket, pipelined. */
 async function stuff(prefix: string, count: number, services: number, big = false): Promise<void> {
   const bucket = presenceBucket(prefix);
   await new Kvm(t.nc).create(bucket, { history: 1, storage: StorageType.Memory });
   const js = jetstream(t.nc);
-  const batch = big ? 200 : 2000;
-  for (let sent = 0; sent < count; ) {
-    const acks: Promise<unknown>[] = [];
-    for (const end = Math.min(count, sent + batch); sent < end; sent++) {
-      const service = `svc${sent % services}`;
-      const id = `FAKE${sent}`;
-      acks.push(
-        js.publish(
-          `$KV.${bucket}.${service}.${id}`,
-          JSON.stringify(record(prefix, service, id, big)),
-        ),
-      );
-    }
-    await Promise.all(acks);
+  for (const records of presenceFlood(prefix, { count, services, big, batch: big ? 200 : 2000 })) {
+    await Promise.all(
+      records.map((r) => js.publish(`$KV.${bucket}.${r.service}.${r.id}`, JSON.stringify(r))),
+    );
   }
 }
 

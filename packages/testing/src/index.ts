@@ -8,11 +8,13 @@ export type { NatsCluster, NatsClusterOptions } from "./cluster.js";
 export { DEFAULT_NATS_CLUSTER_SIZE, startNatsCluster } from "./cluster.js";
 export type { NatsTestingErrorCode } from "./errors.js";
 export { NATS_TESTING_ERROR_CODES, NatsTestingError } from "./errors.js";
+export { heapAfterGcMiB } from "./heap.js";
 export type { NatsServer } from "./nats-server.js";
 export { startNatsServer } from "./nats-server.js";
 export type { ContainerNetwork, NatsRuntime, NatsServerOptions } from "./options.js";
 export { CONTAINER_NETWORKS, DEFAULT_NATS_SERVER_OPTIONS, NATS_RUNTIMES } from "./options.js";
 export { freePorts } from "./ports.js";
+export { floodRecord, type PresenceFloodOptions, presenceFlood } from "./presence-flood.js";
 export {
   createPresenceBucket,
   instanceRecord,
