@@ -19,6 +19,7 @@ describe("options given as undefined take their defaults", () => {
     const agent = await startAgent({
       servers: t.server.url,
       connection: undefined,
+      credentials: undefined,
       service: "echo",
       methods: { say: (p) => p },
       version: undefined,
@@ -30,6 +31,7 @@ describe("options given as undefined take their defaults", () => {
       drainTimeoutMs: undefined,
       prefix: undefined,
       inboxPrefixes: undefined,
+      inboxPrefix: undefined,
       zone: undefined,
       metadata: undefined,
       description: undefined,
@@ -39,17 +41,20 @@ describe("options given as undefined take their defaults", () => {
     const registry = await startRegistry({
       servers: t.server.url,
       connection: undefined,
+      credentials: undefined,
       prefix: undefined,
       heartbeatTimeoutMs: undefined,
       leaseMs: undefined,
       replicas: undefined,
       http: undefined,
       auth: undefined,
+      inboxPrefix: undefined,
       logger: undefined,
     });
     const mesh = await connectMesh({
       servers: t.server.url,
       connection: undefined,
+      credentials: undefined,
       prefix: undefined,
       timeoutMs: undefined,
       codec: undefined,

@@ -4,7 +4,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { type JsonWebKeySet, JWKS_KEY, registryBucket } from "@natsmesh/protocol";
+import {
+  type JsonWebKeySet,
+  JWKS_KEY,
+  type NatsCredentials,
+  registryBucket,
+} from "@natsmesh/protocol";
 import { ensureEventStreams, resolveEventStreamOptions } from "@natsmesh/protocol/internal";
 import { type NatsServer, startNatsServer } from "@natsmesh/testing";
 
@@ -39,6 +44,8 @@ export interface PermissionedNats extends AsyncDisposable {
   readonly server: NatsServer;
   /** Connects as `role`: its user, password and inbox prefix; closed by {@link dispose}. */
   connect(role: Role): Promise<NatsConnection>;
+  /** The user and password of `role`, as natsmesh's `credentials` option takes them. */
+  credentials(role: Role): NatsCredentials;
   /** Closes every connection made, then disposes of the server. */
   dispose(): Promise<void>;
 }
@@ -74,6 +81,10 @@ export async function startPermissionedNats(): Promise<PermissionedNats> {
       });
       opened.push(nc);
       return nc;
+    },
+    credentials(role) {
+      const r = ROLES[role];
+      return { user: r.user, password: passwords[r.password]! };
     },
     dispose,
     [Symbol.asyncDispose]: dispose,

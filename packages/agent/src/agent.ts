@@ -368,7 +368,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let auth: AgentAuth | undefined;
   try {
     nc =
-      o.connection ?? (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`)));
+      o.connection ??
+      (await connect(connectionOptions(o.servers, `natsmesh-agent-${o.service}`, o.identity)));
     auth = o.auth === undefined ? undefined : await AgentAuth.start(o.auth, nc, o.prefix, log);
   } catch (err) {
     if (o.connection === undefined) await nc?.close();

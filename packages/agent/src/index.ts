@@ -11,6 +11,7 @@ export {
   type InstanceRecord,
   type InstanceStatus,
   MeshError,
+  type NatsCredentials,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";
 export { natsmeshMetricProducer } from "@natsmesh/protocol/internal";

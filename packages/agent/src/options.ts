@@ -4,6 +4,7 @@ import {
   DEFAULT_PREFIX,
   DEFAULT_WEIGHT,
   isValidName,
+  type NatsCredentials,
   PresenceLimits,
 } from "@natsmesh/protocol";
 import {
@@ -11,6 +12,7 @@ import {
   assertName,
   assertPrefix,
   authFromEnv,
+  type ConnectionIdentity,
   checkInt,
   checkProvider,
   checkTokenGateOptions,
@@ -24,6 +26,7 @@ import {
   prefixFromEnv,
   refuseMeterProvider,
   resolveEventStreamOptions,
+  resolveIdentity,
   serversFromEnv,
   type TokenSource,
   tokenFromEnv,
@@ -138,6 +141,19 @@ export interface AgentOptions {
   servers?: string | string[];
   /** An existing connection to use; the agent then leaves it open on `stop()`. */
   connection?: NatsConnection;
+  /**
+   * NATS credentials of the connection the agent opens (ignored with `connection`): a user and
+   * password, a token, a `.creds` file or an nkey seed file. Never logged.
+   * @default `NATS_USER` + `NATS_PASSWORD`, `NATS_TOKEN`, `NATS_CREDS` or `NATS_NKEY` when set
+   */
+  credentials?: NatsCredentials;
+  /**
+   * Inbox prefix of the connection the agent opens (ignored with `connection`), for NATS
+   * permissions that give its user its own inboxes. Not to be confused with `inboxPrefixes`,
+   * the callers' inboxes it answers.
+   * @default `NATS_INBOX_PREFIX` when set, else "_INBOX"
+   */
+  inboxPrefix?: string;
   /** Service name: `[A-Za-z0-9_-]{1,64}`. */
   service: string;
   /** @default "0.0.0" */
@@ -278,6 +294,8 @@ export interface AgentMetricsOptions {
 export interface ResolvedAgentOptions {
   servers: string | string[] | undefined;
   connection: NatsConnection | undefined;
+  /** Credentials and inbox prefix of the connection the agent opens. */
+  identity: ConnectionIdentity;
   service: string;
   version: string;
   weight: number;
@@ -408,6 +426,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   return {
     servers: o.servers ?? serversFromEnv(),
     connection: o.connection,
+    identity: resolveIdentity(o, o.prefix),
     service: o.service,
     version: o.version,
     weight: o.weight,

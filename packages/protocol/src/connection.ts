@@ -1,4 +1,13 @@
 import type { ConnectionOptions } from "@nats-io/nats-core";
+import { inboxPrefixFromEnv } from "./environment.js";
+import {
+  type NatsCredentials,
+  natsAuthenticator,
+  natsCredentialsFromEnv,
+  type ResolvedNatsCredentials,
+  resolveNatsCredentials,
+} from "./nats-credentials.js";
+import { assertInboxPrefix } from "./reply-subject.js";
 
 /** Server used when neither an option nor `NATS_URL` names one. */
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -38,13 +47,61 @@ export function parseServers(servers: string | readonly string[] | undefined): s
  */
 export const FLUSH_THRESHOLD_BYTES = 256 * 1024;
 
-/** The nats.js connection options of a natsmesh process named `name`. */
+/** Who a connection is: its NATS credentials and the inbox prefix its user may subscribe to. */
+export interface ConnectionIdentity {
+  readonly credentials?: ResolvedNatsCredentials | undefined;
+  /** Absent: nats.js' `_INBOX`. */
+  readonly inboxPrefix?: string | undefined;
+}
+
+/** The nats.js options that make a connection `identity` (none for an empty identity). */
+export function identityOptions(identity: ConnectionIdentity = {}): ConnectionOptions {
+  return {
+    ...(identity.credentials === undefined
+      ? {}
+      : { authenticator: natsAuthenticator(identity.credentials) }),
+    ...(identity.inboxPrefix === undefined ? {} : { inboxPrefix: identity.inboxPrefix }),
+  };
+}
+
+/** The nats.js connection options of a natsmesh process named `name`, connecting as `identity`. */
 export function connectionOptions(
   servers: string | readonly string[] | undefined,
   name: string,
+  identity: ConnectionIdentity = {},
 ): ConnectionOptions {
   // `pendingLimit` is read by nats.js' ProtocolHandler but missing from its ConnectionOptions
   // type; connection.test.ts fails if a nats.js upgrade stops honouring it.
   const flush = { pendingLimit: FLUSH_THRESHOLD_BYTES };
-  return { ...CONNECTION_DEFAULTS, ...flush, servers: parseServers(servers), name };
+  return {
+    ...CONNECTION_DEFAULTS,
+    ...flush,
+    servers: parseServers(servers),
+    name,
+    ...identityOptions(identity),
+  };
+}
+
+/** The identity settings of a process's options (agent, registry, SDK). */
+export interface IdentityOptions {
+  readonly connection?: unknown;
+  readonly credentials?: NatsCredentials | undefined;
+  readonly inboxPrefix?: string | undefined;
+}
+
+/**
+ * Resolves the identity of the connection a process opens itself: the options, else
+ * `NATS_USER`/`NATS_PASSWORD`/`NATS_TOKEN`/`NATS_CREDS`/`NATS_NKEY` and `NATS_INBOX_PREFIX`.
+ * With an existing `connection` the environment is not read (that connection already has its
+ * identity), but options given are still checked. Throws `TypeError` on invalid credentials or
+ * an inbox prefix that overlaps `meshPrefix`.
+ */
+export function resolveIdentity(o: IdentityOptions, meshPrefix: string): ConnectionIdentity {
+  const own = o.connection === undefined;
+  const credentials = resolveNatsCredentials(
+    o.credentials ?? (own ? natsCredentialsFromEnv() : undefined),
+  );
+  const inboxPrefix = o.inboxPrefix ?? (own ? inboxPrefixFromEnv() : undefined);
+  if (inboxPrefix !== undefined) assertInboxPrefix(inboxPrefix, meshPrefix);
+  return { credentials, inboxPrefix };
 }

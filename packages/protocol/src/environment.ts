@@ -61,6 +61,15 @@ export function inboxPrefixesFromEnv(env: NodeJS.ProcessEnv = process.env): stri
   return value.split(",").map((p) => p.trim());
 }
 
+/**
+ * The inbox prefix of the process's own connection, from `NATS_INBOX_PREFIX`, or `undefined`
+ * when unset: set it when NATS permissions give the process's user its own inboxes
+ * (`_INBOX_checkout.>`). Checked by each option resolver, against the mesh prefix.
+ */
+export function inboxPrefixFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return variable(env, "NATS_INBOX_PREFIX");
+}
+
 /** A variable's value, or `undefined` when it is unset or blank. */
 function variable(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name]?.trim();

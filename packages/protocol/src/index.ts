@@ -31,6 +31,7 @@ export {
   latencyQuantile,
 } from "./latency-histogram.js";
 export { isValidName, MAX_NAME_LENGTH } from "./names.js";
+export type { NatsCredentials } from "./nats-credentials.js";
 export type {
   DownMessage,
   EventSubscription,

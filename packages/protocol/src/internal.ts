@@ -8,10 +8,14 @@
 
 export { checkPayloadSize, decodeScanned } from "./codec.js";
 export {
+  type ConnectionIdentity,
   connectionOptions,
   DEFAULT_SERVER,
   FLUSH_THRESHOLD_BYTES,
+  type IdentityOptions,
+  identityOptions,
   parseServers,
+  resolveIdentity,
 } from "./connection.js";
 export {
   type ConnectionEvents,
@@ -24,6 +28,7 @@ export {
   DEFAULT_LOG_LEVEL,
   heartbeatMsFromEnv,
   inboxPrefixesFromEnv,
+  inboxPrefixFromEnv,
   LOG_LEVELS,
   type LogLevel,
   logLevelFromEnv,
@@ -89,6 +94,13 @@ export {
   type ScopeReading,
 } from "./metrics/metric-set.js";
 export { assertName, assertPrefix } from "./names.js";
+export {
+  NATS_CREDENTIAL_VARIABLES,
+  natsAuthenticator,
+  natsCredentialsFromEnv,
+  type ResolvedNatsCredentials,
+  resolveNatsCredentials,
+} from "./nats-credentials.js";
 export { DEFAULT_DECODE_LIMITS, type DecodeLimits, scanPayload } from "./payload-scan.js";
 export { lookupPresence, type PresenceLookup } from "./presence-lookup.js";
 export {

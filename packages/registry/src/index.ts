@@ -6,7 +6,12 @@
  * @module
  */
 
-export { type InstanceRecord, MeshError, type PresenceQuotas } from "@natsmesh/protocol";
+export {
+  type InstanceRecord,
+  MeshError,
+  type NatsCredentials,
+  type PresenceQuotas,
+} from "@natsmesh/protocol";
 export { LEADER_KEY, type LeaseRecord } from "./leader-lease.js";
 export {
   REGISTRY_DEFAULTS,

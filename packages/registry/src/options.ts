@@ -2,16 +2,23 @@ import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { DashboardSettings } from "@natsmesh/dashboard";
 import { resolveDashboardSettings } from "@natsmesh/dashboard/internal";
-import { createPresenceSigner, DEFAULT_PREFIX, type PresenceSigner } from "@natsmesh/protocol";
+import {
+  createPresenceSigner,
+  DEFAULT_PREFIX,
+  type NatsCredentials,
+  type PresenceSigner,
+} from "@natsmesh/protocol";
 import {
   assertPrefix,
   authFromEnv,
+  type ConnectionIdentity,
   checkInt,
   checkTokenGateOptions,
   heartbeatMsFromEnv,
   logLevelFromEnv,
   type PresenceQuotas,
   prefixFromEnv,
+  resolveIdentity,
   resolvePresenceQuotas,
   serversFromEnv,
   type TokenGateOptions,
@@ -79,6 +86,18 @@ export interface RegistryOptions {
   /** An existing connection to use; the registry then leaves it open on `stop()`. */
   connection?: NatsConnection;
   /**
+   * NATS credentials of the connection the registry opens (ignored with `connection`): a user
+   * and password, a token, a `.creds` file or an nkey seed file. Never logged.
+   * @default `NATS_USER` + `NATS_PASSWORD`, `NATS_TOKEN`, `NATS_CREDS` or `NATS_NKEY` when set
+   */
+  credentials?: NatsCredentials;
+  /**
+   * Inbox prefix of the connection the registry opens (ignored with `connection`), for NATS
+   * permissions that give its user its own inboxes (`_INBOX_registry`).
+   * @default `NATS_INBOX_PREFIX` when set, else "_INBOX"
+   */
+  inboxPrefix?: string;
+  /**
    * Subject prefix of the mesh whose presence this registry keeps (`<P>_presence`).
    * @default `MESH_PREFIX` when set, else "mesh"
    */
@@ -129,6 +148,8 @@ export interface RegistryOptions {
 export interface ResolvedRegistryOptions {
   readonly servers: string | string[] | undefined;
   readonly connection: NatsConnection | undefined;
+  /** Credentials and inbox prefix of the connection the registry opens. */
+  readonly identity: ConnectionIdentity;
   readonly prefix: string;
   readonly heartbeatTimeoutMs: number;
   readonly leaseMs: number;
@@ -250,6 +271,7 @@ export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedR
   return {
     servers: options.servers ?? serversFromEnv(),
     connection: options.connection,
+    identity: resolveIdentity(options, prefix),
     ...resolveAuth(options.auth),
     quotas: resolvePresenceQuotas(options.quotas, "quotas"),
     prefix,

@@ -374,7 +374,8 @@ class RegistryImpl implements Registry {
  */
 export async function startRegistry(options?: RegistryOptions): Promise<Registry> {
   const o = resolveRegistryOptions(options);
-  const nc = o.connection ?? (await connect(connectionOptions(o.servers, "natsmesh-registry")));
+  const nc =
+    o.connection ?? (await connect(connectionOptions(o.servers, "natsmesh-registry", o.identity)));
   const owns = o.connection === undefined;
   let buckets: RegistryBuckets;
   try {

@@ -11,6 +11,7 @@ export {
   type InstanceRecord,
   MeshError,
   type MeshErrorCode,
+  type NatsCredentials,
   type PresenceQuotas,
 } from "@natsmesh/protocol";
 export type { EventStreamOptions, TokenSource } from "@natsmesh/protocol/internal";

@@ -127,7 +127,7 @@ class MeshImpl implements Mesh {
     const meshSubjects = subjects(o.prefix);
     this.#scope = {
       nc,
-      mux: new ReplyMux(nc, o.connection === undefined ? o.inboxPrefix : inboxPrefixOf(nc)),
+      mux: new ReplyMux(nc, inboxPrefixOf(nc)),
       link: new Link(nc, log),
       subjects: meshSubjects,
       queueSubjects: new QueueSubjects(meshSubjects),
@@ -301,8 +301,7 @@ export async function connectMesh(options: MeshOptions = {}): Promise<Mesh> {
   const nc =
     o.connection ??
     (await connect({
-      ...connectionOptions(o.servers, "natsmesh-sdk"),
-      inboxPrefix: o.inboxPrefix,
+      ...connectionOptions(o.servers, "natsmesh-sdk", o.identity),
     }));
   const owns = o.connection === undefined;
   const log = o.logger.child({ component: "sdk" });

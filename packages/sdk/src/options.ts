@@ -1,15 +1,15 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type CodecName, codecs, DEFAULT_PREFIX } from "@natsmesh/protocol";
+import { type CodecName, codecs, DEFAULT_PREFIX, type NatsCredentials } from "@natsmesh/protocol";
 import {
-  assertInboxPrefix,
   assertPrefix,
+  type ConnectionIdentity,
   checkInt,
   checkProvider,
-  DEFAULT_INBOX_PREFIX,
   type EventStreamOptions,
   prefixFromEnv,
   refuseMeterProvider,
   resolveEventStreamOptions,
+  resolveIdentity,
   serversFromEnv,
   type TokenSource,
   tokenFromEnv,
@@ -33,6 +33,13 @@ export interface MeshOptions {
   servers?: string | string[];
   /** An existing connection; the mesh then leaves it open on `close()`. */
   connection?: NatsConnection;
+  /**
+   * NATS credentials of the connection the mesh opens (ignored with `connection`): a user and
+   * password, a token, a `.creds` file or an nkey seed file. Never logged. Not the natsmesh
+   * `token`, which agents check.
+   * @default `NATS_USER` + `NATS_PASSWORD`, `NATS_TOKEN`, `NATS_CREDS` or `NATS_NKEY` when set
+   */
+  credentials?: NatsCredentials;
   /**
    * Subject prefix of the mesh (`P` in `P.svc.…`): the agents' and registries' prefix.
    * @default `MESH_PREFIX` when set, else "mesh"
@@ -62,7 +69,7 @@ export interface MeshOptions {
    * reply subjects under the inbox prefixes they are told about (their `inboxPrefixes` option,
    * `MESH_INBOX_PREFIXES`): list a custom prefix there too, or its calls time out. It may not
    * overlap the mesh prefix.
-   * @default "_INBOX"
+   * @default `NATS_INBOX_PREFIX` when set, else "_INBOX"
    */
   inboxPrefix?: string;
   /**
@@ -146,7 +153,6 @@ export const MESH_DEFAULTS = {
   codec: "msgpack",
   retries: 2,
   closeTimeoutMs: 5000,
-  inboxPrefix: DEFAULT_INBOX_PREFIX,
   balance: "queue",
   presence: true,
 } as const satisfies Partial<MeshOptions>;
@@ -160,7 +166,8 @@ export interface ResolvedMeshOptions {
   codec: CodecName;
   retries: number;
   closeTimeoutMs: number;
-  inboxPrefix: string;
+  /** Credentials and inbox prefix of the connection the mesh opens. */
+  identity: ConnectionIdentity;
   balance: Balance;
   /** The presence view's settings; `undefined` with `presence: false`. */
   presence: ResolvedPresenceOptions | undefined;
@@ -195,7 +202,6 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
   refuseMeterProvider(options);
   const o = withDefaults(MESH_DEFAULTS, { ...options, prefix: options.prefix ?? prefixFromEnv() });
   assertPrefix(o.prefix);
-  assertInboxPrefix(o.inboxPrefix, o.prefix);
   return {
     servers: o.servers ?? serversFromEnv(),
     connection: o.connection,
@@ -204,7 +210,7 @@ export function resolveMeshOptions(options: MeshOptions = {}): ResolvedMeshOptio
     codec: checkCodec(o.codec),
     retries: checkInt(o.retries, "retries", 0, 100),
     closeTimeoutMs: checkInt(o.closeTimeoutMs, "closeTimeoutMs", 0, 3_600_000),
-    inboxPrefix: o.inboxPrefix,
+    identity: resolveIdentity(o, o.prefix),
     balance: checkBalance(o.balance),
     presence: resolvePresenceOptions(o.presence),
     token: checkToken(o.token ?? tokenFromEnv()),
