@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm, PresenceLimits } from "@natsmesh/protocol";
-import { DEFAULT_SERVER, parseServers } from "@natsmesh/protocol/internal";
+import {
+  type ConnectionIdentity,
+  DEFAULT_SERVER,
+  parseServers,
+  resolveIdentity,
+} from "@natsmesh/protocol/internal";
 import { Balance } from "@natsmesh/sdk";
 import { Command, Help, Option } from "commander";
 import { type AgentCommandOptions, agent } from "./commands/agent.js";
@@ -46,6 +51,12 @@ export interface GlobalOptions {
   readonly logLevel: value.LogLevel;
   /** From `--token`, else `MESH_TOKEN`: this process's own token, for commands that call or announce. */
   readonly token: string | undefined;
+  /**
+   * Who the process is to NATS: `--user`/`--password`, `--nats-token`, `--creds` or `--nkey`
+   * (else `NATS_USER`/`NATS_PASSWORD`, `NATS_TOKEN`, `NATS_CREDS`, `NATS_NKEY`), and
+   * `--inbox-prefix` (`NATS_INBOX_PREFIX`). Never printed.
+   */
+  readonly identity: ConnectionIdentity;
 }
 
 const GLOBAL_HEADING = "Global options:";
@@ -72,6 +83,78 @@ function globalOptions(): Option[] {
   ].map((o) => o.helpGroup(GLOBAL_HEADING));
 }
 
+const NATS_HEADING = "NATS connection options:";
+
+/**
+ * Who the process is to NATS, on every command that connects: the variables are the `nats`
+ * CLI's, so one environment serves both. Secrets on a command line show in `ps`: prefer the
+ * variables or the files.
+ */
+function natsOptions(): Option[] {
+  return [
+    new Option("--user <USER>", "NATS user (with --password)")
+      .env("NATS_USER")
+      .argParser(value.optional),
+    new Option("--password <PASSWORD>", "NATS password of --user (a flag shows in ps: prefer the variable)")
+      .env("NATS_PASSWORD")
+      .argParser(value.secret),
+    new Option("--nats-token <TOKEN>", "NATS authorization token (a flag shows in ps: prefer the variable)")
+      .env("NATS_TOKEN")
+      .argParser(value.secret),
+    new Option("--creds <FILE>", "NATS credentials file (user JWT and nkey seed)")
+      .env("NATS_CREDS")
+      .argParser(value.optional),
+    new Option("--nkey <FILE>", "File holding the NATS user's nkey seed")
+      .env("NATS_NKEY")
+      .argParser(value.optional),
+    new Option(
+      "--inbox-prefix <PREFIX>",
+      "Inbox prefix of this connection, for NATS users limited to their own inboxes",
+    )
+      .env("NATS_INBOX_PREFIX")
+      .argParser(value.optional),
+  ].map((o) => o.helpGroup(NATS_HEADING));
+}
+
+/** Commands that never connect to NATS, so take no NATS connection options. */
+const OFFLINE = new Set(["keys generate", "token issue", "token inspect"]);
+
+/** The NATS identity the flags and variables give, checked: a bad one is a usage error. */
+function identityOf(pick: <T>(key: string) => T | undefined, prefix: string): ConnectionIdentity {
+  const text = (key: string) => pick<string>(key) || undefined;
+  try {
+    return resolveIdentity(
+      {
+        credentials: {
+          user: text("user"),
+          password: text("password"),
+          token: text("natsToken"),
+          credsFile: text("creds"),
+          nkeyFile: text("nkey"),
+        },
+        inboxPrefix: text("inboxPrefix"),
+      },
+      prefix,
+    );
+  } catch (err) {
+    // The messages name options and fields, never their values.
+    throw usageError(
+      (err as Error).message.replace(/credentials\.(\w+)/g, (_m, f: string) => `--${flagOf(f)}`),
+    );
+  }
+}
+
+/** The flag of a `NatsCredentials` field, for messages. */
+function flagOf(field: string): string {
+  return field === "token"
+    ? "nats-token"
+    : field === "credsFile"
+      ? "creds"
+      : field === "nkeyFile"
+        ? "nkey"
+        : field;
+}
+
 /** Commands from `cmd` up to the program. */
 function lineage(cmd: Command): Command[] {
   const chain: Command[] = [];
@@ -90,13 +173,15 @@ export function globalsOf(cmd: Command): GlobalOptions {
     const typed = chain.find((c) => c.getOptionValueSource(key) === "cli");
     return (typed ?? cmd).getOptionValue(key) as T | undefined;
   };
+  // `||`: a blank variable is stored as "" (see value.blankAsUnset).
+  const prefix = pick<string>("prefix") || DEFAULT_PREFIX;
   return {
     servers: parseServers(pick<string>("server")),
-    // `||`: a blank variable is stored as "" (see value.blankAsUnset).
-    prefix: pick<string>("prefix") || DEFAULT_PREFIX,
+    prefix,
     json: pick<boolean>("json") === true,
     logLevel: pick<value.LogLevel>("logLevel") || "info",
     token: pick<string>("token") || undefined,
+    identity: identityOf(pick, prefix),
   };
 }
 
@@ -461,6 +546,15 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         .env("MESH_AUDIENCE")
         .argParser(value.optional),
     )
+    .addOption(
+      new Option(
+        "--inbox-prefixes <LIST>",
+        "Answer only callers whose inboxes are under these prefixes, comma-separated " +
+          "(default _INBOX; callers with --inbox-prefix need theirs listed)",
+      )
+        .env("MESH_INBOX_PREFIXES")
+        .argParser(value.optional),
+    )
     .action((module: string, o: AgentCommandOptions, cmd: Command) => {
       needsJwks(o, cmd);
       const options = value.blankAsUnset(o);
@@ -672,6 +766,8 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
 
   for (const cmd of [program, ...leaves(program)]) {
     for (const option of globalOptions()) cmd.addOption(option);
+    if (OFFLINE.has(path(cmd))) continue;
+    for (const option of natsOptions()) cmd.addOption(option);
   }
   for (const cmd of [program, ...program.commands, ...leaves(program)]) {
     cmd.showHelpAfterError(usageHint(cmd));

@@ -30,6 +30,14 @@ export function optional(text: string): string | undefined {
 }
 
 /**
+ * For a secret (a password, a token) that falls back on a variable: blank is unset, anything
+ * else is kept exactly as given, spaces included.
+ */
+export function secret(text: string): string | undefined {
+  return text.trim() === "" ? undefined : text;
+}
+
+/**
  * `options` with blank values as `undefined`. Commander stores `""` when a parser returns
  * `undefined`, as {@link optional} and its kin do for a blank variable.
  */

@@ -15,7 +15,7 @@ import {
 export const BIN = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 
 /** Variables the CLI reads; cleared so the developer's own shell cannot change a test. */
-const CLI_VARIABLES = [
+export const CLI_VARIABLES = [
   "NATS_URL",
   "MESH_PREFIX",
   "LOG_LEVEL",
@@ -31,6 +31,12 @@ const CLI_VARIABLES = [
   "MESH_CONCURRENCY",
   "MESH_DRAIN_TIMEOUT_MS",
   "MESH_INBOX_PREFIXES",
+  "NATS_USER",
+  "NATS_PASSWORD",
+  "NATS_TOKEN",
+  "NATS_CREDS",
+  "NATS_NKEY",
+  "NATS_INBOX_PREFIX",
   "NO_COLOR",
 ];
 

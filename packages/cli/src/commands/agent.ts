@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import type { AgentAuthOptions } from "@natsmesh/agent";
-import { type TokenSource, tokenFromEnv } from "@natsmesh/protocol/internal";
-import { ExitCode } from "../errors.js";
+import { assertInboxPrefix, type TokenSource, tokenFromEnv } from "@natsmesh/protocol/internal";
+import { ExitCode, usageError } from "../errors.js";
 import type { Io } from "../io.js";
 import { ConnectMode, connectNats } from "../nats/connect.js";
 import type { GlobalOptions } from "../program.js";
@@ -23,6 +23,8 @@ export interface AgentCommandOptions {
   readonly jwks: string | undefined;
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** Inbox prefixes of the callers it answers, comma-separated. */
+  readonly inboxPrefixes: string | undefined;
 }
 
 /** Token checks from `--jwks`, `--issuer`, `--audience`; none without `--jwks`. */
@@ -48,6 +50,16 @@ function tokenOf(global: GlobalOptions, o: AgentCommandOptions): TokenSource | u
   return o.tokenFile === undefined ? undefined : tokenFromEnv({ MESH_TOKEN_FILE: o.tokenFile });
 }
 
+/** `--inbox-prefixes` as a list, each checked against the mesh prefix: a bad one is a usage error. */
+function inboxPrefixesOf(list: string | undefined, prefix: string): string[] | undefined {
+  if (list === undefined) return undefined;
+  try {
+    return list.split(",").map((p) => assertInboxPrefix(p.trim(), prefix));
+  } catch (err) {
+    throw usageError(`--inbox-prefixes: ${(err as Error).message}`);
+  }
+}
+
 /**
  * `natsmesh agent <module>`: runs the service a module describes as one agent until SIGINT or
  * SIGTERM, then drains it (calls in flight finish, up to the drain timeout) and exits 0. Logs
@@ -59,6 +71,7 @@ export async function agent(
   o: AgentCommandOptions,
   io: Io,
 ): Promise<number> {
+  const inboxPrefixes = inboxPrefixesOf(o.inboxPrefixes, global.prefix);
   using shutdown = shutdownOnSignals();
   const module = await loadServiceModule(path);
   const { createCliLogger } = await import("../output/logger.js");
@@ -83,6 +96,7 @@ export async function agent(
               port: o.metricsPort,
               ...(o.metricsHost === undefined ? {} : { host: o.metricsHost }),
             },
+      inboxPrefixes,
       auth: authOf(o),
       token: tokenOf(global, o),
       logger,

@@ -1,6 +1,6 @@
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { connectionOptions, followConnection } from "@natsmesh/protocol/internal";
+import { connectionOptions, followConnection, identityOptions } from "@natsmesh/protocol/internal";
 import { type CliError, errorCode, failure } from "../errors.js";
 import type { GlobalOptions } from "../program.js";
 
@@ -54,8 +54,13 @@ export async function connectNats(
 ): Promise<NatsConnection> {
   const base: ConnectionOptions =
     mode === ConnectMode.follow
-      ? connectionOptions(global.servers, `natsmesh-${name}`)
-      : { servers: [...global.servers], name: `natsmesh-${name}`, reconnect: false };
+      ? connectionOptions(global.servers, `natsmesh-${name}`, global.identity)
+      : {
+          servers: [...global.servers],
+          name: `natsmesh-${name}`,
+          reconnect: false,
+          ...identityOptions(global.identity),
+        };
   try {
     return await connect({ ...base, timeout: CONNECT_TIMEOUT_MS });
   } catch (err) {

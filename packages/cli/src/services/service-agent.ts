@@ -24,6 +24,8 @@ export interface ServiceAgentSettings {
   readonly drainTimeoutMs?: number | undefined;
   /** The Prometheus endpoint, or `false` for none (the environment is not read again). */
   readonly metrics?: AgentMetricsOptions | false | undefined;
+  /** Inbox prefixes of the callers the agent answers (else `MESH_INBOX_PREFIXES`, `_INBOX`). */
+  readonly inboxPrefixes?: readonly string[] | undefined;
   /** Token checks on calls, or `false` for none. */
   readonly auth: AgentAuthOptions | false;
   /** The agent's own token: sent on presence, and on nested calls and emits. */
@@ -72,6 +74,7 @@ export async function startServiceAgent(
       ...given("heartbeatMs", s.heartbeatMs),
       ...given("drainTimeoutMs", s.drainTimeoutMs),
       ...given("metrics", s.metrics),
+      ...given("inboxPrefixes", s.inboxPrefixes),
       ...given("token", s.token),
     });
   } catch (err) {
