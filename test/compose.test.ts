@@ -1,14 +1,18 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
 import { isMeshError } from "@natsmesh/protocol";
+import { lookupPresence } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import {
   cleanup,
   freePorts,
   killAllProcesses,
+  type NatsServer,
   setup,
   spawnProcess,
+  startNatsServer,
   type TestProcess,
   type TestSetup,
   waitUntil,
@@ -21,6 +25,7 @@ import {
   isNatsmeshService,
   readComposeFile,
 } from "./docker/compose-file.js";
+import { violations } from "./nats-permissions.js";
 
 // docker/compose.yml and compose.cluster.yml without Docker: what the files promise is checked
 // by reading them, and each natsmesh service of compose.yml is started as a local process with
@@ -50,6 +55,29 @@ function natsmeshServices(file: ComposeFile, profile?: string): [string, Compose
   );
 }
 
+/**
+ * The host file a NATS service mounts read-only at `target` (`./nats/x.conf:target:ro`, relative
+ * to docker/), or `undefined`.
+ */
+function mountedFile(service: ComposeService, target: string): string | undefined {
+  for (const volume of service.volumes ?? []) {
+    const [source = "", at, mode] = volume.split(":");
+    if (at === target && source.startsWith("./") && mode === "ro") {
+      return join(ROOT, "docker", source);
+    }
+  }
+  return undefined;
+}
+
+/** The users docker/nats/permissions.conf defines, and the password variables it reads. */
+async function permissionFile(path: string): Promise<{ users: string[]; variables: string[] }> {
+  const text = (await readFile(path, "utf8")).replace(/#.*$/gm, "");
+  return {
+    users: [...text.matchAll(/\{\s*user:\s*([\w-]+)/g)].map((m) => m[1]!),
+    variables: [...text.matchAll(/password:\s*\$([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!),
+  };
+}
+
 /** `${VAR:-default}` resolved with the defaults, as with an empty environment. */
 function environment(service: ComposeService): Record<string, string> {
   return Object.fromEntries(
@@ -60,7 +88,7 @@ function environment(service: ComposeService): Record<string, string> {
 describe("what the compose files promise", () => {
   it("runs NATS from the official image with JetStream, monitoring on 8222 and a named volume", () => {
     for (const [file, names] of [
-      [single, ["nats"]],
+      [single, ["nats", "nats-auth"]],
       [cluster, ["nats-1", "nats-2", "nats-3"]],
     ] as const) {
       for (const name of names) {
@@ -92,7 +120,12 @@ describe("what the compose files promise", () => {
       for (const [name, service] of Object.entries(file.services)) {
         expect(service.env_file, name).toBeUndefined();
         for (const volume of service.volumes ?? []) {
-          // Named volumes only: no configuration file is mounted from the host.
+          // Named volumes only, but for the NATS permission file, read-only: natsmesh reads no
+          // configuration file from the host.
+          if (!isNatsmeshService(service) && volume.startsWith("./nats/")) {
+            expect(volume, name).toMatch(/^\.\/nats\/[\w.-]+\.conf:\/etc\/nats\/[\w.-]+:ro$/);
+            continue;
+          }
           expect(Object.keys(file.volumes ?? {}), `${name}: ${volume}`).toContain(
             volume.split(":")[0],
           );
@@ -156,6 +189,29 @@ describe("what the compose files promise", () => {
     }
   });
 
+  it("runs the auth profile on its own NATS server with docker/nats/permissions.conf", async () => {
+    const natsAuth = single.services["nats-auth"]!;
+    expect(natsAuth.profiles).toEqual(["auth"]);
+    const conf = natsAuth.command?.[natsAuth.command.indexOf("-c") + 1] ?? "";
+    const file = mountedFile(natsAuth, conf);
+    expect(file).toBe(join(ROOT, "docker/nats/permissions.conf"));
+    const { users, variables } = await permissionFile(file!);
+    // nats-server refuses to start on a variable it cannot find: nats-auth gives every one.
+    const serverEnv = environment(natsAuth);
+    expect(variables).toHaveLength(users.length);
+    for (const v of variables) expect(serverEnv[v], v).toMatch(/^[A-Za-z][A-Za-z0-9]*$/);
+    for (const [name, s] of natsmeshServices(single, "auth")) {
+      if (name === "keys") continue;
+      const env = environment(s);
+      expect(env.NATS_URL, name).toBe("nats://nats-auth:4222");
+      expect(users, name).toContain(env.NATS_USER);
+      // Its password is the one nats-auth gives its user.
+      const variable = `${env.NATS_USER!.replaceAll("-", "_").toUpperCase()}_PASSWORD`;
+      expect(env.NATS_PASSWORD, name).toBe(serverEnv[variable]);
+      expect(env.NATS_INBOX_PREFIX, name).toMatch(/^_INBOX_[a-z]+$/);
+    }
+  });
+
   it("the Dockerfile copies the package.json of every workspace before installing", async () => {
     const dockerfile = await readFile(join(ROOT, "docker/Dockerfile"), "utf8");
     const root = JSON.parse(await readFile(join(ROOT, "package.json"), "utf8")) as {
@@ -202,6 +258,13 @@ function runService(
       "MESH_HTTP_HOST",
       "MESH_REPLICAS",
       "MESH_WEIGHT",
+      "MESH_INBOX_PREFIXES",
+      "NATS_USER",
+      "NATS_PASSWORD",
+      "NATS_TOKEN",
+      "NATS_CREDS",
+      "NATS_NKEY",
+      "NATS_INBOX_PREFIX",
     ],
   });
 }
@@ -231,12 +294,15 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     await rm(shimDir, { recursive: true, force: true });
   });
 
-  /** NATS → the test server; the registry's HTTP endpoint → 127.0.0.1 and `http`; files → dataDir. */
-  function rewriter(http: number) {
+  /**
+   * NATS → the test server (`server` for nats-auth); the registry's HTTP endpoint → 127.0.0.1
+   * and `http`; files → dataDir.
+   */
+  function rewriter(http: number, server?: NatsServer) {
     return (key: string, value: string): string => {
       if (key === "NATS_URL") {
-        expect(value).toBe("nats://nats:4222");
-        return t.server.url;
+        expect(value).toBe(server === undefined ? "nats://nats:4222" : "nats://nats-auth:4222");
+        return (server ?? t.server).url;
       }
       if (key === "MESH_HTTP_HOST") return "127.0.0.1";
       if (key === "MESH_HTTP_PORT") return String(http);
@@ -285,10 +351,19 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     // Its waits (up to 20 + 30 s) must fit in the test's own time on a loaded machine.
   }, 120_000);
 
-  it("runs the auth profile: keys job, registry and agents with tokens from files", async () => {
+  it("runs the auth profile: nats-auth with the permission file, keys job, registry and agents with tokens and NATS users", async () => {
+    const natsAuth = single.services["nats-auth"]!;
+    const conf = natsAuth.command?.[natsAuth.command.indexOf("-c") + 1] ?? "";
+    // nats-auth as the file runs it: the permission file, its passwords from the environment.
+    await using server = await startNatsServer({
+      runtime: "process",
+      configFile: mountedFile(natsAuth, conf),
+      env: environment(natsAuth),
+    });
+    const serverEnv = environment(natsAuth);
     const services = natsmeshServices(single, "auth");
     const path = `${shimDir}:${process.env.PATH ?? ""}`;
-    const rewrite = rewriter(0);
+    const rewrite = rewriter(0, server);
     const [, keys] = services.find(([n]) => n === "keys")!;
     const keyJob = runService("keys", keys, rewrite, path);
     await keyJob.waitFor(/caller token/, { timeoutMs: 30_000 });
@@ -296,7 +371,13 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     const procs = services
       .filter(([n]) => n !== "keys")
       .map(([name, s]) => ({ name, proc: runService(name, s, rewrite) }));
-    const mesh = await connectMesh({ servers: t.server.url, prefix: "secure", token: caller });
+    // From the host, as the README says: the caller user, its inbox prefix, the caller token.
+    const mesh = await connectMesh({
+      servers: server.url,
+      credentials: { user: "caller", password: serverEnv.CALLER_PASSWORD! },
+      inboxPrefix: "_INBOX_caller",
+      token: caller,
+    });
     meshes.push(mesh);
     const all = await waitUntil(
       () => ["echo", "greeter", "slow"].every((s) => mesh.instances(s).length === 1),
@@ -311,7 +392,37 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
       .request("echo", "say", 1, { token: "not-a-token" })
       .catch((err: unknown) => err);
     expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
-    for (const { name, proc } of procs) expect(await proc.stop(), name).toBe(0);
+
+    // An agent's NATS user reads its own record, and may not write presence nor touch the
+    // JetStream API beyond reading: what a hostile reply subject would make it do is refused.
+    const echo = await connect({
+      servers: server.url,
+      user: "echo-agent",
+      pass: serverEnv.ECHO_AGENT_PASSWORD!,
+      inboxPrefix: "_INBOX_echo",
+    });
+    try {
+      const [instance] = mesh.instances("echo");
+      const found = await lookupPresence(echo, "mesh", "echo", instance!.id);
+      expect(found.bucket && found.record?.id).toBe(instance!.id);
+      const denied = violations(echo);
+      const targets = [
+        `$KV.mesh_presence.echo.${instance!.id}`,
+        "$JS.API.STREAM.PURGE.KV_mesh_presence",
+        "$JS.API.STREAM.DELETE.KV_mesh_registry",
+        "$JS.API.STREAM.CREATE.hostile",
+      ];
+      for (const subject of targets) echo.publish(subject, "{}");
+      await waitUntil(() => denied.length >= targets.length, { timeoutMs: 5000 });
+      expect([...denied].sort()).toEqual(targets.map((s) => `publish ${s}`).sort());
+    } finally {
+      await echo.close();
+    }
+    expect(await mesh.request("echo", "say", 2)).toBe(2);
+    for (const { name, proc } of procs) {
+      expect(proc.output(), name).not.toMatch(/Permissions Violation|not in the presence bucket/);
+      expect(await proc.stop(), name).toBe(0);
+    }
     expect(await keyJob.stop()).toBe(0);
     // Key job, then agents and registry start as processes (waits up to 30 + 30 s): the default
     // 30 s timed out under load while every step was still within its own wait.

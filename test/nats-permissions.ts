@@ -29,6 +29,10 @@ export const ROLES = {
   registry: { user: "registry", password: "REGISTRY_PASSWORD", inbox: "_INBOX_registry" },
   dashboard: { user: "dashboard", password: "DASHBOARD_PASSWORD", inbox: "_INBOX_dashboard" },
   admin: { user: "admin", password: "ADMIN_PASSWORD", inbox: "_INBOX_admin" },
+  echo: { user: "echo-agent", password: "ECHO_AGENT_PASSWORD", inbox: "_INBOX_echo" },
+  greeter: { user: "greeter-agent", password: "GREETER_AGENT_PASSWORD", inbox: "_INBOX_greeter" },
+  slow: { user: "slow-agent", password: "SLOW_AGENT_PASSWORD", inbox: "_INBOX_slow" },
+  exampleCaller: { user: "caller", password: "CALLER_PASSWORD", inbox: "_INBOX_caller" },
 } as const;
 export type Role = keyof typeof ROLES;
 
