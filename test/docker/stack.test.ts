@@ -4,6 +4,7 @@ import { isMeshError } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, spawnProcess, until, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { violations } from "../nats-permissions.js";
 import {
   buildImage,
   docker,
@@ -193,8 +194,9 @@ describe.skipIf(engine === undefined)(
     let mesh: Mesh | undefined;
 
     beforeAll(async () => {
-      const [nats = "", monitor = "", registry = ""] = await ports(3);
-      url = `nats://127.0.0.1:${nats}`;
+      const [nats = "", monitor = "", registry = "", natsAuth = "", authMonitor = ""] =
+        await ports(5);
+      url = `nats://127.0.0.1:${natsAuth}`;
       stack = await prepareStack(
         `natsmesh-e2e-auth-${process.pid}`,
         ["docker/compose.yml", "test/docker/compose.host.yml"],
@@ -204,6 +206,8 @@ describe.skipIf(engine === undefined)(
           E2E_NATS_PORT: nats,
           E2E_NATS_MONITOR_PORT: monitor,
           E2E_REGISTRY_PORT: registry,
+          E2E_NATS_AUTH_PORT: natsAuth,
+          E2E_NATS_AUTH_MONITOR_PORT: authMonitor,
         },
         ["auth"],
       );
@@ -229,7 +233,14 @@ describe.skipIf(engine === undefined)(
       const logs = await stack.compose(["logs", "--no-color", "keys"]);
       expect(logs).toContain(caller);
       if (!agents) return;
-      mesh = await connectMesh({ servers: url, prefix: "secure", token: caller });
+      // From the host as the README says: the caller's NATS user (the compose file's default
+      // password), its inbox prefix, and the caller token.
+      mesh = await connectMesh({
+        servers: url,
+        credentials: { user: "caller", password: "callerLocalOnly" },
+        inboxPrefix: "_INBOX_caller",
+        token: caller,
+      });
       const all = await waitUntil(
         () => ["echo", "greeter", "slow"].every((s) => mesh!.instances(s).length === 1),
         { timeoutMs: 90_000, intervalMs: 200 },
@@ -243,6 +254,25 @@ describe.skipIf(engine === undefined)(
         .request("echo", "say", 1, { token: "not-a-token" })
         .catch((err: unknown) => err);
       expect(isMeshError(refused) && refused.code).toBe("UNAUTHENTICATED");
+      // nats-auth runs docker/nats/permissions.conf: an agent's user may not write presence nor
+      // use the JetStream API to change a stream.
+      const echo = await connect({
+        servers: url,
+        user: "echo-agent",
+        pass: "echoAgentLocalOnly",
+        inboxPrefix: "_INBOX_echo",
+      });
+      try {
+        const denied = violations(echo);
+        const targets = ["$KV.mesh_presence.echo.forged", "$JS.API.STREAM.DELETE.KV_mesh_presence"];
+        for (const subject of targets) echo.publish(subject, "{}");
+        await until("both publishes refused", () => denied.length >= targets.length, {
+          timeoutMs: 10_000,
+        });
+        expect([...denied].sort()).toEqual(targets.map((t) => `publish ${t}`).sort());
+      } finally {
+        await echo.close();
+      }
     });
 
     it("down removes every container", async () => {
