@@ -95,10 +95,16 @@ function natsOptions(): Option[] {
     new Option("--user <USER>", "NATS user (with --password)")
       .env("NATS_USER")
       .argParser(value.optional),
-    new Option("--password <PASSWORD>", "NATS password of --user (a flag shows in ps: prefer the variable)")
+    new Option(
+      "--password <PASSWORD>",
+      "NATS password of --user (a flag shows in ps: prefer the variable)",
+    )
       .env("NATS_PASSWORD")
       .argParser(value.secret),
-    new Option("--nats-token <TOKEN>", "NATS authorization token (a flag shows in ps: prefer the variable)")
+    new Option(
+      "--nats-token <TOKEN>",
+      "NATS authorization token (a flag shows in ps: prefer the variable)",
+    )
       .env("NATS_TOKEN")
       .argParser(value.secret),
     new Option("--creds <FILE>", "NATS credentials file (user JWT and nkey seed)")
