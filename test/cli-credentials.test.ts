@@ -175,5 +175,14 @@ describe("natsmesh with NATS credentials", () => {
     expect(withSecret.stdout).not.toContain("pHelpSecret9");
     const offline = await cli(["token", "issue", "--help"]);
     expect(offline.stdout).not.toMatch(/--password/);
+    // ...and do not read the NATS variables either: nothing there can fail them.
+    const jwt = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln";
+    const inspect = await cli(["token", "inspect", jwt, "--json"], {
+      NATS_USER: "u",
+      NATS_TOKEN: "t",
+      NATS_INBOX_PREFIX: `${PREFIX}.inbox`,
+    });
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(JSON.parse(inspect.stdout).claims).toEqual({ sub: "x" });
   });
 });

@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm, PresenceLimits } from "@natsmesh/protocol";
 import {
+  assertInboxPrefix,
   type ConnectionIdentity,
   DEFAULT_SERVER,
   parseServers,
-  resolveIdentity,
+  resolveNatsCredentials,
 } from "@natsmesh/protocol/internal";
 import { Balance } from "@natsmesh/sdk";
 import { Command, Help, Option } from "commander";
@@ -125,23 +126,23 @@ function natsOptions(): Option[] {
 /** Commands that never connect to NATS, so take no NATS connection options. */
 const OFFLINE = new Set(["keys generate", "token issue", "token inspect"]);
 
-/** The NATS identity the flags and variables give, checked: a bad one is a usage error. */
+/**
+ * The NATS identity the flags and variables give, checked: a bad one is a usage error. Commands
+ * without the NATS options (`token issue`, …) get none, whatever the environment holds.
+ */
 function identityOf(pick: <T>(key: string) => T | undefined, prefix: string): ConnectionIdentity {
   const text = (key: string) => pick<string>(key) || undefined;
   try {
-    return resolveIdentity(
-      {
-        credentials: {
-          user: text("user"),
-          password: text("password"),
-          token: text("natsToken"),
-          credsFile: text("creds"),
-          nkeyFile: text("nkey"),
-        },
-        inboxPrefix: text("inboxPrefix"),
-      },
-      prefix,
-    );
+    const credentials = resolveNatsCredentials({
+      user: text("user"),
+      password: text("password"),
+      token: text("natsToken"),
+      credsFile: text("creds"),
+      nkeyFile: text("nkey"),
+    });
+    const inboxPrefix = text("inboxPrefix");
+    if (inboxPrefix !== undefined) assertInboxPrefix(inboxPrefix, prefix);
+    return { credentials, inboxPrefix };
   } catch (err) {
     // The messages name options and fields, never their values.
     throw usageError(
