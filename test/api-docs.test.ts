@@ -19,7 +19,7 @@ const PACKAGES = ["sdk", "agent", "registry"] as const;
  * (found by name, so a new one is caught without editing this list).
  */
 const TABLES: Record<string, readonly string[]> = {
-  sdk: ["Mesh", "PresenceQuotas"],
+  sdk: ["Mesh", "NatsCredentials", "PresenceQuotas"],
   agent: [
     "Agent",
     "AgentUpdate",
