@@ -78,12 +78,6 @@ async function isLive(mesh: Mesh, agent: Agent): Promise<boolean> {
   return r.weight === agent.record.weight && r.host === agent.record.host;
 }
 
-async function keys(kv: KV): Promise<string[]> {
-  const out: string[] = [];
-  for await (const k of await kv.keys()) out.push(k);
-  return out.sort();
-}
-
 /** Waits until `check` holds; fails unless it does within a heartbeat timeout of `since`. */
 async function repairedWithin(check: () => Promise<boolean>, what: string): Promise<number> {
   const since = performance.now();
@@ -130,8 +124,10 @@ describe("the leader guards its presence bucket", () => {
     const mesh = await meshOf(3);
     try {
       const jsm = await jetstreamManager(t.nc);
-      await jsm.streams.purge(`KV_${presenceBucket(mesh.prefix)}`);
-      expect(await keys(mesh.kv)).toEqual([]);
+      // The registry may restore records before a read of the bucket could see it empty (one CI
+      // run did): the purge's own answer is what proves every record was gone.
+      const { purged } = await jsm.streams.purge(`KV_${presenceBucket(mesh.prefix)}`);
+      expect(purged).toBeGreaterThanOrEqual(3);
       await repairedWithin(
         async () => (await Promise.all(mesh.agents.map((a) => isLive(mesh, a)))).every(Boolean),
         "stream purge",
