@@ -79,6 +79,10 @@ export class Emitter {
     signal: AbortSignal | undefined,
   ): Promise<EmitResult> {
     const scope = this.#scope;
+    // The last retryable refusal: when a later attempt merely runs out of the emit's time, this
+    // is why the event was not stored, and the caller gets it rather than a bare time-out (with
+    // JetStream off, an emit fails UNAVAILABLE however slowly the host answers its last try).
+    let refused: MeshError | undefined;
     for (;;) {
       if (!scope.link.up) await scope.link.waitUp(deadline, signal);
       const attemptDeadline = Math.min(deadline, Date.now() + ATTEMPT_MS);
@@ -89,7 +93,8 @@ export class Emitter {
         if (signal?.aborted) throw signal.reason;
         const err = toMeshError(thrown);
         // A lost acknowledgement is asked for again under the same id: stored once either way.
-        if (err.code !== "DEADLINE_EXCEEDED" || Date.now() >= deadline) throw err;
+        if (err.code !== "DEADLINE_EXCEEDED") throw err;
+        if (Date.now() >= deadline) throw refused ?? err;
         continue;
       }
       if (ack.kind === "stored") {
@@ -108,6 +113,7 @@ export class Emitter {
       } else {
         throw ack.error;
       }
+      refused = retry;
       if (Date.now() + RETRY_PAUSE_MS >= deadline) throw retry;
       if (!(await delay(RETRY_PAUSE_MS, signal))) throw signal?.reason;
     }
