@@ -14,7 +14,7 @@ import {
   startAgentProcess,
   startRegistryProcess,
 } from "../test/reliability/lib/mesh-processes.mjs";
-import { startLoad } from "../test/reliability/lib/paced-load.mjs";
+import { mixedCall, startLoad } from "../test/reliability/lib/paced-load.mjs";
 import { parseArgs, table } from "./lib.mjs";
 
 /** A failed call is expected only if it started at most this long after a SIGKILL. */
@@ -82,13 +82,7 @@ try {
     rate: o.rate,
     durationMs,
     maxInflight: 4096,
-    call: (n) =>
-      mesh.request(
-        "svc",
-        "work",
-        { n },
-        { balance: n % 4 < 2 ? "weighted" : "queue", idempotent: n % 2 === 0 },
-      ),
+    call: (n) => mixedCall(mesh, n),
     onOutcome: (c) => {
       longest = Math.max(longest, c.end - c.start);
       if (c.ok) {

@@ -1,23 +1,16 @@
 import { Kvm } from "@nats-io/kv";
 import { presenceBucket, presenceKey } from "@natsmesh/protocol";
-import { type Balance, connectMesh, type Mesh } from "@natsmesh/sdk";
-import {
-  cleanup,
-  killAllProcesses,
-  type NatsServer,
-  startNatsServer,
-  uniquePrefix,
-  waitUntil,
-} from "@natsmesh/testing";
+import type { Balance } from "@natsmesh/sdk";
+import { waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { record } from "../../packages/registry/test/helpers.js";
 import {
-  type AgentProcess,
-  type MeshPlace,
-  seenBy,
-  startAgentProcess,
-  startRegistryProcess,
-} from "./lib/mesh-processes.mjs";
+  type LoadedMesh,
+  startLoadedMesh,
+  stopLoadedMesh,
+  waitVisible,
+} from "./lib/loaded-mesh.js";
+import { type AgentProcess, seenBy, startAgentProcess } from "./lib/mesh-processes.mjs";
 import { CallLog } from "./lib/outcomes.js";
 import { startLoad } from "./lib/paced-load.mjs";
 
@@ -35,50 +28,33 @@ const TIMEOUT_MS = 2000;
 /** Allowance for the SDK's shared 10 ms deadline timer and a loaded machine. */
 const LATE_MS = 250;
 
-let server: NatsServer;
-let place: MeshPlace;
-let mesh: Mesh;
+let loaded: LoadedMesh;
 const agents: AgentProcess[] = [];
 /** Call numbers of each run start here, so agents that live through runs never mix them up. */
 let firstCall = 0;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  place = { servers: server.url, prefix: uniquePrefix("rkill"), heartbeatMs: HEARTBEAT_MS };
-  await startRegistryProcess(place, { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-  mesh = await connectMesh({
-    servers: server.url,
-    prefix: place.prefix,
+  loaded = await startLoadedMesh({
+    tag: "rkill",
+    heartbeatMs: HEARTBEAT_MS,
+    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
     timeoutMs: TIMEOUT_MS,
-    retries: 2,
   });
 });
 
-afterAll(async () => {
-  await killAllProcesses();
-  await cleanup(server, mesh);
-});
+afterAll(() => stopLoadedMesh(loaded));
 
 /** Tops the service up to three agents, all ready in the SDK's presence view. */
 async function threeAgents(): Promise<AgentProcess[]> {
-  while (agents.length < 3) agents.push(await startAgentProcess(place, { delayMs: 2 }));
-  const ids = agents.map((a) => a.id).sort();
-  const visible = () =>
-    mesh
-      .instances("svc")
-      .filter((r) => r.status === "ready")
-      .map((r) => r.id)
-      .sort()
-      .join() === ids.join();
-  if (!(await waitUntil(visible, { timeoutMs: 15_000 }))) {
-    throw new Error(`presence never showed exactly ${ids.join(", ")}`);
-  }
+  while (agents.length < 3) agents.push(await startAgentProcess(loaded.place, { delayMs: 2 }));
+  await waitVisible(loaded.mesh, agents);
   return [...agents];
 }
 
 describe.each<Balance>(["weighted", "queue"])("agent SIGKILL under load (%s)", (balance) => {
   it("fails no idempotent call, and only calls the killed agent had", async () => {
     const [victim, ...survivors] = await threeAgents();
+    const { place, mesh } = loaded;
     const kv = await new Kvm(mesh.connection).open(presenceBucket(place.prefix));
     const changes = await record(kv);
     const log = new CallLog();

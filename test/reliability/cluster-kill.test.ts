@@ -10,6 +10,7 @@ import {
   until,
 } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { idsOf, viewIds } from "./lib/loaded-mesh.js";
 import {
   type AgentProcess,
   type MeshPlace,
@@ -68,14 +69,9 @@ function nodeNamed(name: string | undefined): number {
   return node;
 }
 
-function viewIs(ids: readonly string[]): () => boolean {
-  const want = [...ids].sort().join();
-  return () =>
-    mesh
-      .instances("svc")
-      .map((r) => r.id)
-      .sort()
-      .join() === want;
+function viewIs(agents: readonly AgentProcess[]): () => boolean {
+  const want = idsOf(agents);
+  return () => viewIds(mesh) === want;
 }
 
 /** Restarts `node` and waits until the presence stream is current on all three replicas. */
@@ -100,7 +96,7 @@ async function bringBack(node: number): Promise<void> {
 
 describe("3-node cluster node kills under load", () => {
   it("keeps calls and presence right when an agent's node, then the stream leader, die", async () => {
-    await until("three agents in the SDK's view", viewIs(agents.map((a) => a.id)), {
+    await until("three agents in the SDK's view", viewIs(agents), {
       timeoutMs: 30_000,
     });
     const log = new CallLog();
@@ -141,7 +137,7 @@ describe("3-node cluster node kills under load", () => {
         },
       );
       expect(evicted).toEqual([]);
-      expect(viewIs(agents.map((a) => a.id))()).toBe(true);
+      expect(viewIs(agents)()).toBe(true);
       figures.push(`agent's node killed: ${log.failed.length} failed`);
       await bringBack(agentNode);
 
@@ -154,7 +150,7 @@ describe("3-node cluster node kills under load", () => {
       const leaving = agents.shift()!;
       live.delete(leaving.id);
       await leaving.stop();
-      await until("the stopped agent gone from the SDK's view", viewIs(agents.map((a) => a.id)), {
+      await until("the stopped agent gone from the SDK's view", viewIs(agents), {
         timeoutMs: PRESENCE_BOUND_MS,
       });
       const goneMs = performance.now() - started;
@@ -162,7 +158,7 @@ describe("3-node cluster node kills under load", () => {
       const arriving = await startAgentProcess(place, { delayMs: 1 });
       agents.push(arriving);
       live.add(arriving.id);
-      await until("the new agent in the SDK's view", viewIs(agents.map((a) => a.id)), {
+      await until("the new agent in the SDK's view", viewIs(agents), {
         timeoutMs: PRESENCE_BOUND_MS,
       });
       const joinedMs = performance.now() - started;

@@ -3,24 +3,18 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { presenceBucket } from "@natsmesh/protocol";
 import { delay } from "@natsmesh/protocol/internal";
-import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import {
-  cleanup,
-  killAllProcesses,
-  type NatsServer,
-  startNatsServer,
-  uniquePrefix,
-  waitUntil,
-} from "@natsmesh/testing";
+import { waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  type AgentProcess,
-  type MeshPlace,
-  startAgentProcess,
-  startRegistryProcess,
-} from "./lib/mesh-processes.mjs";
+  idsOf,
+  type LoadedMesh,
+  startLoadedMesh,
+  stopLoadedMesh,
+  viewIds,
+} from "./lib/loaded-mesh.js";
+import { type AgentProcess, startAgentProcess } from "./lib/mesh-processes.mjs";
 import { CallLog } from "./lib/outcomes.js";
-import { startLoad } from "./lib/paced-load.mjs";
+import { mixedCall, startLoad } from "./lib/paced-load.mjs";
 
 // Scenario 3: the nats-server under a mesh restarts (graceful stop, 1 s down, then start on the
 // same port and store) while callers send 500 calls/s, weighted and queue. While it is down,
@@ -37,32 +31,24 @@ const RECOVERY_MS = 2000;
 /** How long the server stays down: half a call's timeout, so calls wait through it. */
 const OUTAGE_MS = 1000;
 
-let server: NatsServer;
-let place: MeshPlace;
-let mesh: Mesh;
+let loaded: LoadedMesh;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  place = { servers: server.url, prefix: uniquePrefix("rnats"), heartbeatMs: HEARTBEAT_MS };
-  await startRegistryProcess(place, { heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS });
-  mesh = await connectMesh({
-    servers: server.url,
-    prefix: place.prefix,
+  loaded = await startLoadedMesh({
+    tag: "rnats",
+    heartbeatMs: HEARTBEAT_MS,
+    heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
     timeoutMs: TIMEOUT_MS,
-    retries: 2,
   });
 });
 
-afterAll(async () => {
-  await killAllProcesses();
-  await cleanup(server, mesh);
-});
+afterAll(() => stopLoadedMesh(loaded));
 
 /** The ids in `<P>_presence`, read by a connection of its own (so nothing is cached). */
 async function bucketIds(): Promise<string> {
-  const nc = await connect({ servers: server.url });
+  const nc = await connect({ servers: loaded.server.url });
   try {
-    const kv = await new Kvm(nc).open(presenceBucket(place.prefix));
+    const kv = await new Kvm(nc).open(presenceBucket(loaded.place.prefix));
     const ids: string[] = [];
     for await (const key of await kv.keys()) ids.push(key.split(".")[1]!);
     return ids.sort().join();
@@ -71,22 +57,13 @@ async function bucketIds(): Promise<string> {
   }
 }
 
-const viewIds = () =>
-  mesh
-    .instances("svc")
-    .map((r) => r.id)
-    .sort()
-    .join();
-
 describe("nats-server restart under load", () => {
   it("keeps every call within its deadline, recovers within 2 s, and presence converges", async () => {
+    const { server, place, mesh } = loaded;
     const agents: AgentProcess[] = [];
     for (let i = 0; i < 3; i++) agents.push(await startAgentProcess(place, { delayMs: 2 }));
-    const all = agents
-      .map((a) => a.id)
-      .sort()
-      .join();
-    expect(await waitUntil(() => viewIds() === all, { timeoutMs: 15_000 })).toBe(true);
+    const all = idsOf(agents);
+    expect(await waitUntil(() => viewIds(mesh) === all, { timeoutMs: 15_000 })).toBe(true);
 
     const log = new CallLog();
     // How late this process's own timers ran: a call cannot end sooner than its timer runs.
@@ -97,13 +74,7 @@ describe("nats-server restart under load", () => {
       durationMs: 60_000,
       // Calls wait for the reconnect: room for every call of the outage plus the deadline.
       maxInflight: 10_000,
-      call: (n) =>
-        mesh.request(
-          "svc",
-          "work",
-          { n },
-          { balance: n % 4 < 2 ? "weighted" : "queue", idempotent: n % 2 === 0 },
-        ),
+      call: (n) => mixedCall(mesh, n),
       onOutcome: log.record,
     });
     let back = 0;
@@ -118,12 +89,9 @@ describe("nats-server restart under load", () => {
       await delay(OUTAGE_MS - (Date.now() - down));
       await server.restart();
       back = Date.now();
-      const live = agents
-        .map((a) => a.id)
-        .sort()
-        .join();
+      const live = idsOf(agents);
       const convergedInTime = await waitUntil(
-        async () => viewIds() === live && (await bucketIds()) === live,
+        async () => viewIds(mesh) === live && (await bucketIds()) === live,
         { timeoutMs: 4 * HEARTBEAT_TIMEOUT_MS, intervalMs: 100 },
       );
       converged = Date.now() - back;

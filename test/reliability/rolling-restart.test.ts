@@ -1,21 +1,14 @@
-import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import {
-  cleanup,
-  killAllProcesses,
-  type NatsServer,
-  startNatsServer,
-  uniquePrefix,
-  waitUntil,
-} from "@natsmesh/testing";
+import { waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  type AgentProcess,
-  type MeshPlace,
-  startAgentProcess,
-  startRegistryProcess,
-} from "./lib/mesh-processes.mjs";
+  type LoadedMesh,
+  startLoadedMesh,
+  stopLoadedMesh,
+  waitVisible,
+} from "./lib/loaded-mesh.js";
+import { type AgentProcess, startAgentProcess } from "./lib/mesh-processes.mjs";
 import { CallLog } from "./lib/outcomes.js";
-import { startLoad } from "./lib/paced-load.mjs";
+import { mixedCall, startLoad } from "./lib/paced-load.mjs";
 
 // Scenario 2: every agent of a service is drained (SIGTERM) and replaced by a new process, one
 // after the other, while callers keep up a load of weighted and queue calls, idempotent or not.
@@ -27,59 +20,32 @@ const RATE = 1200;
 const TIMEOUT_MS = 2000;
 const DURATION_MS = 12_000;
 
-let server: NatsServer;
-let place: MeshPlace;
-let mesh: Mesh;
+let loaded: LoadedMesh;
 
 beforeAll(async () => {
-  server = await startNatsServer();
-  place = { servers: server.url, prefix: uniquePrefix("rroll"), heartbeatMs: HEARTBEAT_MS };
-  await startRegistryProcess(place, { heartbeatTimeoutMs: 3 * HEARTBEAT_MS });
-  mesh = await connectMesh({
-    servers: server.url,
-    prefix: place.prefix,
+  loaded = await startLoadedMesh({
+    tag: "rroll",
+    heartbeatMs: HEARTBEAT_MS,
+    heartbeatTimeoutMs: 3 * HEARTBEAT_MS,
     timeoutMs: TIMEOUT_MS,
-    retries: 2,
   });
 });
 
-afterAll(async () => {
-  await killAllProcesses();
-  await cleanup(server, mesh);
-});
-
-/** Waits until the SDK's view holds exactly `agents`, all ready. */
-async function visible(agents: readonly AgentProcess[]): Promise<void> {
-  const ids = agents
-    .map((a) => a.id)
-    .sort()
-    .join();
-  const shown = () =>
-    mesh
-      .instances("svc")
-      .filter((r) => r.status === "ready")
-      .map((r) => r.id)
-      .sort()
-      .join() === ids;
-  if (!(await waitUntil(shown, { timeoutMs: 15_000 }))) {
-    throw new Error(`presence never showed exactly ${ids}`);
-  }
-}
+afterAll(() => stopLoadedMesh(loaded));
 
 describe("rolling restart under load", () => {
   it("drains and replaces every agent in turn without one failed call", async () => {
+    const { place, mesh } = loaded;
     const agents: AgentProcess[] = [];
     for (let i = 0; i < 3; i++) agents.push(await startAgentProcess(place, { delayMs: 2 }));
-    await visible(agents);
+    await waitVisible(mesh, agents);
 
     const log = new CallLog();
-    const strategy = (n: number) => (n % 4 < 2 ? "weighted" : "queue");
     const load = startLoad({
       rate: RATE,
       durationMs: DURATION_MS,
       maxInflight: 512,
-      call: (n) =>
-        mesh.request("svc", "work", { n }, { balance: strategy(n), idempotent: n % 2 === 0 }),
+      call: (n) => mixedCall(mesh, n),
       onOutcome: log.record,
     });
     const restarts: number[] = [];
@@ -91,7 +57,7 @@ describe("rolling restart under load", () => {
         const begin = performance.now();
         expect(await old.stop()).toBe(0);
         agents.splice(agents.indexOf(old), 1, await startAgentProcess(place, { delayMs: 2 }));
-        await visible(agents);
+        await waitVisible(mesh, agents);
         restarts.push(performance.now() - begin);
       }
     } catch (err) {

@@ -1,3 +1,5 @@
+import type { Mesh } from "@natsmesh/sdk";
+
 /** One settled call. */
 export type Outcome =
   | { n: number; start: number; end: number; ok: true; value: unknown }
@@ -39,3 +41,6 @@ export interface Load {
 }
 
 export declare function startLoad(options: LoadOptions): Load;
+
+/** Call number `n` of the mixed load on `svc`: half weighted, half queue; even ones idempotent. */
+export declare function mixedCall(mesh: Mesh, n: number): Promise<unknown>;

@@ -2,6 +2,19 @@
 // Types: paced-load.d.mts.
 import { setTimeout as sleep } from "node:timers/promises";
 
+/**
+ * Starts call number `n` of the mixed load on service `svc`: half weighted, half queue (in pairs),
+ * and every even-numbered call idempotent.
+ */
+export function mixedCall(mesh, n) {
+  return mesh.request(
+    "svc",
+    "work",
+    { n },
+    { balance: n % 4 < 2 ? "weighted" : "queue", idempotent: n % 2 === 0 },
+  );
+}
+
 /** How often the pacer wakes up to start the calls that are due. */
 const TICK_MS = 5;
 
