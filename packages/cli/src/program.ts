@@ -65,21 +65,23 @@ const GLOBAL_HEADING = "Global options:";
 /** The flags every command takes (before or after the command word); new objects each call. */
 function globalOptions(): Option[] {
   return [
-    new Option("--server <URL>", "NATS server(s), comma-separated")
-      .env("NATS_URL")
-      .default(DEFAULT_SERVER)
-      .argParser(value.optional),
-    new Option("--prefix <P>", "Subject prefix of the mesh")
-      .env("MESH_PREFIX")
-      .default(DEFAULT_PREFIX)
-      .argParser(value.prefix),
-    new Option("--token <JWT>", "This process's own token, for commands that call or announce")
-      .env("MESH_TOKEN")
-      .argParser(value.optional),
-    new Option("--log-level <LEVEL>", `Log level: ${value.LOG_LEVELS.join(", ")}`)
-      .env("LOG_LEVEL")
-      .default("info")
-      .argParser(value.logLevel),
+    fromEnv("--server <URL>", "NATS server(s), comma-separated", "NATS_URL").default(
+      DEFAULT_SERVER,
+    ),
+    fromEnv("--prefix <P>", "Subject prefix of the mesh", "MESH_PREFIX", value.prefix).default(
+      DEFAULT_PREFIX,
+    ),
+    fromEnv(
+      "--token <JWT>",
+      "This process's own token, for commands that call or announce",
+      "MESH_TOKEN",
+    ),
+    fromEnv(
+      "--log-level <LEVEL>",
+      `Log level: ${value.LOG_LEVELS.join(", ")}`,
+      "LOG_LEVEL",
+      value.logLevel,
+    ).default("info"),
     new Option("--json", "Print JSON instead of text"),
   ].map((o) => o.helpGroup(GLOBAL_HEADING));
 }
@@ -93,34 +95,67 @@ const NATS_HEADING = "NATS connection options:";
  */
 function natsOptions(): Option[] {
   return [
-    new Option("--user <USER>", "NATS user (with --password)")
-      .env("NATS_USER")
-      .argParser(value.optional),
-    new Option(
+    fromEnv("--user <USER>", "NATS user (with --password)", "NATS_USER"),
+    fromEnv(
       "--password <PASSWORD>",
       "NATS password of --user (a flag shows in ps: prefer the variable)",
-    )
-      .env("NATS_PASSWORD")
-      .argParser(value.secret),
-    new Option(
+      "NATS_PASSWORD",
+      value.secret,
+    ),
+    fromEnv(
       "--nats-token <TOKEN>",
       "NATS authorization token (a flag shows in ps: prefer the variable)",
-    )
-      .env("NATS_TOKEN")
-      .argParser(value.secret),
-    new Option("--creds <FILE>", "NATS credentials file (user JWT and nkey seed)")
-      .env("NATS_CREDS")
-      .argParser(value.optional),
-    new Option("--nkey <FILE>", "File holding the NATS user's nkey seed")
-      .env("NATS_NKEY")
-      .argParser(value.optional),
-    new Option(
+      "NATS_TOKEN",
+      value.secret,
+    ),
+    fromEnv("--creds <FILE>", "NATS credentials file (user JWT and nkey seed)", "NATS_CREDS"),
+    fromEnv("--nkey <FILE>", "File holding the NATS user's nkey seed", "NATS_NKEY"),
+    fromEnv(
       "--inbox-prefix <PREFIX>",
       "Inbox prefix of this connection, for NATS users limited to their own inboxes",
-    )
-      .env("NATS_INBOX_PREFIX")
-      .argParser(value.optional),
+      "NATS_INBOX_PREFIX",
+    ),
   ].map((o) => o.helpGroup(NATS_HEADING));
+}
+
+/** An option that falls back on the environment variable `variable`; blank or absent is unset. */
+function fromEnv(
+  flags: string,
+  description: string,
+  variable: string,
+  parse: (text: string) => unknown = value.optional,
+): Option {
+  return new Option(flags, description).env(variable).argParser(parse);
+}
+
+/** A duration in ms, from 1 ms to an hour. */
+const milliseconds = value.integer(1, 3_600_000);
+/** A duration in ms, from 1 ms to an hour, or blank for the default. */
+const optionalMilliseconds = value.optionalInteger(1, 3_600_000);
+/** A TCP port, 0 for any free one. */
+const port = value.integer(0, 65_535);
+
+/** `--timeout <MS>`, 5000 by default. */
+function timeoutOption(description: string): Option {
+  return new Option("--timeout <MS>", description).default(5000).argParser(milliseconds);
+}
+
+/**
+ * `--jwks`, `--issuer` and `--audience` of a process that checks tokens (registry, agent), in
+ * that order; `needsJwks` checks them together.
+ */
+function tokenCheckOptions(jwksDescription: string): Option[] {
+  return [
+    fromEnv("--jwks <JWKS>", jwksDescription, "MESH_JWKS"),
+    fromEnv("--issuer <ISS>", "Required iss of tokens (not checked by default)", "MESH_ISSUER"),
+    fromEnv("--audience <AUD>", "Required aud of tokens (natsmesh by default)", "MESH_AUDIENCE"),
+  ];
+}
+
+/** Adds `options` to `cmd`, in order: for option sets declared once and used by several commands. */
+function withOptions(cmd: Command, options: readonly Option[]): Command {
+  for (const option of options) cmd.addOption(option);
+  return cmd;
 }
 
 /** Commands that never connect to NATS, so take no NATS connection options. */
@@ -300,7 +335,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       run(watch(globalsOf(cmd), service, io)),
     );
 
-  program
+  const registryCommand = program
     .command("registry")
     .summary("Run a registry: mirror presence into KV, evict dead instances")
     .description(
@@ -314,56 +349,50 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "them (watched).",
     )
     .addOption(
-      new Option(
+      fromEnv(
         "--http-port <N>",
         "Serve /healthz, /v1/services, /metrics and the dashboard here (0: any free port)",
-      )
-        .env("MESH_HTTP_PORT")
-        .argParser(value.integer(0, 65_535)),
+        "MESH_HTTP_PORT",
+        port,
+      ),
     )
     .addOption(
-      new Option("--http-host <H>", "Address to bind the HTTP endpoint to (default 127.0.0.1)")
-        .env("MESH_HTTP_HOST")
-        .argParser(value.nonEmpty),
+      fromEnv(
+        "--http-host <H>",
+        "Address to bind the HTTP endpoint to (default 127.0.0.1)",
+        "MESH_HTTP_HOST",
+        value.nonEmpty,
+      ),
     )
     .option(
       "--heartbeat-timeout <MS>",
       "Evict instances silent this long (default 3 × --heartbeat, or 3000)",
-      value.integer(1, 3_600_000),
+      milliseconds,
     )
     .addOption(
-      new Option("--heartbeat <MS>", "The agents' heartbeat interval")
-        .env("MESH_HEARTBEAT_MS")
-        .argParser(value.optionalInteger(1, 3_600_000)),
+      fromEnv(
+        "--heartbeat <MS>",
+        "The agents' heartbeat interval",
+        "MESH_HEARTBEAT_MS",
+        optionalMilliseconds,
+      ),
     )
-    .option("--lease <MS>", "Leader lease time (default 5000)", value.integer(1, 3_600_000))
+    .option("--lease <MS>", "Leader lease time (default 5000)", milliseconds)
     .addOption(
-      new Option("--replicas <N>", "Replicas of the buckets it creates (default 1)")
-        .env("MESH_REPLICAS")
-        .argParser(value.integer(1, 5)),
-    )
-    .addOption(
-      new Option(
-        "--jwks <JWKS>",
-        'Check tokens with these public keys: a file, inline JSON or "kv"',
-      )
-        .env("MESH_JWKS")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option("--issuer <ISS>", "Required iss of tokens (not checked by default)")
-        .env("MESH_ISSUER")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option("--audience <AUD>", "Required aud of tokens (natsmesh by default)")
-        .env("MESH_AUDIENCE")
-        .argParser(value.optional),
-    )
-    .action((o: RegistryCommandOptions, cmd: Command) => {
-      needsJwks(o, cmd);
-      return run(registry(globalsOf(cmd), o, io));
-    });
+      fromEnv(
+        "--replicas <N>",
+        "Replicas of the buckets it creates (default 1)",
+        "MESH_REPLICAS",
+        value.integer(1, 5),
+      ),
+    );
+  withOptions(
+    registryCommand,
+    tokenCheckOptions('Check tokens with these public keys: a file, inline JSON or "kv"'),
+  ).action((o: RegistryCommandOptions, cmd: Command) => {
+    needsJwks(o, cmd);
+    return run(registry(globalsOf(cmd), o, io));
+  });
 
   program
     .command("up")
@@ -400,7 +429,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .option(
       "--port <N>",
       `Dashboard port (default ${DASHBOARD_PORT}, or any free port when taken; 0: any)`,
-      value.integer(0, 65_535),
+      port,
     )
     .option("--auth", "Run everything with tokens on; print a caller token")
     .option("--no-demo", "Skip the demo calls")
@@ -441,11 +470,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         `How to pick an instance: ${Object.values(Balance).join(", ")}`,
       ).argParser(value.balance),
     )
-    .addOption(
-      new Option("--timeout <MS>", "How long the call may take, retries included")
-        .default(5000)
-        .argParser(value.integer(1, 3_600_000)),
-    )
+    .addOption(timeoutOption("How long the call may take, retries included"))
     .option(
       "--version <RANGE>",
       "Only instances of this version or semver range (^1, 2.x); balance weighted unless --balance",
@@ -466,7 +491,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       run(call(globalsOf(cmd), target, json, o, io)),
     );
 
-  program
+  const agentCommand = program
     .command("agent")
     .summary("Run a service module as an agent: host its methods and events on the mesh")
     .description(
@@ -482,85 +507,86 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     )
     .argument("<module>", "Path of the service module (.mjs or .js)")
     .addOption(
-      new Option("--weight <N>", "Share of weighted traffic, 0-10000 (default 100)")
-        .env("MESH_WEIGHT")
-        .argParser(value.optionalInteger(0, PresenceLimits.maxWeight)),
+      fromEnv(
+        "--weight <N>",
+        "Share of weighted traffic, 0-10000 (default 100)",
+        "MESH_WEIGHT",
+        value.optionalInteger(0, PresenceLimits.maxWeight),
+      ),
     )
     .addOption(
-      new Option("--zone <ZONE>", "Zone this instance runs in, for zone-preferring callers")
-        .env("MESH_ZONE")
-        .argParser(value.optionalName),
+      fromEnv(
+        "--zone <ZONE>",
+        "Zone this instance runs in, for zone-preferring callers",
+        "MESH_ZONE",
+        value.optionalName,
+      ),
     )
     .addOption(
-      new Option("--version <V>", "Version to announce, instead of the module's")
-        .env("MESH_VERSION")
-        .argParser(value.version),
+      fromEnv(
+        "--version <V>",
+        "Version to announce, instead of the module's",
+        "MESH_VERSION",
+        value.version,
+      ),
     )
     .addOption(
-      new Option(
+      fromEnv(
         "--concurrency <N>",
         "Most calls handled at once; more get OVERLOADED (default 256)",
-      )
-        .env("MESH_CONCURRENCY")
-        .argParser(value.optionalInteger(1, 1_000_000)),
+        "MESH_CONCURRENCY",
+        value.optionalInteger(1, 1_000_000),
+      ),
     )
     .addOption(
-      new Option("--heartbeat <MS>", "Heartbeat interval (default 1000)")
-        .env("MESH_HEARTBEAT_MS")
-        .argParser(value.optionalInteger(1, 3_600_000)),
+      fromEnv(
+        "--heartbeat <MS>",
+        "Heartbeat interval (default 1000)",
+        "MESH_HEARTBEAT_MS",
+        optionalMilliseconds,
+      ),
     )
     .addOption(
-      new Option(
+      fromEnv(
         "--drain-timeout <MS>",
         "How long calls in flight may finish on stop (default 10000)",
-      )
-        .env("MESH_DRAIN_TIMEOUT_MS")
-        .argParser(value.optionalInteger(1, 3_600_000)),
+        "MESH_DRAIN_TIMEOUT_MS",
+        optionalMilliseconds,
+      ),
     )
     .addOption(
-      new Option(
+      fromEnv(
         "--metrics-port <N>",
         "Serve Prometheus metrics at http://<host>:<N>/metrics (0: any free port; default none)",
-      )
-        .env("MESH_METRICS_PORT")
-        .argParser(value.optionalInteger(0, 65_535)),
+        "MESH_METRICS_PORT",
+        value.optionalInteger(0, 65_535),
+      ),
     )
     .addOption(
-      new Option("--metrics-host <H>", "Address the metrics port binds (default 127.0.0.1)")
-        .env("MESH_METRICS_HOST")
-        .argParser(value.optional),
+      fromEnv(
+        "--metrics-host <H>",
+        "Address the metrics port binds (default 127.0.0.1)",
+        "MESH_METRICS_HOST",
+      ),
     )
     .addOption(
-      new Option("--token-file <FILE>", "Read this agent's token from a file (re-read on refresh)")
-        .env("MESH_TOKEN_FILE")
-        .argParser(value.optional),
-    )
+      fromEnv(
+        "--token-file <FILE>",
+        "Read this agent's token from a file (re-read on refresh)",
+        "MESH_TOKEN_FILE",
+      ),
+    );
+  withOptions(
+    agentCommand,
+    tokenCheckOptions('Check callers\' tokens with these public keys: a file, inline JSON or "kv"'),
+  )
     .addOption(
-      new Option(
-        "--jwks <JWKS>",
-        'Check callers\' tokens with these public keys: a file, inline JSON or "kv"',
-      )
-        .env("MESH_JWKS")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option("--issuer <ISS>", "Required iss of tokens (not checked by default)")
-        .env("MESH_ISSUER")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option("--audience <AUD>", "Required aud of tokens (natsmesh by default)")
-        .env("MESH_AUDIENCE")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option(
+      fromEnv(
         "--inbox-prefixes <LIST>",
         "Answer only callers whose inboxes are under these prefixes, comma-separated " +
           "(default _INBOX; callers with --inbox-prefix need theirs listed)",
-      )
-        .env("MESH_INBOX_PREFIXES")
-        .argParser(value.optional),
+        "MESH_INBOX_PREFIXES",
+      ),
     )
     .action((module: string, o: AgentCommandOptions, cmd: Command) => {
       needsJwks(o, cmd);
@@ -596,11 +622,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .argument("<event>", "Event name, e.g. order.created", value.eventName)
     .argument("[json]", "Payload as JSON, or - for stdin")
     .option("--id <ID>", "Event id (Nats-Msg-Id), for deduplication", value.nonEmpty)
-    .addOption(
-      new Option("--timeout <MS>", "How long to wait for the stream")
-        .default(5000)
-        .argParser(value.integer(1, 3_600_000)),
-    )
+    .addOption(timeoutOption("How long to wait for the stream"))
     .action((event: string, json: string | undefined, o: EventsEmitOptions, cmd: Command) =>
       run(eventsEmit(globalsOf(cmd), event, json, o, io)),
     );
@@ -667,11 +689,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "for localhost; agents with auth on show their traffic only to a --token (MESH_TOKEN) " +
         "whose scope holds stats:* (or stats:<service>).",
     )
-    .option(
-      "--port <N>",
-      `Port to listen on (default ${DASHBOARD_PORT}; 0: any free port)`,
-      value.integer(0, 65_535),
-    )
+    .option("--port <N>", `Port to listen on (default ${DASHBOARD_PORT}; 0: any free port)`, port)
     .option("--host <H>", "Address to listen on (default 127.0.0.1)", value.nonEmpty)
     .action((o: DashboardCommandOptions, cmd: Command) => run(dashboard(globalsOf(cmd), o, io)));
 
@@ -746,16 +764,8 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         .default(3600, "1h")
         .argParser(value.timeSpan),
     )
-    .addOption(
-      new Option("--issuer <ISS>", "iss claim (none by default)")
-        .env("MESH_ISSUER")
-        .argParser(value.optional),
-    )
-    .addOption(
-      new Option("--audience <AUD>", "aud claim (natsmesh by default)")
-        .env("MESH_AUDIENCE")
-        .argParser(value.optional),
-    )
+    .addOption(fromEnv("--issuer <ISS>", "iss claim (none by default)", "MESH_ISSUER"))
+    .addOption(fromEnv("--audience <AUD>", "aud claim (natsmesh by default)", "MESH_AUDIENCE"))
     .action((o: TokenIssueOptions, cmd: Command) => run(tokenIssue(globalsOf(cmd), o, io)));
   token
     .command("inspect")
