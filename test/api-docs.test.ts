@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { type Declarations, readDeclarations } from "./declarations.js";
 
 // docs/api.md against the built declarations: every field of a public option type (and every
 // member of the objects users hold, and of the handler contexts) has a row in its table, no
@@ -35,32 +36,8 @@ const TABLES: Record<string, readonly string[]> = {
 const ENTRIES = [...PACKAGES, "protocol"] as const;
 type Entry = (typeof ENTRIES)[number];
 
-/** The exported symbols of each entry's built declarations, and a checker to read them. */
-function readDeclarations(): { checker: ts.TypeChecker; exports: Map<Entry, ts.Symbol[]> } {
-  const files = ENTRIES.map((p) =>
-    fileURLToPath(new URL(`../packages/${p}/dist/index.d.ts`, import.meta.url)),
-  );
-  const program = ts.createProgram(files, {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  });
-  const checker = program.getTypeChecker();
-  const exports = new Map(
-    ENTRIES.map((p, i) => {
-      const source = program.getSourceFile(files[i]!);
-      const module = source === undefined ? undefined : checker.getSymbolAtLocation(source);
-      if (module === undefined) throw new Error(`cannot read ${files[i]}; build first`);
-      return [p, checker.getExportsOfModule(module)];
-    }),
-  );
-  return { checker, exports };
-}
-
 /** Property names of each documented type. */
-function declaredTables({ checker, exports }: ReturnType<typeof readDeclarations>) {
+function declaredTables({ checker, exports }: Declarations<Entry>) {
   const tables = new Map<string, string[]>();
   for (const p of ENTRIES) {
     const wanted = new Set(TABLES[p] ?? []);
@@ -116,7 +93,7 @@ function documentedTables(markdown: string): Map<string, string[]> {
 describe("docs/api.md", () => {
   const markdown = readFileSync(DOC, "utf8");
   const documented = documentedTables(markdown);
-  const declarations = readDeclarations();
+  const declarations = readDeclarations(ENTRIES);
   const declared = declaredTables(declarations);
 
   it("has a table for every public option type and documented object", () => {

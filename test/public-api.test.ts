@@ -1,6 +1,5 @@
-import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { readDeclarations } from "./declarations.js";
 
 // What each package's main entry exports, by name. A name that appears or disappears here is a
 // change of a public API: make it on purpose, and update this list and the docs with it.
@@ -274,25 +273,8 @@ const PACKAGES = Object.keys(PUBLIC_API) as Package[];
 
 /** Every name the built declaration entry of each package exports, types included. */
 function declaredExports(): Map<Package, string[]> {
-  const files = PACKAGES.map((p) =>
-    fileURLToPath(new URL(`../packages/${p}/dist/index.d.ts`, import.meta.url)),
-  );
-  const program = ts.createProgram(files, {
-    module: ts.ModuleKind.NodeNext,
-    moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    noEmit: true,
-    skipLibCheck: true,
-    types: [],
-  });
-  const checker = program.getTypeChecker();
-  return new Map(
-    PACKAGES.map((p, i) => {
-      const source = program.getSourceFile(files[i]!);
-      const module = source === undefined ? undefined : checker.getSymbolAtLocation(source);
-      if (module === undefined) throw new Error(`cannot read ${files[i]}; build first`);
-      return [p, checker.getExportsOfModule(module).map((s) => s.name)];
-    }),
-  );
+  const { exports } = readDeclarations(PACKAGES);
+  return new Map(PACKAGES.map((p) => [p, exports.get(p)!.map((s) => s.name)]));
 }
 
 describe("public API", () => {
