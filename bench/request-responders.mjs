@@ -6,11 +6,12 @@
 // service broker (when given a namespace). Every one echoes its payload.
 import { connect } from "@nats-io/transport-node";
 import { natsmeshMetricProducer, startAgent } from "@natsmesh/agent";
-import { connectionOptions } from "@natsmesh/protocol/internal";
+import { connectionOptions, logLevelFromEnv } from "@natsmesh/protocol/internal";
 import { metrics } from "@opentelemetry/api";
 import { MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
+import pino from "pino";
 
 let userProvider;
 
@@ -46,6 +47,15 @@ export async function stopUserOtel() {
   userProvider = undefined;
   metrics.disable();
   await provider?.shutdown();
+}
+
+/**
+ * The agents' logger: natsmesh's default (pino at LOG_LEVEL) but on stderr, so that what they
+ * log (presence warnings: the benchmark's nats-server runs without JetStream) never mixes with
+ * the results on stdout (`--json`).
+ */
+function benchLogger() {
+  return pino({ level: logLevelFromEnv() }, pino.destination(2));
 }
 
 /** nats.js connection options of every benchmark connection (the flush threshold, if set). */
@@ -97,12 +107,14 @@ export async function startResponders({
     callback: (_err, msg) => msg.respond(packr.pack(packr.unpack(msg.data))),
   });
   const echo = { echo: (payload) => payload };
+  const logger = benchLogger();
   const meshNc = await connect(meshNatsOptions(url, pendingLimit));
   const agent = await startAgent({
     connection: meshNc,
     prefix,
     service: "bench",
     concurrency: 4096,
+    logger,
     methods: echo,
   });
   const metered = await startAgent({
@@ -110,6 +122,7 @@ export async function startResponders({
     prefix,
     service: "benchmetrics",
     concurrency: 4096,
+    logger,
     metrics: { port: 0 },
     methods: echo,
   });
@@ -119,6 +132,7 @@ export async function startResponders({
     prefix,
     service: "benchotel",
     concurrency: 4096,
+    logger,
     methods: echo,
   });
   const authed =
@@ -129,6 +143,7 @@ export async function startResponders({
           prefix,
           service: "benchauth",
           concurrency: 4096,
+          logger,
           auth: { jwks },
           methods: echo,
         });
