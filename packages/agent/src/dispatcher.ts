@@ -13,6 +13,7 @@ import {
   type DecodeLimits,
   decodeScanned,
   Publisher,
+  rawReply,
   scanPayload,
   settledWithin,
   type ThrottledLog,
@@ -335,8 +336,9 @@ export class Dispatcher {
     call.endSpan(undefined);
     // No header block: a success reply is in the request's codec, which the caller knows.
     try {
-      // The reply guard let only messages with an inbox reply subject through.
-      this.#publisher.publish(call.msg.reply!, "", "", data);
+      // The reply guard let only messages with an inbox reply subject through; its bytes are
+      // sent back as they came, never decoded.
+      this.#publisher.publish(rawReply(call.msg) ?? call.msg.reply!, "", "", data);
     } catch (err) {
       this.#notSent(call.msg, err);
     }

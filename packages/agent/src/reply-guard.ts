@@ -1,5 +1,5 @@
 import type { Msg } from "@nats-io/nats-core";
-import type { ReplySubjectRule, ThrottledLog } from "@natsmesh/protocol/internal";
+import { type ReplySubjectRule, rawReply, type ThrottledLog } from "@natsmesh/protocol/internal";
 
 /** Longest part of a peer-chosen subject written to the log. */
 const LOGGED_SUBJECT = 128;
@@ -24,16 +24,23 @@ export class ReplyGuard {
 
   /** True when `msg` may be answered; otherwise counts (and rate-limited, logs) why not. */
   admits(msg: Msg): boolean {
-    const reply = msg.reply;
-    if (reply === undefined || reply === "") {
+    // The bytes nats.js parsed when it exposes them: the reply subject is then never decoded.
+    const raw = rawReply(msg);
+    const reply = raw === null ? msg.reply : raw;
+    if (reply === undefined || reply.length === 0) {
       this.noReply++;
       return false;
     }
-    if (this.#rule.allows(reply)) return true;
+    if (typeof reply === "string" ? this.#rule.allows(reply) : this.#rule.allowsBytes(reply)) {
+      return true;
+    }
     this.droppedReplies++;
     this.#log.warn(
       "reply-subject",
-      { subject: msg.subject.slice(0, LOGGED_SUBJECT), reply: reply.slice(0, LOGGED_SUBJECT) },
+      {
+        subject: msg.subject.slice(0, LOGGED_SUBJECT),
+        reply: (msg.reply ?? "").slice(0, LOGGED_SUBJECT),
+      },
       "dropped a request whose reply subject is not an inbox (set inboxPrefixes for custom inbox prefixes)",
     );
     return false;

@@ -115,6 +115,7 @@ export {
   HeaderNames,
   MSGPACK_REPLY_HEADER,
   rawHeaderBlock,
+  rawReply,
   rawSubject,
   sameBytes,
 } from "./raw-headers.js";

@@ -56,29 +56,56 @@ export class Publisher {
    * Publishes `data` on `subject`. `reply` is the reply subject, `""` for none; `headers` the
    * whole header block (`NATS/1.0\r\n…\r\n\r\n`), `""` for none, as a string of ASCII
    * characters only or as bytes. Subjects must be valid (callers build them from checked
-   * names). Throws `PAYLOAD_TOO_LARGE` when headers and payload exceed the server's
+   * names, or pass the bytes of a received reply subject they checked, which are then never
+   * decoded). Throws `PAYLOAD_TOO_LARGE` when headers and payload exceed the server's
    * `max_payload`, and nats.js' connection errors when the connection is closed or draining.
    */
-  publish(subject: string, reply: string, headers: string | Uint8Array, data: Uint8Array): void {
+  publish(
+    subject: string | Uint8Array,
+    reply: string,
+    headers: string | Uint8Array,
+    data: Uint8Array,
+  ): void {
     const p = this.#protocol;
     const hlen = headers.length;
     const size = hlen + data.length;
     const tooLarge = checkPayloadSize(size, this.#nc.info?.max_payload ?? 0);
     if (tooLarge !== undefined) throw tooLarge;
     if (p === undefined) {
-      this.#viaPublish(subject, reply, headers, data);
+      this.#viaPublish(
+        typeof subject === "string" ? subject : asciiOf(subject),
+        reply,
+        headers,
+        data,
+      );
       return;
     }
     if (this.#nc.isClosed()) throw new ClosedConnectionError();
     if (p.noMorePublishing) throw new DrainingConnectionError();
-    const to = reply === "" ? subject : `${subject} ${reply}`;
-    let line = hlen === 0 ? `PUB ${to} ${size}\r\n` : `HPUB ${to} ${hlen} ${size}\r\n`;
+    const bytesSubject = typeof subject !== "string";
+    // Everything after the subject on the protocol line.
+    let rest = reply === "" ? "" : ` ${reply}`;
+    rest += hlen === 0 ? ` ${size}\r\n` : ` ${hlen} ${size}\r\n`;
+    const op = hlen === 0 ? "PUB " : "HPUB ";
+    let line = bytesSubject ? rest : `${op}${subject}${rest}`;
     // One latin1 write for the line and a text header block: each write is a native call.
     if (typeof headers === "string") line += headers;
     const frame = Buffer.allocUnsafe(
-      line.length + (typeof headers === "string" ? 0 : hlen) + data.length + 2,
+      (bytesSubject ? op.length + subject.length : 0) +
+        line.length +
+        (typeof headers === "string" ? 0 : hlen) +
+        data.length +
+        2,
     );
-    let at = frame.write(line, 0, "latin1");
+    let at = 0;
+    if (bytesSubject) {
+      // Short ASCII runs: copied here rather than through a native write each.
+      at = asciiInto(frame, at, op);
+      frame.set(subject, at);
+      at = asciiInto(frame, at + subject.length, line);
+    } else {
+      at = frame.write(line, 0, "latin1");
+    }
     if (typeof headers !== "string") {
       frame.set(headers, at);
       at += hlen;
@@ -107,4 +134,15 @@ export class Publisher {
     const h = { encode: () => bytes } as unknown as MsgHdrs;
     this.#nc.publish(subject, data, reply === "" ? { headers: h } : { reply, headers: h });
   }
+}
+
+/** Bytes of ASCII characters as a string. */
+function asciiOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
+/** Writes `text` (ASCII) into `frame` at `at`; returns the offset after it. */
+function asciiInto(frame: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) frame[at + i] = text.charCodeAt(i);
+  return at + text.length;
 }

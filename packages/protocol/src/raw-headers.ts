@@ -3,7 +3,7 @@ import type { Msg } from "@nats-io/nats-core";
 
 // nats.js keeps a message's bytes and header length on fields its types do not declare.
 interface MsgInternals {
-  _msg?: { hdr?: number; subject?: Uint8Array };
+  _msg?: { hdr?: number; subject?: Uint8Array; reply?: Uint8Array };
   _rdata?: Uint8Array;
 }
 
@@ -14,6 +14,19 @@ interface MsgInternals {
 export function rawSubject(msg: Msg): Uint8Array | null {
   const subject = (msg as unknown as MsgInternals)._msg?.subject;
   return subject instanceof Uint8Array ? subject : null;
+}
+
+/**
+ * The reply subject of a received message as the bytes nats.js parsed, without decoding it;
+ * `undefined` when the message has none, `null` when this nats.js version does not expose its
+ * message internals (use `msg.reply` then).
+ */
+export function rawReply(msg: Msg): Uint8Array | undefined | null {
+  const m = (msg as unknown as MsgInternals)._msg;
+  if (m === undefined || !(m.subject instanceof Uint8Array)) return null;
+  const reply = m.reply;
+  if (reply === undefined) return undefined;
+  return reply instanceof Uint8Array ? reply : null;
 }
 
 /**

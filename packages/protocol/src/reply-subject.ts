@@ -41,28 +41,43 @@ export function assertInboxPrefix(inboxPrefix: unknown, meshPrefix: string): str
  * subjects included, is refused: an agent must never publish where a caller tells it to.
  */
 export class ReplySubjectRule {
-  readonly #prefixes: readonly string[];
+  readonly #prefixes: readonly Uint8Array[];
 
   /** `inboxPrefixes` must have passed {@link assertInboxPrefix}. */
   constructor(inboxPrefixes: readonly string[]) {
-    this.#prefixes = inboxPrefixes.map((p) => `${p}.`);
+    this.#prefixes = inboxPrefixes.map((p) => Buffer.from(`${p}.`, "latin1"));
   }
 
   /** True when `reply` is an inbox-shaped subject under one of the prefixes. */
   allows(reply: string): boolean {
+    // Refused before encoding; UTF-8 makes no string shorter, and non-ASCII is refused anyway.
+    return reply.length <= MAX_REPLY_SUBJECT_LENGTH && this.allowsBytes(Buffer.from(reply, "utf8"));
+  }
+
+  /**
+   * {@link ReplySubjectRule.allows} for the bytes of a received reply subject, so a request's
+   * reply subject is checked (and answered) without being decoded into a string.
+   */
+  allowsBytes(reply: Uint8Array): boolean {
     if (reply.length > MAX_REPLY_SUBJECT_LENGTH) return false;
     for (const prefix of this.#prefixes) {
-      if (reply.startsWith(prefix)) return literalTokens(reply, prefix.length);
+      if (startsWith(reply, prefix)) return literalTokens(reply, prefix.length);
     }
     return false;
   }
 }
 
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
 /** True when `s` from `from` on is one or more non-empty tokens of printable ASCII without wildcards. */
-function literalTokens(s: string, from: number): boolean {
+function literalTokens(s: Uint8Array, from: number): boolean {
   let tokenStart = from;
   for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i);
+    const c = s[i]!;
     if (c === 0x2e) {
       if (i === tokenStart) return false;
       tokenStart = i + 1;

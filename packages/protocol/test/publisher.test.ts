@@ -78,6 +78,38 @@ describe("Publisher", () => {
     expect(noReply!.data.length).toBe(0);
   });
 
+  it.each([
+    ["framed", () => t.nc],
+    ["through publish()", () => withoutInternals(t.nc)],
+  ])(
+    "publishes to a subject given as bytes, as a reply to a received message is (%s)",
+    async (_how, nc) => {
+      const publisher = new Publisher(nc());
+      const subject = `${t.prefix}.bytes.x`;
+      const [plain, withHeaders] = await received(
+        subject,
+        () => {
+          publisher.publish(Buffer.from(subject), "", "", new Uint8Array([4, 5]));
+          publisher.publish(
+            Buffer.from(`..${subject}`).subarray(2),
+            "_INBOX.q.1",
+            BLOCK,
+            Buffer.from("é"),
+          );
+        },
+        2,
+      );
+      expect(plain!.subject).toBe(subject);
+      expect(plain!.reply).toBe("");
+      expect(plain!.headers).toBeUndefined();
+      expect([...plain!.data]).toEqual([4, 5]);
+      expect(withHeaders!.subject).toBe(subject);
+      expect(withHeaders!.reply).toBe("_INBOX.q.1");
+      expect(withHeaders!.headers?.get("X-Id")).toBe("7");
+      expect(withHeaders!.string()).toBe("é");
+    },
+  );
+
   it("counts what it sends in the connection's statistics", async () => {
     const publisher = new Publisher(t.nc);
     const before = t.nc.stats();

@@ -17,6 +17,7 @@ describe("ReplySubjectRule", () => {
     `_INBOX.${"a".repeat(MAX_REPLY_SUBJECT_LENGTH - 7)}`,
   ])("allows %s", (reply) => {
     expect(rule.allows(reply)).toBe(true);
+    expect(rule.allowsBytes(Buffer.from(reply))).toBe(true);
   });
 
   it.each([
@@ -42,6 +43,14 @@ describe("ReplySubjectRule", () => {
     `_INBOX.${"a".repeat(MAX_REPLY_SUBJECT_LENGTH - 6)}`,
   ])("refuses %j", (reply) => {
     expect(rule.allows(reply)).toBe(false);
+    // As the bytes of a received reply subject, which the agent checks without decoding them.
+    expect(rule.allowsBytes(Buffer.from(reply))).toBe(false);
+  });
+
+  it("refuses reply subject bytes that are not UTF-8 or not printable ASCII", () => {
+    for (const bad of [[0x80], [0xff], [0xc3, 0xa9], [0x7f], [0x00]]) {
+      expect(rule.allowsBytes(Uint8Array.from([...Buffer.from("_INBOX.a"), ...bad]))).toBe(false);
+    }
   });
 });
 
