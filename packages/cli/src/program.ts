@@ -400,9 +400,11 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .description(
       "Run a mesh on this machine with nothing to configure, until SIGINT or SIGTERM:\n" +
         "  1. NATS: NATS_URL (or --server) when set; else the JetStream server at " +
-        "127.0.0.1:<--nats-port> if one answers; else nats-server -js started from the PATH, " +
-        "its store in <--dir>/nats (on --nats-port, or any free port when that is taken by a " +
-        "server without JetStream); else it says how to get one.\n" +
+        "127.0.0.1:<--nats-port> if one answers, with the NATS credentials given if any (a " +
+        "server there that refuses them is an error); else nats-server -js started from the " +
+        "PATH, its store in <--dir>/nats (on --nats-port, or any free port when something " +
+        "else holds it: a server without JetStream or wanting credentials, said on stderr); " +
+        "else it says how to get one.\n" +
         "  2. a registry, serving the dashboard on --port;\n" +
         "  3. the example services from examples/services/: echo ×2 (weights 1 and 3), " +
         "greeter, slow and orders, each an agent with its own connection;\n" +

@@ -1,4 +1,5 @@
 import { existsSync, statSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
@@ -6,6 +7,7 @@ import {
   cleanup,
   freePorts,
   killAllProcesses,
+  type NatsServer,
   setup,
   startNatsServer,
   type TestProcess,
@@ -230,10 +232,37 @@ describe("natsmesh up without NATS_URL", () => {
     expect(r.nats.source).toBe("started");
     expect(r.nats.url).not.toBe(`nats://127.0.0.1:${plain.port}`);
     expect(up.stderr.join("\n")).toContain(
-      `the NATS server at 127.0.0.1:${plain.port} has no JetStream (or wants credentials); starting nats-server on another port`,
+      `the NATS server at 127.0.0.1:${plain.port} has no JetStream (run it with -js to use it); starting nats-server on a free port`,
     );
     expect(await up.stop("SIGTERM", 30_000)).toBe(0);
     expect(await waitUntil(() => !alive(r.nats.pid!), { timeoutMs: 5_000 })).toBe(true);
+  }, 90_000);
+
+  it("starts its own nats-server on a free port when --nats-port holds something silent", async () => {
+    // A listener that accepts and never speaks: no NATS INFO ever comes.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const up = startCli(
+        [
+          ...["up", "--json", "--no-demo", "--nats-port", String(port)],
+          ...["--port", "0", "--dir", tempDir()],
+        ],
+        {},
+      );
+      const r = await ready(up);
+      expect(r.nats.source).toBe("started");
+      expect(r.nats.url).not.toBe(`nats://127.0.0.1:${port}`);
+      expect(up.stderr.join("\n")).toContain(
+        `something at 127.0.0.1:${port} did not answer as a NATS server within 1.5 s; starting nats-server on a free port`,
+      );
+      expect(await up.stop("SIGTERM", 30_000)).toBe(0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   }, 90_000);
 
   it("says exactly how to get NATS when nothing answers and nats-server is not installed", async () => {
@@ -257,6 +286,73 @@ describe("natsmesh up without NATS_URL", () => {
     ]) {
       expect(r.stderr).toContain(hint);
     }
+  });
+});
+
+describe("natsmesh up next to a NATS server that wants credentials", () => {
+  const PASSWORD = "pUpLocal42";
+  let secured: NatsServer;
+  beforeAll(async () => {
+    // JetStream on: with the right credentials it is a server up can run the mesh on.
+    secured = await startNatsServer({
+      config: `authorization { user: alice, password: ${PASSWORD} }`,
+    });
+  });
+  afterAll(() => cleanup(secured));
+
+  const args = () => [
+    ...["up", "--json", "--no-demo", "--nats-port", String(secured.port)],
+    ...["--port", "0", "--prefix", uniquePrefix("up"), "--dir", tempDir()],
+  ];
+
+  it("without credentials, says the server wants them and starts its own on a free port", async () => {
+    const up = startCli(args(), {});
+    const r = await ready(up);
+    expect(r.nats.source).toBe("started");
+    expect(r.nats.url).not.toBe(`nats://127.0.0.1:${secured.port}`);
+    expect(up.stderr.join("\n")).toContain(
+      `the NATS server at 127.0.0.1:${secured.port} wants credentials, and none were given ` +
+        "(to run the mesh on it: NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or " +
+        "NATS_NKEY, or their flags); starting nats-server on a free port",
+    );
+    expect(await up.stop("SIGTERM", 30_000)).toBe(0);
+    expect(await waitUntil(() => !alive(r.nats.pid!), { timeoutMs: 5_000 })).toBe(true);
+  }, 90_000);
+
+  it("with its credentials, runs the mesh on it", async () => {
+    const up = startCli(args(), { NATS_USER: "alice", NATS_PASSWORD: PASSWORD });
+    const r = await ready(up);
+    expect(r.nats).toEqual({ url: `nats://127.0.0.1:${secured.port}`, source: "local" });
+    expect(await up.stop("SIGTERM", 30_000)).toBe(0);
+    expect(up.output()).not.toContain(PASSWORD);
+  }, 90_000);
+
+  it("with credentials it refuses, says so and exits 1, without the password", async () => {
+    const r = await runCli(args(), { NATS_USER: "alice", NATS_PASSWORD: "pWrong7" }, 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^natsmesh: the NATS server at 127\\.0\\.0\\.1:${secured.port} refused the NATS credentials given`,
+      ),
+    );
+    expect(r.stderr).not.toContain("pWrong7");
+  });
+
+  it("says what it found, not that nothing answers, when nats-server is not installed", async () => {
+    const r = await runCli(args(), { PATH: tempDir() }, 30_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `the NATS server at 127.0.0.1:${secured.port} wants credentials, and none were given`,
+    );
+    expect(r.stderr).toContain("and nats-server is not on the PATH to start another.");
+    expect(r.stderr).not.toContain("no NATS server answers");
+  });
+
+  it("on NATS_URL without credentials, says the server wants them (exit 1)", async () => {
+    const r = await runCli(["up", "--port", "0", "--dir", tempDir()], { NATS_URL: secured.url });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/wants credentials \(authorization violation\): give them with/);
   });
 });
 

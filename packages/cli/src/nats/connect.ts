@@ -30,12 +30,24 @@ function reason(err: unknown): string {
 
 /**
  * The one line a person sees when the first connect fails (exit 1). An authorization failure
- * gets its own wording: the server is there, so "is it running?" would mislead.
+ * gets its own wording: the server is there, so "is it running?" would mislead; and without
+ * `credentials` given, it says how to give them.
  */
-export function unreachable(servers: readonly string[], err: unknown): CliError {
+export function unreachable(
+  servers: readonly string[],
+  err: unknown,
+  credentials = true,
+): CliError {
   const where = servers.join(", ");
   if (err instanceof Error && err.name === "AuthorizationError") {
-    return failure(`NATS at ${where} refused the credentials (authorization violation).`, err);
+    return failure(
+      credentials
+        ? `NATS at ${where} refused the credentials (authorization violation).`
+        : `NATS at ${where} wants credentials (authorization violation): give them with ` +
+            "--user/--password, --nats-token, --creds or --nkey (or NATS_USER/NATS_PASSWORD, " +
+            "NATS_TOKEN, NATS_CREDS, NATS_NKEY).",
+      err,
+    );
   }
   return failure(
     `cannot reach NATS at ${where} (${reason(err)}). Is nats-server running? Set --server or NATS_URL.`,
@@ -64,7 +76,7 @@ export async function connectNats(
   try {
     return await connect({ ...base, timeout: CONNECT_TIMEOUT_MS });
   } catch (err) {
-    throw unreachable(global.servers, err);
+    throw unreachable(global.servers, err, global.identity.credentials !== undefined);
   }
 }
 
