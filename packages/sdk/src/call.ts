@@ -259,7 +259,8 @@ class MeshCall implements PendingReply {
       }
       let target: InstanceRecord | undefined;
       const presence = scope.presence;
-      if (this.#strategy !== "queue" && presence !== undefined) {
+      const strategy = this.#strategy;
+      if (strategy !== "queue" && presence !== undefined) {
         if (!presence.ready && !this.#presenceWaited) {
           // Once per call, and bounded: without a snapshot the call falls back to the queue.
           this.#presenceWaited = true;
@@ -271,26 +272,19 @@ class MeshCall implements PendingReply {
           );
           return;
         }
-        target = scope.balancer.pick(
-          this.#strategy,
-          this.#service,
-          this.#method,
-          presence.live(this.#service),
-          this.#filter,
-          this.#tried,
-        );
+        const pick = (tried: Set<string> | undefined) =>
+          scope.balancer.pick(
+            strategy,
+            this.#service,
+            this.#method,
+            presence.live(this.#service),
+            this.#filter,
+            tried,
+          );
+        target = pick(this.#tried);
         if (target === undefined && this.#constrained) {
           // Never the queue: the instances tried already (not found dead) may take a retry.
-          if (this.#tried !== undefined) {
-            target = scope.balancer.pick(
-              this.#strategy,
-              this.#service,
-              this.#method,
-              presence.live(this.#service),
-              this.#filter,
-              undefined,
-            );
-          }
+          if (this.#tried !== undefined) target = pick(undefined);
           if (target === undefined) {
             this.#fail(
               this.#lastError ?? noMatchingInstance(this.#service, this.#method, this.#filter),
