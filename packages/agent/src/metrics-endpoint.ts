@@ -1,6 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type MetricSet, readingProducer, withTimeout } from "@natsmesh/protocol/internal";
+import {
+  closeServer,
+  listen,
+  type MetricSet,
+  readingProducer,
+  withTimeout,
+} from "@natsmesh/protocol/internal";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
@@ -59,13 +65,7 @@ export class MetricsEndpoint {
     });
     const server = createServer((req, res) => serve(exporter, req, res));
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(options.port, options.host, () => {
-          server.off("error", reject);
-          resolve();
-        });
-      });
+      await listen(server, options.port, options.host);
     } catch (err) {
       await provider.shutdown();
       throw err;
@@ -88,12 +88,11 @@ export class MetricsEndpoint {
   }
 
   async #close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    // A scraper's keep-alive connection would otherwise hold close() open.
-    this.#server.closeAllConnections();
-    await withTimeout(closed, CLOSE_TIMEOUT_MS, "closing the metrics endpoint").catch(
-      () => undefined,
-    );
+    await withTimeout(
+      closeServer(this.#server),
+      CLOSE_TIMEOUT_MS,
+      "closing the metrics endpoint",
+    ).catch(() => undefined);
     await this.#provider.shutdown();
   }
 }

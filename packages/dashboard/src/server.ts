@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { settledWithin } from "@natsmesh/protocol/internal";
+import { closeServer, listen, settledWithin } from "@natsmesh/protocol/internal";
 import { createDashboard, type Dashboard } from "./dashboard.js";
 import type { DashboardOptions } from "./options.js";
 
@@ -50,13 +50,7 @@ export async function serveDashboard(options: DashboardServerOptions): Promise<D
     }
   });
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
   } catch (err) {
     await dashboard.close();
     throw err;
@@ -64,7 +58,7 @@ export async function serveDashboard(options: DashboardServerOptions): Promise<D
   const bound = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   const close = () => {
-    closing ??= closeServer(server, dashboard);
+    closing ??= closeAll(server, dashboard);
     return closing;
   };
   return {
@@ -76,10 +70,7 @@ export async function serveDashboard(options: DashboardServerOptions): Promise<D
   };
 }
 
-async function closeServer(server: Server, dashboard: Dashboard): Promise<void> {
+async function closeAll(server: Server, dashboard: Dashboard): Promise<void> {
   await dashboard.close();
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Event streams would otherwise hold close() open.
-  server.closeAllConnections();
-  await settledWithin(closed, CLOSE_TIMEOUT_MS);
+  await settledWithin(closeServer(server), CLOSE_TIMEOUT_MS);
 }

@@ -71,6 +71,7 @@ export {
   resolveEventStreamOptions,
 } from "./events/streams.js";
 export { headerText, parseAttempt, parseDeadline } from "./headers.js";
+export { closeServer, listen } from "./http-server.js";
 export { checkInt, isIntInRange } from "./integers.js";
 export { LatencyHistogram } from "./latency-histogram.js";
 export {

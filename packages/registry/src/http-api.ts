@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { type Dashboard, dashboardUrl } from "@natsmesh/dashboard";
 import type { InstanceRecord } from "@natsmesh/protocol";
-import { withTimeout } from "@natsmesh/protocol/internal";
+import { closeServer, listen, withTimeout } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 
 /** What the HTTP endpoint reads from the registry on each request. */
@@ -68,13 +68,7 @@ export class HttpApi {
     const server = createServer((req, res) => {
       if (dashboard?.handle(req, res) !== true) respond(source, req, res, log);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
     server.on("error", (err) => log.error({ err }, "http server error"));
     const api = new HttpApi(server, dashboard, log);
     const page = dashboard === undefined ? undefined : dashboardUrl(host, api.port);
@@ -95,12 +89,11 @@ export class HttpApi {
 
   async #close(): Promise<void> {
     await this.#dashboard?.close();
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    // Keep-alive connections of scrapers would otherwise hold close() open.
-    this.#server.closeAllConnections();
-    await withTimeout(closed, CLOSE_TIMEOUT_MS, "closing the http endpoint").catch((err) =>
-      this.#log.warn({ err }, "http endpoint did not close in time"),
-    );
+    await withTimeout(
+      closeServer(this.#server),
+      CLOSE_TIMEOUT_MS,
+      "closing the http endpoint",
+    ).catch((err) => this.#log.warn({ err }, "http endpoint did not close in time"));
   }
 }
 
