@@ -2,10 +2,9 @@
 // verifies a token on every call (EdDSA, cached after the first verification), in interleaved
 // rounds on one nats-server. Target: auth on keeps >= 95 % of auth-off throughput at 128 in flight.
 import { fork } from "node:child_process";
-import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer } from "@natsmesh/testing";
-import { closedLoop, median, parseArgs, table } from "./lib.mjs";
+import { benchAuth, closedLoop, median, parseArgs, table } from "./lib.mjs";
 
 export async function run(args) {
   const opts = parseArgs(args, {
@@ -15,13 +14,7 @@ export async function run(args) {
     inflight: "1,128",
     json: false,
   });
-  const keys = await generateKeyPair();
-  const token = await issueToken({
-    key: keys.privateJwk,
-    sub: "bench",
-    scope: "benchauth.echo",
-    ttl: 3600,
-  });
+  const { keys, token } = await benchAuth();
   const prefix = `benchauth${process.pid}`;
   const server = await startNatsServer({ runtime: "process", jetstream: false });
   const responder = fork(new URL("./responder.mjs", import.meta.url), [server.url, prefix], {

@@ -1,5 +1,21 @@
 // Shared measurement helpers for the benchmarks: closed-loop load with bounded duration and
 // latency percentiles from a bounded sample.
+import { generateKeyPair, issueToken } from "@natsmesh/protocol";
+
+/**
+ * A fresh signing key pair and a caller token for `benchauth.echo`, valid for an hour: what the
+ * auth scenarios' responders check and their callers carry.
+ */
+export async function benchAuth() {
+  const keys = await generateKeyPair();
+  const token = await issueToken({
+    key: keys.privateJwk,
+    sub: "bench",
+    scope: "benchauth.echo",
+    ttl: 3600,
+  });
+  return { keys, token };
+}
 
 /** Parses `--name value` and `--flag` arguments. */
 export function parseArgs(args, defaults) {

@@ -15,13 +15,12 @@
 import { fork } from "node:child_process";
 import { createInbox } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer } from "@natsmesh/testing";
 import Moleculer from "moleculer";
 import { Packr } from "msgpackr";
 import { PROC_TICK_US, procCpuMicros, selfCpuMicros } from "./cpu.mjs";
-import { closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
+import { benchAuth, closedLoop, medianOf, parseArgs, table } from "./lib.mjs";
 import {
   meshNatsOptions,
   moleculerOptions,
@@ -80,13 +79,7 @@ export async function run(args) {
       ? `nats.js flush: inline once ${pendingLimit} B are buffered (pendingLimit set), else in a microtask`
       : "nats.js flush: a publish schedules a microtask flush; buffered bytes are written inline at " +
         "32 KiB (nats.js default: mux, request, Moleculer) or 256 KiB (natsmesh's own connections)";
-  const keys = await generateKeyPair();
-  const token = await issueToken({
-    key: keys.privateJwk,
-    sub: "bench",
-    scope: "benchauth.echo",
-    ttl: 3600,
-  });
+  const { keys, token } = await benchAuth();
   const jwks = JSON.stringify(keys.jwks);
   // --nats-profile <port>: nats-server serves Go's pprof on 127.0.0.1:<port> (docs/benchmarks.md).
   const profile = opts["nats-profile"] > 0 ? ["--profile", String(opts["nats-profile"])] : [];
