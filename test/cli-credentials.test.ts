@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type Registry, startRegistry } from "@natsmesh/registry";
 import {
   cleanup,
+  freePorts,
   killAllProcesses,
   runProcess,
   spawnProcess,
@@ -129,6 +130,47 @@ describe("natsmesh with NATS credentials", () => {
       expect(out).not.toContain(env.NATS_PASSWORD);
       expect(out).not.toContain(nats.credentials("agent").password);
     }
+  });
+
+  it("serves the dashboard as the dashboard user, everything from variables", async () => {
+    const c = nats.credentials("dashboard");
+    const [port] = await freePorts(1);
+    const dashboard = spawnProcess(process.execPath, [BIN, "dashboard", "--json"], {
+      env: {
+        NATS_URL: nats.server.url,
+        MESH_PREFIX: PREFIX,
+        NATS_USER: c.user!,
+        NATS_PASSWORD: c.password!,
+        NATS_INBOX_PREFIX: ROLES.dashboard.inbox,
+        MESH_DASHBOARD_HOST: "127.0.0.1",
+        MESH_DASHBOARD_PORT: String(port),
+      },
+      unset: CLI_VARIABLES,
+    });
+    const line = await dashboard.waitFor(/^\{"url"/, { timeoutMs: 20_000 });
+    const { url } = JSON.parse(dashboard.stdout[line]!) as { url: string };
+    expect(url).toBe(`http://127.0.0.1:${port}/dashboard/`);
+    // With a page open it asks billing for its stats, within the dashboard user's permissions.
+    const page = new AbortController();
+    await fetch(`${url}events`, { signal: page.signal });
+    try {
+      await expect
+        .poll(
+          async () => {
+            const state = (await (await fetch(`${url}state`)).json()) as {
+              instances: { service: string }[];
+              services: Record<string, { stats: string }>;
+            };
+            return [state.instances.map((r) => r.service), state.services.billing?.stats];
+          },
+          { timeout: 20_000 },
+        )
+        .toEqual([["billing"], "ok"]);
+    } finally {
+      page.abort();
+    }
+    expect(await dashboard.stop("SIGTERM")).toBe(0);
+    expect(dashboard.output()).not.toContain(c.password);
   });
 
   it("says NATS refused the credentials, exit 1, without the password", async () => {

@@ -177,15 +177,21 @@ describe("what the compose files promise", () => {
     const secure = natsmeshServices(single, "auth");
     expect(secure.map(([n]) => n).sort()).toEqual([
       "keys",
+      "secure-dashboard",
       "secure-echo",
       "secure-greeter",
       "secure-registry",
       "secure-slow",
     ]);
     for (const [name, s] of secure) {
-      if (name === "keys") continue;
-      expect(environment(s).MESH_JWKS, name).toBeDefined();
-      if (s.command?.[0] === "agent") expect(environment(s).MESH_TOKEN_FILE, name).toBeDefined();
+      const command = s.command?.[0];
+      if (command === "agent" || command === "registry") {
+        expect(environment(s).MESH_JWKS, name).toBeDefined();
+      }
+      // The dashboard's token holds stats:*, which agents with auth on want for their traffic.
+      if (command === "agent" || command === "dashboard") {
+        expect(environment(s).MESH_TOKEN_FILE, name).toBeDefined();
+      }
     }
   });
 
@@ -259,6 +265,8 @@ function runService(
       "MESH_REPLICAS",
       "MESH_WEIGHT",
       "MESH_INBOX_PREFIXES",
+      "MESH_DASHBOARD_HOST",
+      "MESH_DASHBOARD_PORT",
       "NATS_USER",
       "NATS_PASSWORD",
       "NATS_TOKEN",
@@ -295,10 +303,10 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
   });
 
   /**
-   * NATS → the test server (`server` for nats-auth); the registry's HTTP endpoint → 127.0.0.1
-   * and `http`; files → dataDir.
+   * NATS → the test server (`server` for nats-auth); the registry's HTTP endpoint and the
+   * dashboard → 127.0.0.1, on `http` and `dashboard`; files → dataDir.
    */
-  function rewriter(http: number, server?: NatsServer) {
+  function rewriter(http: number, server?: NatsServer, dashboard = 0) {
     return (key: string, value: string): string => {
       if (key === "NATS_URL") {
         expect(value).toBe(server === undefined ? "nats://nats:4222" : "nats://nats-auth:4222");
@@ -306,6 +314,8 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
       }
       if (key === "MESH_HTTP_HOST") return "127.0.0.1";
       if (key === "MESH_HTTP_PORT") return String(http);
+      if (key === "MESH_DASHBOARD_HOST") return "127.0.0.1";
+      if (key === "MESH_DASHBOARD_PORT") return String(dashboard);
       return value.replaceAll(IMAGE_DATA, dataDir);
     };
   }
@@ -363,7 +373,8 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     const serverEnv = environment(natsAuth);
     const services = natsmeshServices(single, "auth");
     const path = `${shimDir}:${process.env.PATH ?? ""}`;
-    const rewrite = rewriter(0, server);
+    const [dashboardPort = 0] = await freePorts(1);
+    const rewrite = rewriter(0, server, dashboardPort);
     const [, keys] = services.find(([n]) => n === "keys")!;
     const keyJob = runService("keys", keys, rewrite, path);
     await keyJob.waitFor(/caller token/, { timeoutMs: 30_000 });
@@ -419,6 +430,34 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
       await echo.close();
     }
     expect(await mesh.request("echo", "say", 2)).toBe(2);
+
+    // The dashboard, as the dashboard user with the keys job's stats:* token: with a page open,
+    // every service's stats come in (agents with auth on refuse them without that token).
+    const page = new AbortController();
+    const dashboard = `http://127.0.0.1:${dashboardPort}/dashboard/`;
+    const opened = await waitUntil(
+      async () => {
+        const events = await fetch(`${dashboard}events`, { signal: page.signal }).catch(
+          () => undefined,
+        );
+        return events?.status === 200;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    try {
+      expect(opened, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+      const stats = async () => {
+        const state = (await (await fetch(`${dashboard}state`)).json()) as {
+          services: Record<string, { stats: string }>;
+        };
+        return Object.fromEntries(Object.entries(state.services).map(([k, v]) => [k, v.stats]));
+      };
+      await expect
+        .poll(stats, { timeout: 20_000 })
+        .toEqual({ echo: "ok", greeter: "ok", slow: "ok" });
+    } finally {
+      page.abort();
+    }
     for (const { name, proc } of procs) {
       expect(proc.output(), name).not.toMatch(/Permissions Violation|not in the presence bucket/);
       expect(await proc.stop(), name).toBe(0);

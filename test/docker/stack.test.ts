@@ -191,12 +191,14 @@ describe.skipIf(engine === undefined)(
   () => {
     let stack: Stack;
     let url: string;
+    let dashboard: string;
     let mesh: Mesh | undefined;
 
     beforeAll(async () => {
-      const [nats = "", monitor = "", registry = "", natsAuth = "", authMonitor = ""] =
-        await ports(5);
+      const [nats = "", monitor = "", registry = "", natsAuth = "", authMonitor = "", dash = ""] =
+        await ports(6);
       url = `nats://127.0.0.1:${natsAuth}`;
+      dashboard = `http://127.0.0.1:${dash}/dashboard/`;
       stack = await prepareStack(
         `natsmesh-e2e-auth-${process.pid}`,
         ["docker/compose.yml", "test/docker/compose.host.yml"],
@@ -208,12 +210,19 @@ describe.skipIf(engine === undefined)(
           E2E_REGISTRY_PORT: registry,
           E2E_NATS_AUTH_PORT: natsAuth,
           E2E_NATS_AUTH_MONITOR_PORT: authMonitor,
+          E2E_DASHBOARD_PORT: dash,
         },
         ["auth"],
       );
-      const secure = ["secure-registry", "secure-echo", "secure-greeter", "secure-slow"];
+      const secure = [
+        "secure-registry",
+        "secure-dashboard",
+        "secure-echo",
+        "secure-greeter",
+        "secure-slow",
+      ];
       await stack.compose(
-        ["up", "-d", "--no-build", ...(agents ? secure : ["secure-registry"])],
+        ["up", "-d", "--no-build", ...(agents ? secure : ["secure-registry", "secure-dashboard"])],
         UP_TIMEOUT_MS,
       );
     }, UP_TIMEOUT_MS + 60_000);
@@ -274,6 +283,40 @@ describe.skipIf(engine === undefined)(
         await echo.close();
       }
     });
+
+    it("serves the secure mesh's dashboard, whose stats:* token and NATS user get the stats", async () => {
+      // With a page open (its event stream), the dashboard asks every service for its stats as
+      // the dashboard user, with the token the keys job issued it.
+      const page = new AbortController();
+      const opened = await waitUntil(
+        async () =>
+          (await fetch(`${dashboard}events`, { signal: page.signal }).catch(() => undefined))
+            ?.status === 200,
+        { timeoutMs: 90_000, intervalMs: 500 },
+      );
+      try {
+        expect(opened, await stack.compose(["logs", "--no-color", "secure-dashboard"])).toBe(true);
+        expect((await fetch(dashboard)).status).toBe(200);
+        const state = async () =>
+          (await (await fetch(`${dashboard}state`)).json()) as {
+            prefix: string;
+            services: Record<string, { stats: string }>;
+          };
+        expect((await state()).prefix).toBe("mesh");
+        if (!agents) return;
+        await expect
+          .poll(
+            async () =>
+              Object.fromEntries(
+                Object.entries((await state()).services).map(([k, v]) => [k, v.stats]),
+              ),
+            { timeout: 90_000, interval: 500 },
+          )
+          .toEqual({ echo: "ok", greeter: "ok", slow: "ok" });
+      } finally {
+        page.abort();
+      }
+    }, 200_000);
 
     it("down removes every container", async () => {
       await stack.compose(["down", "--volumes", "--timeout", "10"], 120_000);

@@ -687,13 +687,33 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       "Serve a web page of every service and instance (from the presence bucket) with request " +
         "rate, error rate and p50/p99 latency (from the agents' $SRV.STATS, asked every 2 s " +
         "while a page is open), updated live, until SIGINT or SIGTERM. Prints the page's URL " +
-        "(with --json, { url, host, port }). Listens on 127.0.0.1 and answers only requests " +
-        "for localhost; agents with auth on show their traffic only to a --token (MESH_TOKEN) " +
-        "whose scope holds stats:* (or stats:<service>).",
+        "(with --json, { url, host, port }). Listens on 127.0.0.1 unless told otherwise, and " +
+        "then answers only requests for localhost; agents with auth on show their traffic only " +
+        "to a token (--token or MESH_TOKEN, else the file --token-file or MESH_TOKEN_FILE) whose " +
+        "scope holds stats:* (or stats:<service>). Every setting has a variable, so a container " +
+        "needs no flags.",
     )
-    .option("--port <N>", `Port to listen on (default ${DASHBOARD_PORT}; 0: any free port)`, port)
-    .option("--host <H>", "Address to listen on (default 127.0.0.1)", value.nonEmpty)
-    .action((o: DashboardCommandOptions, cmd: Command) => run(dashboard(globalsOf(cmd), o, io)));
+    .addOption(
+      fromEnv(
+        "--port <N>",
+        `Port to listen on (default ${DASHBOARD_PORT}; 0: any free port)`,
+        "MESH_DASHBOARD_PORT",
+        value.optionalInteger(0, 65_535),
+      ),
+    )
+    .addOption(
+      fromEnv("--host <H>", "Address to listen on (default 127.0.0.1)", "MESH_DASHBOARD_HOST"),
+    )
+    .addOption(
+      fromEnv(
+        "--token-file <FILE>",
+        "Read the dashboard's token from a file (re-read on refresh; --token wins)",
+        "MESH_TOKEN_FILE",
+      ),
+    )
+    .action((o: DashboardCommandOptions, cmd: Command) =>
+      run(dashboard(globalsOf(cmd), value.blankAsUnset(o), io)),
+    );
 
   const keys = program.command("keys").description("Signing keys: generate, publish");
   keys

@@ -1,8 +1,18 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type Agent, startAgent } from "@natsmesh/agent";
+import { generateKeyPair, issueToken } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
-import { cleanup, killAllProcesses, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  freePorts,
+  killAllProcesses,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+} from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { closedPort, runCli, startCli } from "./cli-process.js";
+import { closedPort, removeTempDirs, runCli, startCli, tempDir } from "./cli-process.js";
 
 let t: TestSetup;
 
@@ -10,11 +20,15 @@ beforeAll(async () => {
   t = await setup();
 });
 afterEach(killAllProcesses);
-afterAll(() => cleanup(t));
+afterAll(async () => {
+  removeTempDirs();
+  await cleanup(t);
+});
 
 interface State {
   prefix: string;
   instances: { id: string }[];
+  services: Record<string, { stats: string }>;
 }
 
 describe("natsmesh dashboard", () => {
@@ -68,6 +82,55 @@ describe("natsmesh dashboard", () => {
     expect(taken.code).toBe(1);
     expect(taken.stderr).toContain(`port ${port} on 127.0.0.1 is in use; pick another with --port`);
     expect(await first.stop("SIGTERM")).toBe(0);
+  });
+
+  it("takes its address from MESH_DASHBOARD_HOST/PORT and its token from MESH_TOKEN_FILE", async () => {
+    const prefix = uniquePrefix();
+    const keys = await generateKeyPair();
+    registry = await startRegistry({ servers: t.server.url, prefix });
+    // An agent that shows its traffic only to a token whose scope holds stats:*.
+    agent = await startAgent({
+      servers: t.server.url,
+      prefix,
+      service: "echo",
+      auth: { jwks: keys.jwks },
+      methods: { say: (p) => p },
+    });
+    const tokenFile = join(tempDir(), "dashboard.jwt");
+    await writeFile(
+      tokenFile,
+      `${await issueToken({ key: keys.privateJwk, sub: "dashboard", scope: "stats:*" })}\n`,
+    );
+    const [port] = await freePorts(1);
+    // 127.0.0.2 is loopback too, and no default: the host must come from the variable.
+    const cli = startCli(["dashboard", "--json"], {
+      NATS_URL: t.server.url,
+      MESH_PREFIX: prefix,
+      MESH_DASHBOARD_HOST: "127.0.0.2",
+      MESH_DASHBOARD_PORT: String(port),
+      MESH_TOKEN_FILE: tokenFile,
+    });
+    const line = await cli.waitFor(/^\{"url"/);
+    const { url } = JSON.parse(cli.stdout[line]!) as { url: string };
+    expect(url).toBe(`http://127.0.0.2:${port}/dashboard/`);
+    // Stats are asked for while a page is open: hold its event stream open.
+    const page = new AbortController();
+    const events = await fetch(`${url}events`, { signal: page.signal });
+    expect(events.status).toBe(200);
+    try {
+      await expect
+        .poll(
+          async () => {
+            const state = (await (await fetch(`${url}state`)).json()) as State;
+            return state.services.echo?.stats;
+          },
+          { timeout: 15_000 },
+        )
+        .toBe("ok");
+    } finally {
+      page.abort();
+    }
+    expect(await cli.stop("SIGTERM")).toBe(0);
   });
 
   it("fails with one line when NATS is unreachable", async () => {

@@ -1,7 +1,8 @@
 import { once } from "node:events";
 import type { AgentAuthOptions } from "@natsmesh/agent";
-import { assertInboxPrefix, type TokenSource, tokenFromEnv } from "@natsmesh/protocol/internal";
+import { assertInboxPrefix } from "@natsmesh/protocol/internal";
 import { ExitCode, usageError } from "../errors.js";
+import { ownToken } from "../files/own-token.js";
 import type { Io } from "../io.js";
 import { ConnectMode, connectNats } from "../nats/connect.js";
 import type { GlobalOptions } from "../program.js";
@@ -39,15 +40,6 @@ export function authOf(o: {
     ...(o.issuer === undefined ? {} : { issuer: o.issuer }),
     ...(o.audience === undefined ? {} : { audience: o.audience }),
   };
-}
-
-/**
- * The agent's own token: `--token` (`MESH_TOKEN`), else the file `--token-file`
- * (`MESH_TOKEN_FILE`), read again whenever the token is refreshed, so it can be rotated.
- */
-function tokenOf(global: GlobalOptions, o: AgentCommandOptions): TokenSource | undefined {
-  if (global.token !== undefined) return global.token;
-  return o.tokenFile === undefined ? undefined : tokenFromEnv({ MESH_TOKEN_FILE: o.tokenFile });
 }
 
 /** `--inbox-prefixes` as a list, each checked against the mesh prefix: a bad one is a usage error. */
@@ -98,7 +90,7 @@ export async function agent(
             },
       inboxPrefixes,
       auth: authOf(o),
-      token: tokenOf(global, o),
+      token: ownToken(global, o.tokenFile),
       logger,
     });
     const { record } = running.agent;

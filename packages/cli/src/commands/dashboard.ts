@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { type DashboardServer, PresenceFeed, serveDashboard } from "@natsmesh/dashboard";
 import { ExitCode, failure } from "../errors.js";
+import { ownToken } from "../files/own-token.js";
 import { type Io, note } from "../io.js";
 import { ConnectMode, connectNats, noteConnectionChanges } from "../nats/connect.js";
 import { followPresence } from "../nats/follow-presence.js";
@@ -11,16 +12,20 @@ import { shutdownOnSignals } from "../signals.js";
 export const DASHBOARD_PORT = 7765;
 export const DASHBOARD_HOST = "127.0.0.1";
 
-/** The flags of `natsmesh dashboard`, as parsed (absent ones `undefined`). */
+/** The flags of `natsmesh dashboard`, as parsed (absent or blank ones `undefined`). */
 export interface DashboardCommandOptions {
+  /** `--port`, else `MESH_DASHBOARD_PORT`. */
   readonly port: number | undefined;
+  /** `--host`, else `MESH_DASHBOARD_HOST`. */
   readonly host: string | undefined;
+  /** `--token-file`, else `MESH_TOKEN_FILE`: the token, when `--token` (`MESH_TOKEN`) is unset. */
+  readonly tokenFile: string | undefined;
 }
 
 /**
  * `natsmesh dashboard`: serves the live dashboard until SIGINT or SIGTERM. Instances come from
- * a watch of the presence bucket, traffic from the agents' `$SRV.STATS` (asked with `--token`
- * when the agents check tokens). Prints the page's URL (with `--json`, `{ url, host, port }`).
+ * a watch of the presence bucket, traffic from the agents' `$SRV.STATS` (asked with `--token`,
+ * or the token in `--token-file`, when the agents check tokens). Prints the page's URL (with `--json`, `{ url, host, port }`).
  */
 export async function dashboard(
   global: GlobalOptions,
@@ -30,6 +35,7 @@ export async function dashboard(
   using shutdown = shutdownOnSignals();
   const host = o.host ?? DASHBOARD_HOST;
   const port = o.port ?? DASHBOARD_PORT;
+  const token = ownToken(global, o.tokenFile);
   const nc = await connectNats(global, "dashboard", ConnectMode.follow);
   const feed = new PresenceFeed();
   let server: DashboardServer | undefined;
@@ -45,7 +51,7 @@ export async function dashboard(
         prefix: global.prefix,
         host,
         port,
-        ...(global.token === undefined ? {} : { token: global.token }),
+        ...(token === undefined ? {} : { token }),
       });
     } catch (err) {
       followed.watch.stop();
@@ -77,12 +83,15 @@ function listenFailure(err: unknown, host: string, port: number) {
   const code = (err as { code?: unknown }).code;
   if (code === "EADDRINUSE") {
     return failure(
-      `port ${port} on ${host} is in use; pick another with --port (0: any free port)`,
+      `port ${port} on ${host} is in use; pick another with --port or MESH_DASHBOARD_PORT (0: any free port)`,
       err,
     );
   }
   if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") {
-    return failure(`cannot listen on ${host}: no such local address (--host)`, err);
+    return failure(
+      `cannot listen on ${host}: no such local address (--host, MESH_DASHBOARD_HOST)`,
+      err,
+    );
   }
   if (code === "EACCES") {
     return failure(`not allowed to listen on ${host}:${port}; use a port above 1023`, err);
