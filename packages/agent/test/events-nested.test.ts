@@ -6,7 +6,8 @@ import { cleanup, setup, type TestSetup, until } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // ctx.mesh of an event handler, without a tracer: nested calls and emits carry the event's
-// traceparent (not its tracestate) and the handler's signal, and no deadline of the event's.
+// traceparent and tracestate (as a call handler's do) and the handler's signal, and no deadline
+// of the event's.
 
 const TIMEOUT_MS = 4000;
 
@@ -15,7 +16,10 @@ let mesh: Mesh;
 const agents: Agent[] = [];
 /** What `seen.context` received, by its `cause` header. */
 const nested = new Map<string, { headers: Record<string, string>; deadline: number }>();
-const handled = new Map<string, { traceparent: string; typeError?: boolean }>();
+const handled = new Map<
+  string,
+  { traceparent: string; tracestate?: string | undefined; typeError?: boolean }
+>();
 
 beforeAll(async () => {
   t = await setup({ tag: "evn" });
@@ -35,7 +39,10 @@ beforeAll(async () => {
         "nested.emitted": {
           mode: "broadcast",
           handler: (_p, ctx: EventContext) =>
-            void handled.set("emitted", { traceparent: ctx.traceparent }),
+            void handled.set("emitted", {
+              traceparent: ctx.traceparent,
+              tracestate: ctx.headers[Header.TraceState],
+            }),
         },
       },
     }),
@@ -52,6 +59,10 @@ beforeAll(async () => {
             await ctx.mesh.request("seen", "context", null, { headers: { cause: "call" } });
             await ctx.mesh.emit?.("nested.emitted", {});
           },
+        },
+        // Durable: read from the stream's message, not a core one.
+        "nested.durable": async (_p, ctx: EventContext) => {
+          await ctx.mesh.request("seen", "context", null, { headers: { cause: "durable" } });
         },
       },
     }),
@@ -84,7 +95,7 @@ afterAll(() => cleanup(t, ...agents, mesh));
 const traceId = (traceparent: string | undefined) => parseTraceparent(traceparent)?.traceId;
 
 describe("ctx.mesh of an event handler", () => {
-  it("carries the event's traceparent, not its tracestate, and the mesh's own deadline", async () => {
+  it("carries the event's traceparent and tracestate, and the mesh's own deadline", async () => {
     const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     const sent = Date.now();
     mesh.broadcast("nested.call", {}, { headers: { traceparent, tracestate: "vendor=abc" } });
@@ -96,11 +107,21 @@ describe("ctx.mesh of an event handler", () => {
     expect(traceId(handled.get("call")?.traceparent)).toBe(traceId(traceparent));
     const inner = nested.get("call")!;
     expect(traceId(inner.headers[Header.TraceParent])).toBe(traceId(traceparent));
-    expect(inner.headers[Header.TraceState]).toBeUndefined();
+    expect(inner.headers[Header.TraceState]).toBe("vendor=abc");
     // The mesh's timeout, not a deadline of the event's.
     expect(inner.deadline).toBeGreaterThanOrEqual(sent + TIMEOUT_MS);
     expect(inner.deadline).toBeLessThanOrEqual(Date.now() + TIMEOUT_MS);
     expect(traceId(handled.get("emitted")?.traceparent)).toBe(traceId(traceparent));
+    expect(handled.get("emitted")?.tracestate).toBe("vendor=abc");
+  });
+
+  it("carries a durable event's tracestate into nested calls", async () => {
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    await mesh.emit("nested.durable", {}, { headers: { traceparent, tracestate: "vendor=dur" } });
+    await until("the durable event's nested call", () => nested.has("durable"));
+    const inner = nested.get("durable")!;
+    expect(traceId(inner.headers[Header.TraceParent])).toBe(traceId(traceparent));
+    expect(inner.headers[Header.TraceState]).toBe("vendor=dur");
   });
 
   it("starts a new trace for an event without a valid traceparent, and nested calls join it", async () => {

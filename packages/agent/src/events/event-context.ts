@@ -17,6 +17,7 @@ import type { HeaderReader } from "./event-headers.js";
 import type { EventMetrics } from "./event-metrics.js";
 
 const TRACEPARENT = Header.TraceParent.toLowerCase();
+const TRACESTATE = Header.TraceState.toLowerCase();
 
 /** What a handler learns about the event it handles. */
 export interface EventInfo {
@@ -174,8 +175,8 @@ export class EventDelivery implements EventContext {
   }
 
   get mesh(): NestedMesh {
-    // Nested calls carry the emitter's `traceparent` (not its `tracestate`) and no deadline.
-    const trace = () => nestedTraceHeaders(this.#trace, this, undefined);
+    // Nested calls carry on the emitter's `tracestate` too, as a call's do, and no deadline.
+    const trace = () => nestedTraceHeaders(this.#trace, this, this.#header(TRACESTATE));
     return nestedMesh(this.#scope.mesh, this, trace, undefined);
   }
 
