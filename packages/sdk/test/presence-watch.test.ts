@@ -1,4 +1,5 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { type InstanceRecord, presenceBucket } from "@natsmesh/protocol";
 import {
@@ -121,6 +122,51 @@ describe("watchPresence", () => {
     // And it follows the new bucket from then on.
     await again.delete("echo.c");
     await w.waitFor("down of c", () => w.events.includes("down echo.c"));
+  });
+
+  it("reopens a watch whose consumer stalls: heartbeats go on, entries stop", async () => {
+    // What a lost cluster node or a stream leader election can leave behind: the watch's consumer
+    // is gone, and something keeps its delivery subject alive with heartbeats, so nats.js never
+    // notices (it resets an ordered consumer only when heartbeats stop). Made here on one server:
+    // the consumer is deleted and replaced by one that heartbeats to the same subject and
+    // delivers nothing. Only the watcher's stall check (the stream is past what the watch
+    // delivered) can bring the new record in.
+    const prefix = uniquePrefix();
+    const kv = await createPresenceBucket(t.nc, prefix);
+    await putRecord(kv, record(prefix, "echo", "a"));
+    const w = follow(prefix);
+    await w.waitFor("current", () => w.statuses.length > 0);
+    expect(w.events).toEqual(["up echo.a"]);
+    const jsm = await jetstreamManager(t.nc);
+    const stream = `KV_${presenceBucket(prefix)}`;
+    const consumers = await jsm.consumers.list(stream).next();
+    expect(consumers).toHaveLength(1);
+    const watched = consumers[0]!.config;
+    expect(watched.deliver_subject).toBeTypeOf("string");
+    expect(await jsm.consumers.delete(stream, consumers[0]!.name)).toBe(true);
+    const decoy = await jsm.consumers.add(stream, {
+      deliver_subject: watched.deliver_subject!,
+      filter_subject: `$KV.${presenceBucket(prefix)}.none.stalled`,
+      deliver_policy: DeliverPolicy.New,
+      ack_policy: AckPolicy.None,
+      idle_heartbeat: nanos(1000),
+      flow_control: true,
+    });
+    try {
+      await putRecord(kv, record(prefix, "echo", "b"));
+      // The stall check needs two checks ~2 s apart; nothing else recovers this watch.
+      await until(
+        () => `up of b (events: ${w.events.join(", ")})`,
+        () => w.events.includes("up echo.b"),
+        { timeoutMs: 20_000 },
+      );
+      expect(w.events).toEqual(["up echo.a", "up echo.b"]);
+      // The reopened watch follows changes again.
+      await kv.delete("echo.a");
+      await w.waitFor("down of a", () => w.events.includes("down echo.a"));
+    } finally {
+      await jsm.consumers.delete(stream, decoy.name).catch(() => undefined);
+    }
   });
 
   it("follows one service when given, and reports invalid entries", async () => {
