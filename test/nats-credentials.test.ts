@@ -1,8 +1,9 @@
+import { createHash } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { createUser } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import { isMeshError } from "@natsmesh/protocol";
 import { type Registry, startRegistry } from "@natsmesh/registry";
@@ -22,7 +23,7 @@ import {
 // NATS credentials and inbox prefixes in natsmesh's own options: registry, agent and SDK open
 // their connections as the users of docker/nats/permissions.conf (not handed a connection, as
 // test/permissions.test.ts does), and do their jobs under it. Then each other kind of
-// credentials against a server that takes it: a token, an nkey seed file.
+// credentials against a server that takes it: a token, an nkey seed file, a .creds file.
 
 let nats: PermissionedNats;
 let registry: Registry;
@@ -62,6 +63,66 @@ afterAll(async () => {
   await cleanup(mesh, agent, registry, nats);
   await rm(dir, { recursive: true, force: true });
 });
+
+// Decentralized auth, as `nsc` sets it up, minted here: NATS JWTs are ordinary JWTs signed with
+// the issuer's nkey (alg `ed25519-nkey`); `jti` is the base32 SHA-256 of the claims without it.
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+function base32(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of bytes) {
+    value = ((value << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return bits > 0 ? out + BASE32[(value << (5 - bits)) & 31] : out;
+}
+
+function natsJwt(issuer: KeyPair, subject: KeyPair, nats: Record<string, unknown>): string {
+  const claims = {
+    jti: "",
+    iat: Math.floor(Date.now() / 1000),
+    iss: issuer.getPublicKey(),
+    name: subject.getPublicKey().slice(0, 8),
+    sub: subject.getPublicKey(),
+    nats: { ...nats, version: 2 },
+  };
+  claims.jti = base32(createHash("sha256").update(JSON.stringify(claims)).digest());
+  const b64 = (text: string) => Buffer.from(text).toString("base64url");
+  const signed = `${b64(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }))}.${b64(JSON.stringify(claims))}`;
+  return `${signed}.${Buffer.from(issuer.sign(new TextEncoder().encode(signed))).toString("base64url")}`;
+}
+
+const UNLIMITED = { subs: -1, data: -1, payload: -1 };
+
+function operatorJwt(op: KeyPair): string {
+  return natsJwt(op, op, { type: "operator" });
+}
+
+function accountJwt(op: KeyPair, account: KeyPair): string {
+  const limits = { ...UNLIMITED, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  return natsJwt(op, account, { type: "account", limits });
+}
+
+/** A `.creds` file as `nsc` writes it: the user's JWT, then its seed. */
+function credsFile(account: KeyPair, user: KeyPair): string {
+  const jwt = natsJwt(account, user, { type: "user", pub: {}, sub: {}, ...UNLIMITED });
+  return [
+    "-----BEGIN NATS USER JWT-----",
+    jwt,
+    "------END NATS USER JWT------",
+    "",
+    "-----BEGIN USER NKEY SEED-----",
+    new TextDecoder().decode(user.getSeed()),
+    "------END USER NKEY SEED------",
+    "",
+  ].join("\n");
+}
 
 describe("processes connecting as the permission file's users", () => {
   it("announce, keep presence and answer calls by queue and by presence", async () => {
@@ -178,6 +239,53 @@ describe("other kinds of NATS credentials", () => {
     const refused = await connectMesh({
       servers: server.url,
       credentials: { nkeyFile: other },
+      presence: false,
+    }).catch((e: unknown) => e);
+    expect((refused as Error).name).toBe("AuthorizationError");
+  });
+
+  it("a .creds file (user JWT and seed) against a server that trusts an operator", async () => {
+    const op = createOperator();
+    const account = createAccount();
+    const user = createUser();
+    const conf = join(dir, "operator.conf");
+    await writeFile(
+      conf,
+      [
+        `operator: ${operatorJwt(op)}`,
+        "resolver: MEMORY",
+        `resolver_preload: { ${account.getPublicKey()}: ${accountJwt(op, account)} }`,
+        "",
+      ].join("\n"),
+    );
+    const creds = join(dir, "user.creds");
+    await writeFile(creds, credsFile(account, user));
+    await using server = await startNatsServer({
+      runtime: "process",
+      configFile: conf,
+      jetstream: false,
+    });
+    await using withCreds = await connectMesh({
+      servers: server.url,
+      credentials: { credsFile: creds },
+      presence: false,
+    });
+    await withCreds.connection.flush();
+    const saved = process.env.NATS_CREDS;
+    process.env.NATS_CREDS = creds;
+    try {
+      await using fromEnv = await connectMesh({ servers: server.url, presence: false });
+      await fromEnv.connection.flush();
+    } finally {
+      if (saved === undefined) delete process.env.NATS_CREDS;
+      else process.env.NATS_CREDS = saved;
+    }
+    // A user signed by an account the operator never signed is refused.
+    const stranger = join(dir, "stranger.creds");
+    await writeFile(stranger, credsFile(createAccount(), createUser()));
+    const refused = await connectMesh({
+      servers: server.url,
+      credentials: { credsFile: stranger },
       presence: false,
     }).catch((e: unknown) => e);
     expect((refused as Error).name).toBe("AuthorizationError");
