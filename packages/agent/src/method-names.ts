@@ -31,7 +31,9 @@ export class MethodNames {
     const raw = rawSubject(msg);
     if (raw !== null) {
       const end = raw.length;
-      const from = raw.lastIndexOf(DOT) + 1;
+      // Method names are short: a loop back to the last dot beats a native lastIndexOf call.
+      let from = end;
+      while (from > 0 && raw[from - 1] !== DOT) from--;
       const list = this.#byLength.get(end - from);
       if (list !== undefined) {
         for (const { bytes, name } of list) {

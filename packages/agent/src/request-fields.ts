@@ -12,6 +12,7 @@ import {
   parseAttempt,
   parseDeadline,
   rawHeaderBlock,
+  rawMessage,
 } from "@natsmesh/protocol/internal";
 
 /** What the dispatcher needs from a request's headers, parsed. */
@@ -50,6 +51,12 @@ const WITH_AUTH = new HeaderNames([
  * reference; any other block is read by name.
  */
 export function requestFields(msg: Msg, withAuth: boolean): RequestFields {
+  // The SDK's layout is read in place, without a view of the block.
+  const whole = rawMessage(msg);
+  if (whole !== null && whole.hdr > 0) {
+    const sdk = sdkLayout(whole.bytes, whole.hdr, withAuth);
+    if (sdk !== undefined) return sdk;
+  }
   const raw = rawHeaderBlock(msg);
   if (raw === undefined) return NO_HEADERS;
   if (raw === null) {
@@ -62,8 +69,6 @@ export function requestFields(msg: Msg, withAuth: boolean): RequestFields {
       withAuth ? h?.get(Header.TokenRef) || undefined : undefined,
     );
   }
-  const sdk = sdkLayout(raw, withAuth);
-  if (sdk !== undefined) return sdk;
   const [contentType, deadline, attempt, authorization, tokenRef] = (
     withAuth ? WITH_AUTH : WITHOUT_AUTH
   ).read(raw);
@@ -100,9 +105,11 @@ const LF = 10;
 const MAX_DIGITS = 15;
 const utf8 = new TextDecoder();
 
-function startsWith(raw: Uint8Array, prefix: Uint8Array, at: number): boolean {
-  if (raw.length - at < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (raw[at + i] !== prefix[i]) return false;
+/** True when `raw[at, end)` starts with `prefix`. */
+function startsWith(raw: Uint8Array, end: number, prefix: Uint8Array, at: number): boolean {
+  const n = prefix.length;
+  if (end - at < n) return false;
+  for (let i = 0; i < n; i++) if (raw[at + i] !== prefix[i]) return false;
   return true;
 }
 
@@ -126,6 +133,11 @@ function refString(raw: Uint8Array, from: number, to: number): string {
   return lastRef;
 }
 
+/** True when `raw[at, end)` starts with CRLF. */
+function crlfAt(raw: Uint8Array, end: number, at: number): boolean {
+  return at + 1 < end && raw[at] === CR && raw[at + 1] === LF;
+}
+
 function isBase64Url(b: number): boolean {
   return (
     (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b === 45 || b === 95
@@ -138,13 +150,13 @@ function isBase64Url(b: number): boolean {
  * checked) a `Mesh-Token-Ref` line of base64url and the end. `undefined` for anything else,
  * which the general reader then reads: this is a shortcut, never a second set of rules.
  */
-function sdkLayout(raw: Uint8Array, withAuth: boolean): RequestFields | undefined {
+function sdkLayout(raw: Uint8Array, end: number, withAuth: boolean): RequestFields | undefined {
   let codec: Codec;
   let at: number;
-  if (startsWith(raw, START.msgpack, 0)) {
+  if (startsWith(raw, end, START.msgpack, 0)) {
     codec = codecs.msgpack;
     at = START.msgpack.length;
-  } else if (startsWith(raw, START.json, 0)) {
+  } else if (startsWith(raw, end, START.json, 0)) {
     codec = codecs.json;
     at = START.json.length;
   } else {
@@ -152,23 +164,23 @@ function sdkLayout(raw: Uint8Array, withAuth: boolean): RequestFields | undefine
   }
   const digits = at;
   let deadline = 0;
-  for (; at < raw.length && at - digits < MAX_DIGITS; at++) {
+  for (; at < end && at - digits < MAX_DIGITS; at++) {
     const d = raw[at]! - 48;
     if (d < 0 || d > 9) break;
     deadline = deadline * 10 + d;
   }
   // Zero is refused by parseDeadline, with its own message: leave it to it.
-  if (deadline === 0 || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+  if (deadline === 0 || !crlfAt(raw, end, at)) return undefined;
   at += 2;
   let tokenRef: string | undefined;
-  if (withAuth && startsWith(raw, TOKEN_REF_LINE, at)) {
+  if (withAuth && startsWith(raw, end, TOKEN_REF_LINE, at)) {
     const from = at + TOKEN_REF_LINE.length;
     at = from;
-    while (at < raw.length && isBase64Url(raw[at]!)) at++;
-    if (at === from || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+    while (at < end && isBase64Url(raw[at]!)) at++;
+    if (at === from || !crlfAt(raw, end, at)) return undefined;
     tokenRef = refString(raw, from, at);
     at += 2;
   }
-  if (at + 2 !== raw.length || raw[at] !== CR || raw[at + 1] !== LF) return undefined;
+  if (at + 2 !== end || !crlfAt(raw, end, at)) return undefined;
   return { codec, deadline, attempt: 1, authorization: undefined, tokenRef };
 }

@@ -116,6 +116,7 @@ export {
   HeaderNames,
   MSGPACK_REPLY_HEADER,
   rawHeaderBlock,
+  rawMessage,
   rawReply,
   rawSubject,
   sameBytes,

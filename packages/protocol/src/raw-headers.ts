@@ -42,6 +42,20 @@ export function rawHeaderBlock(msg: Msg): Uint8Array | undefined | null {
 }
 
 /**
+ * The bytes of a received message, header block first, and the header block's length: what
+ * {@link rawHeaderBlock} returns without making a view of it (a view of a socket buffer costs
+ * more than reading the few bytes a hot path needs). `hdr` is -1 when the message has no
+ * headers; `null` when this nats.js version does not expose its message internals.
+ */
+export function rawMessage(msg: Msg): { bytes: Uint8Array; hdr: number } | null {
+  const m = msg as unknown as MsgInternals;
+  const hdr = m._msg?.hdr;
+  const bytes = m._rdata;
+  if (typeof hdr !== "number" || !(bytes instanceof Uint8Array)) return null;
+  return { bytes, hdr };
+}
+
+/**
  * Case-insensitive lookups in a header block without building nats.js' header map: the hot
  * paths need three or four values, and a full parse per message was a measurable share of a
  * call's cost. Values are the first occurrence, trimmed.

@@ -59,33 +59,38 @@ export class ReplySubjectRule {
    * reply subject is checked (and answered) without being decoded into a string.
    */
   allowsBytes(reply: Uint8Array): boolean {
-    if (reply.length > MAX_REPLY_SUBJECT_LENGTH) return false;
-    for (const prefix of this.#prefixes) {
-      if (startsWith(reply, prefix)) return literalTokens(reply, prefix.length);
+    const n = reply.length;
+    if (n > MAX_REPLY_SUBJECT_LENGTH) return false;
+    const prefixes = this.#prefixes;
+    for (let p = 0; p < prefixes.length; p++) {
+      const prefix = prefixes[p]!;
+      const m = prefix.length;
+      let i = 0;
+      while (i < m && i < n && reply[i] === prefix[i]) i++;
+      if (i === m) return literalTokens(reply, m);
     }
     return false;
   }
 }
 
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
-}
+/** What each byte may be in a reply subject's tokens: 0 refused, 1 part of a token, 2 a dot. */
+const BYTE_CLASS = new Uint8Array(256);
+for (let c = 0x21; c < 0x7f; c++) BYTE_CLASS[c] = c === 0x2e ? 2 : c === 0x2a || c === 0x3e ? 0 : 1;
 
-/** True when `s` from `from` on is one or more non-empty tokens of printable ASCII without wildcards. */
+/**
+ * True when `s` from `from` on is one or more non-empty tokens of printable ASCII without
+ * wildcards (space, control characters, `*`, `>` and every byte from 0x7f refused).
+ */
 function literalTokens(s: Uint8Array, from: number): boolean {
+  const n = s.length;
   let tokenStart = from;
-  for (let i = from; i < s.length; i++) {
-    const c = s[i]!;
-    if (c === 0x2e) {
-      if (i === tokenStart) return false;
-      tokenStart = i + 1;
-    } else if (c <= 0x20 || c >= 0x7f || c === 0x2a || c === 0x3e) {
-      return false;
-    }
+  for (let i = from; i < n; i++) {
+    const kind = BYTE_CLASS[s[i]!];
+    if (kind === 1) continue;
+    if (kind === 0 || i === tokenStart) return false;
+    tokenStart = i + 1;
   }
-  return tokenStart < s.length;
+  return tokenStart < n;
 }
 
 /** The inbox prefix a connection was opened with; replies must use it to pass permissions. */
