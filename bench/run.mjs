@@ -5,6 +5,7 @@ const benches = {
   auth: () => import("./auth.mjs"),
   presence: () => import("./presence.mjs"),
   decode: () => import("./decode.mjs"),
+  dispatch: () => import("./dispatch.mjs"),
   events: () => import("./events.mjs"),
   histogram: () => import("./histogram.mjs"),
   "metrics-record": () => import("./metrics-record.mjs"),
