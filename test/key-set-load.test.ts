@@ -135,7 +135,7 @@ describe("a key set that is not there yet", () => {
     registry = await startRegistry({
       connection: await nats.connect("registry"),
       prefix: PREFIX,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
       heartbeatTimeoutMs: 1500,
     });
     const { pino } = await import("pino");

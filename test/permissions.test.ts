@@ -57,7 +57,7 @@ beforeAll(async () => {
   registry = await startRegistry({
     connection: registryNc,
     prefix: PREFIX,
-    auth: { jwks: "kv" },
+    auth: { jwks: "kv", signingKey: keys.privateJwk },
     heartbeatTimeoutMs: 1500,
   });
   const agentNc = await nats.connect("agent");

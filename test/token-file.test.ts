@@ -25,7 +25,7 @@ beforeAll(async () => {
   registry = await startRegistry({
     servers: t.server.url,
     prefix: t.prefix,
-    auth: { jwks: keys.jwks },
+    auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
   });
 });
 

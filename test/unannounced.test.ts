@@ -44,7 +44,7 @@ describe("refused announcements are visible", () => {
       servers: t.server.url,
       prefix,
       heartbeatTimeoutMs: 600,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
       logger: reg.logger,
     });
     const wrong = capture();
@@ -91,7 +91,7 @@ describe("refused announcements are visible", () => {
     await using registry = await startRegistry({
       servers: t.server.url,
       prefix,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
       logger: reg.logger,
     });
     const h = natsHeaders();

@@ -101,7 +101,7 @@ beforeAll(async () => {
     jwks,
     http: true,
     heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
-    env: { MESH_ISSUER: ISSUER },
+    env: { MESH_ISSUER: ISSUER, MESH_SIGNING_KEY: JSON.stringify(keys.privateJwk) },
   });
   const announce = (sub: string) =>
     issueToken({ key: keys.privateJwk, issuer: ISSUER, sub, scope: "announce:svc", ttl: 3600 });
@@ -689,7 +689,10 @@ describe("hostile input (fast-check, fixed seed)", () => {
         now.size === records.length &&
         records.every((r) => {
           const stored = now.get(presenceKey(r.service, r.id));
-          return stored !== undefined && isDeepStrictEqual(JSON.parse(stored), r);
+          if (stored === undefined) return false;
+          // The registry signs what it writes: the agent's record plus the signature.
+          const { sig, ...record } = JSON.parse(stored);
+          return sig !== undefined && isDeepStrictEqual(record, r);
         })
       );
     };

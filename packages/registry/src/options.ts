@@ -71,9 +71,17 @@ export interface RegistryAuthOptions extends TokenGateOptions {
    * record it writes with, so SDKs given the registries' keys (`presence: { keys }`) can tell
    * its records from forgeries. Its public half, with the same `kid`, goes into that key set.
    * Give every registry of a mesh the same key, or a new leader rewrites every record.
-   * @default `MESH_SIGNING_KEY`; unset, records are unsigned (and a warning says so)
+   * Required with auth unless `unsignedPresence` is `true`: `startRegistry` refuses to start
+   * without one.
+   * @default `MESH_SIGNING_KEY`
    */
   signingKey?: JWK | string;
+  /**
+   * Write records unsigned, as before signing was the default: SDKs cannot tell them from
+   * forged ones, and a warning says so at start. Not allowed with a `signingKey`.
+   * @default `true` when `MESH_UNSIGNED_PRESENCE` is `1` or `true`, else `false`
+   */
+  unsignedPresence?: boolean;
 }
 
 /** Options of {@link startRegistry}. */
@@ -225,9 +233,41 @@ function resolveAuth(auth: RegistryAuthOptions | false | undefined): {
   if (auth === false) return { auth: undefined, signer: undefined };
   const chosen: RegistryAuthOptions | undefined = auth ?? authFromEnv();
   if (chosen === undefined) return { auth: undefined, signer: undefined };
-  const { signingKey, ...gate } = checkTokenGateOptions(chosen) as RegistryAuthOptions;
-  const key = signingKey ?? (process.env.MESH_SIGNING_KEY || undefined);
+  const { signingKey, unsignedPresence, ...gate } = checkTokenGateOptions(
+    chosen,
+  ) as RegistryAuthOptions;
+  if (unsignedPresence !== undefined && typeof unsignedPresence !== "boolean") {
+    throw new TypeError(`auth.unsignedPresence must be a boolean, got ${String(unsignedPresence)}`);
+  }
+  const key = signingKey ?? (process.env.MESH_SIGNING_KEY?.trim() || undefined);
+  const unsigned = unsignedPresence ?? unsignedPresenceFromEnv();
+  if (key !== undefined && unsigned) {
+    throw new TypeError(
+      "auth.signingKey (MESH_SIGNING_KEY) and auth.unsignedPresence (MESH_UNSIGNED_PRESENCE) " +
+        "exclude each other: give the key, or opt out of signed records, not both",
+    );
+  }
+  if (key === undefined && !unsigned) {
+    throw new TypeError(
+      "auth is on but there is no presence signing key: set auth.signingKey or " +
+        "MESH_SIGNING_KEY (a private Ed25519 JWK: an object, inline JSON or a file path) and " +
+        "give its public half to SDKs as presence.keys or MESH_PRESENCE_KEYS; or opt out of " +
+        "signed records with auth.unsignedPresence: true (MESH_UNSIGNED_PRESENCE=1)",
+    );
+  }
   return { auth: gate, signer: key === undefined ? undefined : signerOf(key) };
+}
+
+/**
+ * The opt-out of signed records from `MESH_UNSIGNED_PRESENCE`: `1` or `true` → `true`; unset
+ * or blank → `false`. Anything else is a `TypeError` naming the variable: a typo must not
+ * quietly turn signing on or off.
+ */
+function unsignedPresenceFromEnv(): boolean {
+  const raw = process.env.MESH_UNSIGNED_PRESENCE?.trim();
+  if (raw === undefined || raw === "") return false;
+  if (raw === "1" || raw === "true") return true;
+  throw new TypeError(`MESH_UNSIGNED_PRESENCE must be 1 or true (or unset), got ${raw}`);
 }
 
 /** A signer for a private JWK given as an object, inline JSON or a file path. */

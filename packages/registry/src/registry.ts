@@ -236,7 +236,7 @@ class RegistryImpl implements Registry {
     }
     if (this.#gate !== undefined && this.#o.signer === undefined) {
       this.#log.warn(
-        "auth is on but records are unsigned: SDKs cannot tell them from forged ones; set auth.signingKey (MESH_SIGNING_KEY)",
+        "auth is on but records are unsigned (auth.unsignedPresence, MESH_UNSIGNED_PRESENCE): SDKs cannot tell them from forged ones; set auth.signingKey (MESH_SIGNING_KEY) instead",
       );
     }
     this.#log.info(

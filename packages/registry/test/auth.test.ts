@@ -55,7 +55,7 @@ describe("signed presence", () => {
       // SENTINEL below announces once and never beats: it must outlive the checks that read it,
       // however slowly a loaded host runs them (evicting it is not what this test is about).
       heartbeatTimeoutMs: 30_000,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
     });
     await using mesh = await connectMesh({ connection: t.nc, prefix });
     const kv: KV = await new Kvm(t.nc).open(presenceBucket(prefix));
@@ -132,7 +132,7 @@ describe("signed presence", () => {
       connection: t.nc,
       prefix,
       heartbeatTimeoutMs: 600,
-      auth: { jwks: "kv" },
+      auth: { jwks: "kv", signingKey: keys.privateJwk },
     });
     const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     const jwksKv = await new Kvm(t.nc).create(`${prefix}_registry`);
@@ -159,7 +159,7 @@ describe("signed presence", () => {
     await using registry = await startRegistry({
       connection: t.nc,
       prefix,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
     });
     const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
     // nats.js refuses to send a header name with a space, so this goes over a raw socket.
@@ -191,7 +191,7 @@ describe("signed presence", () => {
     await using registry = await startRegistry({
       connection: t.nc,
       prefix,
-      auth: { jwks: keys.jwks },
+      auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
       http: { port: 0 },
     });
     publish(prefix, forgedRecord(prefix, "FORGED9"));

@@ -45,7 +45,7 @@ async function meshWith(auth: boolean): Promise<Mesh> {
     connection: t.nc,
     prefix,
     heartbeatTimeoutMs: TIMEOUT_MS,
-    ...(auth ? { auth: { jwks: keys.jwks } } : {}),
+    ...(auth ? { auth: { jwks: keys.jwks, signingKey: keys.privateJwk } } : {}),
   });
   const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
   return { prefix, registry, kv, agents: [] };

@@ -85,7 +85,13 @@ describe("a flood of forged heartbeats on one live instance's subject", () => {
     async (flood, tokenOf) => {
       const registry: Fixture<{ id: string; leader: boolean }> = await startFixture(
         fixture("probed-registry"),
-        [JSON.stringify({ servers: t.server.url, prefix: t.prefix, auth: { jwks: keys.jwks } })],
+        [
+          JSON.stringify({
+            servers: t.server.url,
+            prefix: t.prefix,
+            auth: { jwks: keys.jwks, signingKey: keys.privateJwk },
+          }),
+        ],
       );
       expect(registry.info.leader).toBe(true);
       const kv = await new Kvm(t.nc).open(presenceBucket(t.prefix));

@@ -67,11 +67,11 @@ describe("signed presence records", () => {
     expect(checked.ok).toBe(true);
   });
 
-  it("takes the key as inline JSON too; without one, records are unsigned", async () => {
+  it("takes the key as inline JSON too; with unsignedPresence, records are unsigned", async () => {
     const inline = JSON.stringify(keys.privateJwk);
     const signed = await storedRecord({ jwks: keys.jwks, signingKey: inline });
     expect(JSON.parse(new TextDecoder().decode(signed.value)).sig.kid).toBe(keys.kid);
-    const plain = await storedRecord({ jwks: keys.jwks });
+    const plain = await storedRecord({ jwks: keys.jwks, unsignedPresence: true });
     expect(JSON.parse(new TextDecoder().decode(plain.value)).sig).toBeUndefined();
   });
 

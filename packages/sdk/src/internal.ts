@@ -8,6 +8,13 @@
 
 export { Balancer } from "./balancer.js";
 export { candidates, checkVersionFilter, VersionMatcher } from "./filters.js";
+export {
+  checkPresenceKeysText,
+  type LoadedPresenceKeys,
+  loadPresenceKeys,
+  PRESENCE_KEYS_VARIABLE,
+  presenceKeysFromEnv,
+} from "./presence-keys.js";
 export { type ReadyWait, ReadyWaits, resolveReadyOptions } from "./presence-ready.js";
 export { type ReadPresenceOptions, readPresence } from "./presence-snapshot.js";
 export {

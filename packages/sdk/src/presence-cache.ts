@@ -1,18 +1,8 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import {
-  type InstanceRecord,
-  type MeshError,
-  PresenceKeys,
-  SignatureProblem,
-} from "@natsmesh/protocol";
-import {
-  type KeySource,
-  QUOTA_EXCEEDED,
-  settledWithin,
-  startKeySource,
-  ThrottledLog,
-} from "@natsmesh/protocol/internal";
+import { type InstanceRecord, type MeshError, SignatureProblem } from "@natsmesh/protocol";
+import { QUOTA_EXCEEDED, settledWithin, ThrottledLog } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
+import { type LoadedPresenceKeys, loadPresenceKeys } from "./presence-keys.js";
 import type { ResolvedPresenceOptions } from "./presence-options.js";
 import { type ReadyWait, ReadyWaits } from "./presence-ready.js";
 import type { PresenceWatchEvent } from "./presence-view.js";
@@ -64,7 +54,7 @@ export class PresenceCache {
   readonly #down = new Set<string>();
   readonly #listeners = new Set<(event: PresenceEvent) => void>();
   readonly #watch: PresenceWatch;
-  readonly #keySource: KeySource | undefined;
+  readonly #keySource: LoadedPresenceKeys | undefined;
   readonly #readiness = new ReadyWaits((service) =>
     this.live(service).some((r) => r.status === "ready"),
   );
@@ -93,21 +83,17 @@ export class PresenceCache {
     settings: ResolvedPresenceOptions,
   ): Promise<PresenceCache> {
     if (settings.keys === undefined) return new PresenceCache(nc, prefix, log, settings);
-    const keys = new PresenceKeys();
     let cache: PresenceCache | undefined;
-    const source = await startKeySource({
-      source: settings.keys,
-      connection: nc,
-      prefix,
-      onKeys: (jwks) => {
-        keys.setJwks(jwks);
-        log.info({ keys: keys.size }, "presence keys loaded");
+    const loaded = await loadPresenceKeys(nc, prefix, settings.keys, {
+      onChange: (size) => {
+        log.info({ keys: size }, "presence keys loaded");
         // Entries refused under the old keys may verify now: read the bucket again.
         if (cache !== undefined) cache.#watch.rewatch();
       },
       onError: (err) => log.error({ err }, "presence key set update refused"),
     });
-    cache = new PresenceCache(nc, prefix, log, settings, keys, source);
+    log.info({ keys: loaded.keys.size }, "presence keys loaded");
+    cache = new PresenceCache(nc, prefix, log, settings, loaded);
     return cache;
   }
 
@@ -116,10 +102,10 @@ export class PresenceCache {
     prefix: string,
     log: Logger,
     settings: ResolvedPresenceOptions,
-    keys?: PresenceKeys,
-    keySource?: KeySource,
+    loaded?: LoadedPresenceKeys,
   ) {
-    this.#keySource = keySource;
+    this.#keySource = loaded;
+    const keys = loaded?.keys;
     const throttled = new ThrottledLog(log);
     this.#watch = watchPresence(nc, {
       prefix,

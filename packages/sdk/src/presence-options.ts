@@ -4,15 +4,17 @@ import {
   type PresenceQuotas,
   resolvePresenceQuotas,
 } from "@natsmesh/protocol/internal";
+import { presenceKeysFromEnv } from "./presence-keys.js";
 
 /** Settings of the SDK's presence view (`connectMesh({ presence })`). */
 export interface PresenceOptions extends PresenceQuotas {
   /**
    * The registries' public keys (a JWKS, inline JSON, a file path, watched, or `"kv"`: the
    * `jwks` key of `<P>_registry`, watched). Given, only records signed by one of them (a
-   * registry started with `auth.signingKey`) are taken; unsigned and wrongly signed ones are
-   * ignored and counted (`mesh.presenceStats()`).
-   * @default none: records are taken unchecked
+   * registry started with `auth.signingKey`, the default with auth) are taken; unsigned and
+   * wrongly signed ones are ignored and counted (`mesh.presenceStats()`).
+   * @default `MESH_PRESENCE_KEYS` (a file path, inline JSON or "kv"); unset, records are taken
+   * unchecked
    */
   keys?: JwksSource;
 }
@@ -29,7 +31,9 @@ export interface ResolvedPresenceOptions {
  */
 export function resolvePresenceOptions(value: unknown): ResolvedPresenceOptions | undefined {
   if (value === false) return undefined;
-  if (value === true) return { keys: undefined, quotas: resolvePresenceQuotas({}, "presence") };
+  if (value === true) {
+    return { keys: presenceKeysFromEnv(), quotas: resolvePresenceQuotas({}, "presence") };
+  }
   if (value === null || typeof value !== "object") {
     throw new TypeError(`presence must be a boolean or an object, got ${String(value)}`);
   }
@@ -38,5 +42,5 @@ export function resolvePresenceOptions(value: unknown): ResolvedPresenceOptions 
   if (typeof keys === "string" && keys.trim() === "") {
     throw new TypeError('presence.keys must be a key set, inline JSON, a file path or "kv"');
   }
-  return { keys, quotas: resolvePresenceQuotas(quotas, "presence") };
+  return { keys: keys ?? presenceKeysFromEnv(), quotas: resolvePresenceQuotas(quotas, "presence") };
 }

@@ -4,7 +4,7 @@ import { type PresenceWatchOptions, watchPresence } from "./presence-watch.js";
 
 /** Options of {@link readPresence}. */
 export interface ReadPresenceOptions
-  extends Pick<PresenceWatchOptions, "prefix" | "service" | "onInvalid"> {
+  extends Pick<PresenceWatchOptions, "prefix" | "service" | "keys" | "onInvalid"> {
   /** @default 10000 */
   timeoutMs?: number;
 }
