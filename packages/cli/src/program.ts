@@ -274,9 +274,10 @@ function cliVersion(): string {
  * MESH_AUDIENCE are shared by every process of a mesh: only a flag is a mistake.
  */
 function needsJwks(o: { jwks: string | undefined }, cmd: Command): void {
-  for (const flag of ["issuer", "audience"] as const) {
+  for (const flag of ["issuer", "audience", "signingKey", "unsignedPresence"] as const) {
     if (o.jwks === undefined && cmd.getOptionValueSource(flag) === "cli") {
-      throw usageError(`--${flag} needs --jwks (or MESH_JWKS)`);
+      const name = flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      throw usageError(`--${name} needs --jwks (or MESH_JWKS)`);
     }
   }
 }
@@ -346,7 +347,12 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "token verifies and its scope holds announce:<service>; the rest is dropped, counted and " +
         'logged. The keys are a JWKS file (re-read when it changes), inline JSON, or "kv": the ' +
         `"${JWKS_KEY}" key of the <prefix>_registry bucket, where \`natsmesh keys publish\` puts ` +
-        "them (watched).",
+        "them (watched).\n\n" +
+        "With auth on, the registry signs every record it writes with --signing-key (or " +
+        "MESH_SIGNING_KEY): a private Ed25519 JWK, inline or a file, whose public half callers " +
+        "take as --presence-keys (MESH_PRESENCE_KEYS), so a record written by anyone else is " +
+        "ignored. Without a key it refuses to start, unless --unsigned-presence (or " +
+        "MESH_UNSIGNED_PRESENCE=1) says records may go unsigned.",
     )
     .addOption(
       fromEnv(
@@ -389,10 +395,20 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
   withOptions(
     registryCommand,
     tokenCheckOptions('Check tokens with these public keys: a file, inline JSON or "kv"'),
-  ).action((o: RegistryCommandOptions, cmd: Command) => {
-    needsJwks(o, cmd);
-    return run(registry(globalsOf(cmd), o, io));
-  });
+  )
+    .option(
+      "--signing-key <JWK>",
+      "Sign records with this private Ed25519 JWK: a file or inline JSON (default MESH_SIGNING_KEY)",
+      value.nonEmpty,
+    )
+    .option(
+      "--unsigned-presence",
+      "With auth, write records unsigned: callers cannot tell them from forged ones",
+    )
+    .action((o: RegistryCommandOptions, cmd: Command) => {
+      needsJwks(o, cmd);
+      return run(registry(globalsOf(cmd), o, io));
+    });
 
   program
     .command("up")

@@ -112,7 +112,10 @@ describe("natsmesh registry", () => {
     const token = issued.stdout.trim();
 
     const env = { NATS_URL: t.server.url, MESH_PREFIX: prefix, MESH_HEARTBEAT_MS: "100" };
-    const registry = startCli(["registry", "--jwks", jwksFile!, "--http-port", "0"], env);
+    const registry = startCli(
+      ["registry", "--jwks", jwksFile!, "--signing-key", privateKeyFile!, "--http-port", "0"],
+      env,
+    );
     await registry.waitFor(/"msg":"registry started"/);
     const loaded = await registry.waitFor(/"msg":"key set loaded"/);
     const kid = (JSON.parse(readFileSync(jwksFile!, "utf8")) as { keys: { kid: string }[] })
@@ -145,9 +148,10 @@ describe("natsmesh registry", () => {
     });
     try {
       const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
+      // The record as the agent announced it, signed by the registry.
       await expect
         .poll(async () => (await kv.get(`echo.${agent.id}`))?.json(), { timeout: 10_000 })
-        .toEqual(agent.record);
+        .toEqual({ ...agent.record, sig: expect.objectContaining({ kid: expect.any(String) }) });
       expect(await kv.get("echo.forged1")).toBeNull();
       const ls = await runCli(["ls", "--json"], env);
       expect((JSON.parse(ls.stdout) as { id: string }[]).map((r) => r.id)).toEqual([agent.id]);
@@ -159,7 +163,10 @@ describe("natsmesh registry", () => {
 
   it("refuses a --jwks file that cannot be read, exit 2", async () => {
     const env = { NATS_URL: t.server.url, MESH_PREFIX: uniquePrefix() };
-    const r = await runCli(["registry", "--jwks", `${tempDir()}/nope.json`], env);
+    const r = await runCli(
+      ["registry", "--jwks", `${tempDir()}/nope.json`, "--unsigned-presence"],
+      env,
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^natsmesh: cannot read the JWKS file .*nope\.json/);
   });
@@ -176,6 +183,7 @@ describe("natsmesh registry", () => {
       NATS_URL: t.server.url,
       MESH_PREFIX: uniquePrefix(),
       MESH_JWKS: readFileSync(fromEnv, "utf8"),
+      MESH_UNSIGNED_PRESENCE: "1",
     };
     for (const [args, file] of [
       [[], fromEnv],
@@ -186,5 +194,39 @@ describe("natsmesh registry", () => {
       expect(logAt(registry.stdout, loaded)).toMatchObject({ kids: [kidOf(file)] });
       expect(await registry.stop("SIGTERM")).toBe(0);
     }
+  });
+
+  it("with auth, refuses to start without a signing key, saying what to set; exit 2", async () => {
+    const dir = tempDir();
+    const generated = await runCli(["keys", "generate", "--out", dir, "--json"]);
+    const { jwksFile } = JSON.parse(generated.stdout) as Record<string, string>;
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: uniquePrefix() };
+    const r = await runCli(["registry", "--jwks", jwksFile!], env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--signing-key|MESH_SIGNING_KEY/);
+    expect(r.stderr).toContain("MESH_PRESENCE_KEYS");
+    const bad = await runCli(["registry", "--jwks", jwksFile!], {
+      ...env,
+      MESH_UNSIGNED_PRESENCE: "yes",
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("MESH_UNSIGNED_PRESENCE");
+  });
+
+  it("--unsigned-presence opts out, with a warning; with a key it is refused", async () => {
+    const dir = tempDir();
+    const generated = await runCli(["keys", "generate", "--out", dir, "--json"]);
+    const { jwksFile, privateKeyFile } = JSON.parse(generated.stdout) as Record<string, string>;
+    const env = { NATS_URL: t.server.url, MESH_PREFIX: uniquePrefix() };
+    const both = await runCli(
+      ["registry", "--jwks", jwksFile!, "--signing-key", privateKeyFile!, "--unsigned-presence"],
+      env,
+    );
+    expect(both.code).toBe(2);
+    const registry = startCli(["registry", "--jwks", jwksFile!, "--unsigned-presence"], env);
+    const warned = await registry.waitFor(/"msg":"auth is on but records are unsigned/);
+    expect(logAt(registry.stdout, warned)).toMatchObject({ level: 40 });
+    await registry.waitFor(/"msg":"registry started"/);
+    expect(await registry.stop("SIGTERM")).toBe(0);
   });
 });

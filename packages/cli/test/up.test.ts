@@ -37,6 +37,7 @@ interface Ready {
   auth: boolean;
   token?: string;
   tokenFile?: string;
+  presenceKeys?: string;
   instances: InstanceRecord[];
 }
 
@@ -371,6 +372,9 @@ describe("natsmesh up --auth", () => {
     expect(r.tokenFile).toBe(join(dir, "keys", "caller.jwt"));
     expect(statSync(join(dir, "keys", "signing.private.jwk.json")).mode & 0o777).toBe(0o600);
     expect(statSync(r.tokenFile!).mode & 0o777).toBe(0o600);
+    // The registry signs records with a key of its own; callers get its public half.
+    expect(statSync(join(dir, "keys", "presence.private.jwk.json")).mode & 0o777).toBe(0o600);
+    expect(r.presenceKeys).toBe(join(dir, "keys", "presence-jwks.json"));
     // Every instance announced with a token that verifies: all five are in the bucket.
     expect(r.instances).toHaveLength(5);
     await up.waitFor(/"call":"orders\.place/, { timeoutMs: 30_000 });
@@ -396,6 +400,17 @@ describe("natsmesh up --auth", () => {
       MESH_TOKEN_FILE: r.tokenFile!,
     });
     expect(file.stdout).toBe("1");
+    // What the printed exports give another terminal: the token and the presence keys.
+    const exported = await runCli(["call", "echo.say", "3", "--balance", "weighted", "--json"], {
+      ...env,
+      MESH_TOKEN_FILE: r.tokenFile!,
+      MESH_PRESENCE_KEYS: r.presenceKeys!,
+    });
+    expect([exported.stderr, exported.stdout]).toEqual(["", "3"]);
+    const kv = await new Kvm(t.nc).open(presenceBucket(prefix));
+    for await (const key of await kv.keys()) {
+      expect((await kv.get(key))?.json<{ sig?: unknown }>().sig, key).toBeDefined();
+    }
     expect(await up.stop("SIGTERM", 30_000)).toBe(0);
 
     // A second run keeps the signing key: the token printed before still verifies.

@@ -83,6 +83,16 @@ describe("natsmesh help and usage", () => {
     [["--prefix", "a b", "ls"], /'--prefix <P>' argument 'a b' is invalid/, "natsmesh"],
     [["registry", "--replicas", "9"], /integer from 1 to 5/, "natsmesh registry"],
     [["registry", "--issuer", "me"], /--issuer needs --jwks \(or MESH_JWKS\)/, "natsmesh registry"],
+    [
+      ["registry", "--signing-key", "key.json"],
+      /--signing-key needs --jwks \(or MESH_JWKS\)/,
+      "natsmesh registry",
+    ],
+    [
+      ["registry", "--unsigned-presence"],
+      /--unsigned-presence needs --jwks \(or MESH_JWKS\)/,
+      "natsmesh registry",
+    ],
     [["token", "nope"], /unknown command 'nope'/, "natsmesh token"],
     [["keys", "generate", "extra"], /too many arguments for 'generate'/, "natsmesh keys generate"],
     [

@@ -21,6 +21,10 @@ export interface RegistryCommandOptions {
   readonly jwks: string | undefined;
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
+  /** Else the library reads `MESH_SIGNING_KEY`. */
+  readonly signingKey: string | undefined;
+  /** Else the library reads `MESH_UNSIGNED_PRESENCE`. */
+  readonly unsignedPresence: true | undefined;
 }
 
 /** Registry options from the flags, before connecting. */
@@ -60,6 +64,8 @@ function registryOptions(global: GlobalOptions, o: RegistryCommandOptions): Regi
             jwks: o.jwks,
             ...(o.issuer === undefined ? {} : { issuer: o.issuer }),
             ...(o.audience === undefined ? {} : { audience: o.audience }),
+            ...(o.signingKey === undefined ? {} : { signingKey: o.signingKey }),
+            ...(o.unsignedPresence === undefined ? {} : { unsignedPresence: true }),
           },
   };
 }

@@ -112,7 +112,7 @@ async function startUpRegistry(
         dashboard:
           keys === undefined ? {} : { token: keys.tokenSource("dashboard", DASHBOARD_SCOPE) },
       },
-      auth: keys === undefined ? false : { jwks: keys.jwksFile },
+      auth: keys === undefined ? false : { jwks: keys.jwksFile, signingKey: keys.presenceKeyFile },
     });
   try {
     return await start(port ?? DASHBOARD_PORT);
@@ -171,6 +171,7 @@ async function startExamples(
           weight: "weight" in example ? example.weight : undefined,
           auth: keys === undefined ? false : { jwks: keys.jwksFile },
           token: keys?.tokenSource(module.service, scope),
+          presenceKeys: keys?.presenceJwksFile,
           // MESH_METRICS_PORT names one agent's port: five examples cannot all bind it.
           metrics: false,
           logger,
@@ -271,7 +272,10 @@ export async function up(
       exampleModule: relative(".", `${dir}echo.mjs`),
       ...(keys === undefined
         ? {}
-        : { token: { value: keys.callerToken, file: keys.callerTokenFile, jwks: keys.jwksFile } }),
+        : {
+            token: { value: keys.callerToken, file: keys.callerTokenFile, jwks: keys.jwksFile },
+            presenceKeys: keys.presenceJwksFile,
+          }),
     };
     out.ready(ready);
     shown = true;
@@ -282,7 +286,9 @@ export async function up(
         connection: started.nc,
         prefix: global.prefix,
         codec: "json",
-        ...(keys === undefined ? {} : { token: keys.callerToken }),
+        ...(keys === undefined
+          ? {}
+          : { token: keys.callerToken, presence: { keys: keys.presenceJwksFile } }),
       });
       const echo = started.examples
         .map((e) => e.running.agent.record)

@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { NestedEmitOptions, NestedMesh, NestedRequestOptions } from "@natsmesh/agent";
 import { MeshError } from "@natsmesh/protocol";
-import type { TokenSource } from "@natsmesh/protocol/internal";
+import type { JwksSource, TokenSource } from "@natsmesh/protocol/internal";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 
 /** What the agent's handlers call through `ctx.mesh`, and the means to close it. */
@@ -20,6 +20,7 @@ export function lazyMesh(
   connection: NatsConnection,
   prefix: string,
   token: TokenSource | undefined,
+  presenceKeys?: JwksSource,
 ): LazyMesh {
   let opened: Promise<Mesh> | undefined;
   let closed: Promise<void> | undefined;
@@ -32,6 +33,8 @@ export function lazyMesh(
       prefix,
       // Without a token here the SDK would fall back on MESH_TOKEN, which is the same token.
       ...(token === undefined ? {} : { token }),
+      // Without keys here the SDK reads MESH_PRESENCE_KEYS.
+      ...(presenceKeys === undefined ? {} : { presence: { keys: presenceKeys } }),
     });
     // A failed open is tried again by the next call, not remembered.
     opened.catch(() => {

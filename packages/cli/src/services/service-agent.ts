@@ -5,7 +5,7 @@ import {
   type AgentMetricsOptions,
   startAgent,
 } from "@natsmesh/agent";
-import type { TokenSource } from "@natsmesh/protocol/internal";
+import type { JwksSource, TokenSource } from "@natsmesh/protocol/internal";
 import type { Logger } from "pino";
 import { errorText, failure, inputError } from "../errors.js";
 import { lazyMesh } from "./nested-mesh.js";
@@ -30,6 +30,11 @@ export interface ServiceAgentSettings {
   readonly auth: AgentAuthOptions | false;
   /** The agent's own token: sent on presence, and on nested calls and emits. */
   readonly token: TokenSource | undefined;
+  /**
+   * The registries' public keys the nested mesh checks records against (else
+   * `MESH_PRESENCE_KEYS`, else none).
+   */
+  readonly presenceKeys?: JwksSource | undefined;
   readonly logger: Logger;
 }
 
@@ -57,7 +62,7 @@ export async function startServiceAgent(
   settings: ServiceAgentSettings,
 ): Promise<ServiceAgent> {
   const s = settings;
-  const mesh = lazyMesh(s.connection, s.prefix, s.token);
+  const mesh = lazyMesh(s.connection, s.prefix, s.token, s.presenceKeys);
   let agent: Agent;
   try {
     agent = await startAgent({

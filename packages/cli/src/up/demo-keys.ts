@@ -21,14 +21,20 @@ export interface DemoKeys {
   /** A token for people and scripts to call with, also written to {@link callerTokenFile}. */
   readonly callerToken: string;
   readonly callerTokenFile: string;
+  /** The private key the registry signs presence records with (`auth.signingKey`). */
+  readonly presenceKeyFile: string;
+  /** Its public half, for the SDK side (`presence.keys`, `MESH_PRESENCE_KEYS`). */
+  readonly presenceJwksFile: string;
   /** A token of `sub` holding `scope`, issued again (by the SDK or agent) before it expires. */
   tokenSource(sub: string, scope: readonly string[]): TokenSource;
 }
 
 /**
  * The signing key under `<dir>/keys/` (made on the first run, kept after, so tokens printed by
- * an earlier run stay valid until they expire), its public key set, and a caller token. The
- * private key never leaves this process's directory: mode 0600 in a 0700 directory.
+ * an earlier run stay valid until they expire), its public key set, and a caller token; and the
+ * registry's presence key pair beside them, kept likewise, so a caller given the public half
+ * by an earlier run still takes the records. The private keys never leave this process's
+ * directory: mode 0600 in a 0700 directory.
  */
 export async function prepareDemoKeys(dir: string, io: Io): Promise<DemoKeys> {
   const keys = join(dir, "keys");
@@ -44,6 +50,14 @@ export async function prepareDemoKeys(dir: string, io: Io): Promise<DemoKeys> {
     replaceFile(jwksFile, `${JSON.stringify({ keys: [pair.publicJwk] }, null, 2)}\n`);
     key = pair.privateJwk;
   }
+  const presenceKeyFile = join(keys, "presence.private.jwk.json");
+  const presenceJwksFile = join(keys, "presence-jwks.json");
+  if (!existsSync(presenceKeyFile) || !existsSync(presenceJwksFile)) {
+    // A key of its own, not the token key: whoever holds it can only sign records.
+    const pair = await generateKeyPair();
+    writeSecretFile(presenceKeyFile, `${JSON.stringify(pair.privateJwk, null, 2)}\n`, true);
+    replaceFile(presenceJwksFile, `${JSON.stringify({ keys: [pair.publicJwk] }, null, 2)}\n`);
+  }
   const issue = (sub: string, scope: readonly string[], ttl: number) =>
     issueToken({ key, sub, scope: [...scope], ttl });
   const callerToken = await issue("natsmesh-up-caller", CALLER_SCOPE, CALLER_TOKEN_TTL_S);
@@ -53,6 +67,8 @@ export async function prepareDemoKeys(dir: string, io: Io): Promise<DemoKeys> {
     jwksFile,
     callerToken,
     callerTokenFile,
+    presenceKeyFile,
+    presenceJwksFile,
     tokenSource: (sub, scope) => () => issue(sub, scope, AGENT_TOKEN_TTL_S),
   };
 }

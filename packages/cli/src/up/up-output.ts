@@ -16,6 +16,8 @@ export interface UpReady {
   readonly instances: readonly InstanceRecord[];
   /** With `--auth`: the caller token and where it is kept. */
   readonly token?: { readonly value: string; readonly file: string; readonly jwks: string };
+  /** With `--auth`: the registry's public presence keys, for callers (`MESH_PRESENCE_KEYS`). */
+  readonly presenceKeys?: string;
   /** A service module to run with `natsmesh agent` in the suggestions. */
   readonly exampleModule: string;
 }
@@ -42,6 +44,9 @@ function exports(r: UpReady): string[] {
   if (r.nats.url !== "nats://127.0.0.1:4222") vars.push(`NATS_URL=${shellWord(r.nats.url)}`);
   if (r.prefix !== "mesh") vars.push(`MESH_PREFIX=${r.prefix}`);
   if (r.token !== undefined) vars.push(`MESH_TOKEN_FILE=${shellWord(relative(".", r.token.file))}`);
+  if (r.presenceKeys !== undefined) {
+    vars.push(`MESH_PRESENCE_KEYS=${shellWord(relative(".", r.presenceKeys))}`);
+  }
   return vars.length === 0 ? [] : [`export ${vars.join(" ")}`];
 }
 
@@ -87,6 +92,7 @@ export class UpOutput {
         ...(r.token === undefined
           ? {}
           : { token: r.token.value, tokenFile: r.token.file, jwks: r.token.jwks }),
+        ...(r.presenceKeys === undefined ? {} : { presenceKeys: r.presenceKeys }),
         instances: r.instances,
       });
       return;
@@ -98,6 +104,9 @@ export class UpOutput {
         `natsmesh up: auth on: public keys ${r.token.jwks}; a caller token (12 h, also in ${r.token.file}):`,
       );
       this.#line(r.token.value);
+    }
+    if (r.presenceKeys !== undefined) {
+      this.#line(`natsmesh up: presence records signed; their public key: ${r.presenceKeys}`);
     }
     this.#line("");
     this.#io.stdout.write(renderInstances(r.instances, Date.now()));
