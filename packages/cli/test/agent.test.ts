@@ -208,7 +208,11 @@ describe("natsmesh agent", () => {
     const caller = await sign("caller", ["echo.*"]);
 
     const prefix = uniquePrefix("agent");
-    const registry = await startRegistry({ servers: t.server.url, prefix, auth: { jwks } });
+    const registry = await startRegistry({
+      servers: t.server.url,
+      prefix,
+      auth: { jwks, signingKey: pair.privateJwk },
+    });
     const m = await connectMesh({ servers: t.server.url, prefix, token: caller });
     started.push(registry, m);
     const agent = startCli(["agent", module("echo"), "--jwks", jwks, "--token-file", tokenFile], {
