@@ -33,6 +33,7 @@ import { up } from "./commands/up.js";
 import { watch } from "./commands/watch.js";
 import { usageError } from "./errors.js";
 import type { Io } from "./io.js";
+import type { PresenceKeysOption } from "./nats/presence-keys.js";
 import * as value from "./values.js";
 
 /**
@@ -282,6 +283,14 @@ function needsJwks(o: { jwks: string | undefined }, cmd: Command): void {
   }
 }
 
+/** `--presence-keys` of the commands that read presence (`call`, `ls`, `watch`); a new object each call. */
+function presenceKeysOption(): Option {
+  return new Option(
+    "--presence-keys <JWKS>",
+    'Take only records the registries signed: their public keys, a file, inline JSON or "kv" (default MESH_PRESENCE_KEYS)',
+  ).argParser(value.presenceKeys);
+}
+
 /**
  * The `natsmesh` program for one run. Each action resolves to an exit code, handed to `done`;
  * failures meant for the user are thrown as `CliError`.
@@ -316,11 +325,13 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
     .description(
       "List the running instances recorded in the KV bucket <prefix>_presence. Reads the bucket " +
         "directly: needs no registry to be running right now, only one to have run. Records " +
-        "that do not validate are skipped with a warning on stderr.",
+        "that do not validate (with --presence-keys or MESH_PRESENCE_KEYS: that no registry " +
+        "signed) are skipped with a warning on stderr.",
     )
     .argument("[service]", "Only instances of this service", value.name)
-    .action((service: string | undefined, _o, cmd: Command) =>
-      run(ls(globalsOf(cmd), service, io)),
+    .addOption(presenceKeysOption())
+    .action((service: string | undefined, o: PresenceKeysOption, cmd: Command) =>
+      run(ls(globalsOf(cmd), service, o, io)),
     );
 
   program
@@ -332,8 +343,9 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "watching across NATS server restarts. With --json, one JSON object per line.",
     )
     .argument("[service]", "Only instances of this service", value.name)
-    .action((service: string | undefined, _o, cmd: Command) =>
-      run(watch(globalsOf(cmd), service, io)),
+    .addOption(presenceKeysOption())
+    .action((service: string | undefined, o: PresenceKeysOption, cmd: Command) =>
+      run(watch(globalsOf(cmd), service, o, io)),
     );
 
   const registryCommand = program
@@ -494,6 +506,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
       "Only instances of this version or semver range (^1, 2.x); balance weighted unless --balance",
       value.nonEmpty,
     )
+    .addOption(presenceKeysOption())
     .addHelpText(
       "after",
       "\nExit codes:\n" +

@@ -6,8 +6,9 @@ import {
   PresenceLimits,
   parseScope,
 } from "@natsmesh/protocol";
-import { assertPrefix, isIntInRange } from "@natsmesh/protocol/internal";
+import { assertPrefix, isIntInRange, type JwksSource } from "@natsmesh/protocol/internal";
 import { Balance } from "@natsmesh/sdk";
+import { checkPresenceKeysText } from "@natsmesh/sdk/internal";
 import { InvalidArgumentError } from "commander";
 
 /**
@@ -219,4 +220,16 @@ export function balance(text: string): Balance {
   const all: readonly string[] = Object.values(Balance);
   if (!all.includes(text)) throw new InvalidArgumentError(`It must be one of ${all.join(", ")}.`);
   return text as Balance;
+}
+
+/**
+ * The registries' public presence keys: a JWKS file, inline JSON or "kv", checked as the SDK
+ * checks `MESH_PRESENCE_KEYS`.
+ */
+export function presenceKeys(text: string): JwksSource {
+  try {
+    return checkPresenceKeysText(text, "The key set");
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

@@ -1,9 +1,11 @@
 import { isMeshError, type MeshError } from "@natsmesh/protocol";
+import type { JwksSource } from "@natsmesh/protocol/internal";
 import { type Balance, connectMesh } from "@natsmesh/sdk";
 import { ExitCode, usageError } from "../errors.js";
 import { type Io, note } from "../io.js";
 import { jsonArgument } from "../json-argument.js";
 import { ConnectMode, connectNats } from "../nats/connect.js";
+import { presenceKeysSource } from "../nats/presence-keys.js";
 import type { GlobalOptions } from "../program.js";
 
 /** The flags of `natsmesh call`, as parsed (absent ones `undefined`). */
@@ -13,6 +15,8 @@ export interface CallCommandOptions {
   readonly timeout: number;
   /** Only instances of this version or semver range. */
   readonly version: string | undefined;
+  /** The registries' public keys, for a call that picks from presence. */
+  readonly presenceKeys: JwksSource | undefined;
 }
 
 /** `<service>.<method>`, as `natsmesh call` takes it. */
@@ -83,13 +87,14 @@ export async function call(
   const payload = await jsonArgument(json, io);
   // Presence (a KV watch) only when the call needs it: a strategy that picks, or a version.
   const presence = (o.balance !== undefined && o.balance !== "queue") || o.version !== undefined;
+  const keys = presenceKeysSource(o.presenceKeys);
   const nc = await connectNats(global, "call", ConnectMode.once);
   try {
     const mesh = await connectMesh({
       connection: nc,
       prefix: global.prefix,
       codec: "json",
-      presence,
+      presence: presence && keys !== undefined ? { keys } : presence,
       timeoutMs: o.timeout,
       // Without --token the SDK reads MESH_TOKEN, then MESH_TOKEN_FILE.
       ...(global.token === undefined ? {} : { token: global.token }),

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { PresenceKeys } from "@natsmesh/protocol";
 import { type PresenceWatch, type PresenceWatchEvent, watchPresence } from "@natsmesh/sdk/internal";
 import { type CliError, errorText } from "../errors.js";
 import { type Io, note } from "../io.js";
@@ -21,7 +22,13 @@ export function followPresence(
   nc: NatsConnection,
   global: GlobalOptions,
   io: Io,
-  options: { service?: string; signal: AbortSignal; onEvent(event: PresenceWatchEvent): void },
+  options: {
+    service?: string;
+    /** Only records signed by one of these registry keys are taken. */
+    keys?: PresenceKeys;
+    signal: AbortSignal;
+    onEvent(event: PresenceWatchEvent): void;
+  },
 ): FollowedPresence {
   const onNote = (message: string) => note(io, message);
   let fatal: CliError | undefined;
@@ -29,6 +36,7 @@ export function followPresence(
   const watch = watchPresence(nc, {
     prefix: global.prefix,
     ...(options.service === undefined ? {} : { service: options.service }),
+    ...(options.keys === undefined ? {} : { keys: options.keys }),
     signal: options.signal,
     onEvent: options.onEvent,
     onInvalid: (key, err) =>
