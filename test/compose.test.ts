@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -191,8 +191,25 @@ describe("what the compose files promise", () => {
       // The dashboard's token holds stats:*, which agents with auth on want for their traffic.
       if (command === "agent" || command === "dashboard") {
         expect(environment(s).MESH_TOKEN_FILE, name).toBeDefined();
+        // Agents' nested calls and the dashboard take only records the registry signed.
+        expect(environment(s).MESH_PRESENCE_KEYS, name).toBe(
+          "/var/lib/natsmesh/keys/presence-jwks.json",
+        );
       }
     }
+  });
+
+  it("signs presence in the auth profile: the private key only where the keys job and the registry mount it", () => {
+    const registry = single.services["secure-registry"]!;
+    const key = environment(registry).MESH_SIGNING_KEY;
+    expect(key).toBe("/var/lib/natsmesh/presence/presence.private.jwk.json");
+    expect(environment(registry).MESH_UNSIGNED_PRESENCE).toBeUndefined();
+    const mounting = Object.entries(single.services)
+      .filter(([, s]) => (s.volumes ?? []).some((v) => v.startsWith("mesh-presence:")))
+      .map(([n]) => n)
+      .sort();
+    expect(mounting).toEqual(["keys", "secure-registry"]);
+    expect(registry.volumes).toContain("mesh-presence:/var/lib/natsmesh/presence:ro");
   });
 
   it("runs the auth profile on its own NATS server with docker/nats/permissions.conf", async () => {
@@ -257,6 +274,9 @@ function runService(
       "MESH_TOKEN",
       "MESH_TOKEN_FILE",
       "MESH_JWKS",
+      "MESH_SIGNING_KEY",
+      "MESH_UNSIGNED_PRESENCE",
+      "MESH_PRESENCE_KEYS",
       "MESH_ISSUER",
       "MESH_AUDIENCE",
       "MESH_HEARTBEAT_MS",
@@ -382,12 +402,14 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
     const procs = services
       .filter(([n]) => n !== "keys")
       .map(([name, s]) => ({ name, proc: runService(name, s, rewrite) }));
-    // From the host, as the README says: the caller user, its inbox prefix, the caller token.
+    // From the host, as the README says: the caller user, its inbox prefix, the caller token,
+    // and the registry's public presence keys: only records it signed are taken.
     const mesh = await connectMesh({
       servers: server.url,
       credentials: { user: "caller", password: serverEnv.CALLER_PASSWORD! },
       inboxPrefix: "_INBOX_caller",
       token: caller,
+      presence: { keys: join(dataDir, "keys/presence-jwks.json") },
     });
     meshes.push(mesh);
     const all = await waitUntil(
@@ -395,6 +417,10 @@ describe("docker/compose.yml's natsmesh services as local processes", () => {
       { timeoutMs: 30_000, intervalMs: 100 },
     );
     expect(all, procs.map((p) => `${p.name}:\n${p.proc.output()}`).join("\n")).toBe(true);
+    expect(mesh.presenceStats()).toMatchObject({ unsigned: 0, badSignature: 0 });
+    // The private presence key is the keys job's and the registry's alone.
+    const privateKey = join(dataDir, "presence/presence.private.jwk.json");
+    expect((await stat(privateKey)).mode & 0o777).toBe(0o600);
     const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
       greeting: string;
     };

@@ -1,6 +1,6 @@
 import { Kvm, KvWatchInclude } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { isMeshError } from "@natsmesh/protocol";
+import { isMeshError, type JsonWebKeySet } from "@natsmesh/protocol";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
 import { cleanup, spawnProcess, until, waitUntil } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -241,20 +241,44 @@ describe.skipIf(engine === undefined)(
       expect(caller.split(".")).toHaveLength(3);
       const logs = await stack.compose(["logs", "--no-color", "keys"]);
       expect(logs).toContain(caller);
+      // The registry's presence key pair: the public half for callers in mesh-keys, the private
+      // half (mode 0600) in mesh-presence, which the registry mounts and signs records with.
+      const presenceKeys = JSON.parse(
+        await stack.compose([
+          "exec",
+          "-T",
+          "keys",
+          "cat",
+          "/var/lib/natsmesh/keys/presence-jwks.json",
+        ]),
+      ) as JsonWebKeySet;
+      expect(presenceKeys.keys).toHaveLength(1);
+      expect(presenceKeys.keys[0]).not.toHaveProperty("d");
+      const mode = await stack.compose([
+        ...["exec", "-T", "secure-registry", "stat", "-c", "%a"],
+        "/var/lib/natsmesh/presence/presence.private.jwk.json",
+      ]);
+      expect(mode.trim()).toBe("600");
+      const registryLogs = await stack.compose(["logs", "--no-color", "secure-registry"]);
+      expect(registryLogs).toContain("registry started");
+      expect(registryLogs).not.toContain("records are unsigned");
       if (!agents) return;
       // From the host as the README says: the caller's NATS user (the compose file's default
-      // password), its inbox prefix, and the caller token.
+      // password), its inbox prefix, the caller token and the registry's public presence keys.
       mesh = await connectMesh({
         servers: url,
         credentials: { user: "caller", password: "callerLocalOnly" },
         inboxPrefix: "_INBOX_caller",
         token: caller,
+        presence: { keys: presenceKeys },
       });
       const all = await waitUntil(
         () => ["echo", "greeter", "slow"].every((s) => mesh!.instances(s).length === 1),
         { timeoutMs: 90_000, intervalMs: 200 },
       );
       expect(all).toBe(true);
+      // Every record the SDK took is signed: none was left out as unsigned or wrongly signed.
+      expect(mesh.presenceStats()).toMatchObject({ unsigned: 0, badSignature: 0 });
       const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
         greeting: string;
       };
