@@ -740,6 +740,7 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "MESH_TOKEN_FILE",
       ),
     )
+    .addOption(presenceKeysOption())
     .action((o: DashboardCommandOptions, cmd: Command) =>
       run(dashboard(globalsOf(cmd), value.blankAsUnset(o), io)),
     );

@@ -1,10 +1,13 @@
 import { once } from "node:events";
 import { type DashboardServer, PresenceFeed, serveDashboard } from "@natsmesh/dashboard";
+import type { JwksSource } from "@natsmesh/protocol/internal";
+import type { LoadedPresenceKeys } from "@natsmesh/sdk/internal";
 import { ExitCode, failure } from "../errors.js";
 import { ownToken } from "../files/own-token.js";
 import { type Io, note } from "../io.js";
 import { ConnectMode, connectNats, noteConnectionChanges } from "../nats/connect.js";
-import { followPresence } from "../nats/follow-presence.js";
+import { type FollowedPresence, followPresence } from "../nats/follow-presence.js";
+import { openPresenceKeys, presenceKeysSource } from "../nats/presence-keys.js";
 import type { GlobalOptions } from "../program.js";
 import { shutdownOnSignals } from "../signals.js";
 
@@ -20,6 +23,8 @@ export interface DashboardCommandOptions {
   readonly host: string | undefined;
   /** `--token-file`, else `MESH_TOKEN_FILE`: the token, when `--token` (`MESH_TOKEN`) is unset. */
   readonly tokenFile: string | undefined;
+  /** `--presence-keys`, else `MESH_PRESENCE_KEYS`: show only records a registry signed. */
+  readonly presenceKeys: JwksSource | undefined;
 }
 
 /**
@@ -36,11 +41,17 @@ export async function dashboard(
   const host = o.host ?? DASHBOARD_HOST;
   const port = o.port ?? DASHBOARD_PORT;
   const token = ownToken(global, o.tokenFile);
+  const source = presenceKeysSource(o.presenceKeys);
   const nc = await connectNats(global, "dashboard", ConnectMode.follow);
   const feed = new PresenceFeed();
   let server: DashboardServer | undefined;
+  let keys: LoadedPresenceKeys | undefined;
+  let followed: FollowedPresence | undefined;
   try {
-    const followed = followPresence(nc, global, io, {
+    // A new key set may take records refused under the old one: read the bucket again.
+    keys = await openPresenceKeys(nc, global.prefix, source, io, () => followed?.watch.rewatch());
+    followed = followPresence(nc, global, io, {
+      ...(keys === undefined ? {} : { keys: keys.keys }),
       signal: shutdown.signal,
       onEvent: (e) => feed.set(e.key, e.type === "down" ? undefined : e.instance),
     });
@@ -73,6 +84,7 @@ export async function dashboard(
     const fatal = followed.fatal();
     if (fatal !== undefined) throw fatal;
   } finally {
+    keys?.stop();
     await server?.close();
     await nc.close();
   }
