@@ -259,9 +259,6 @@ describe.skipIf(engine === undefined)(
         "/var/lib/natsmesh/presence/presence.private.jwk.json",
       ]);
       expect(mode.trim()).toBe("600");
-      const registryLogs = await stack.compose(["logs", "--no-color", "secure-registry"]);
-      expect(registryLogs).toContain("registry started");
-      expect(registryLogs).not.toContain("records are unsigned");
       if (!agents) return;
       // From the host as the README says: the caller's NATS user (the compose file's default
       // password), its inbox prefix, the caller token and the registry's public presence keys.
@@ -277,7 +274,8 @@ describe.skipIf(engine === undefined)(
         { timeoutMs: 90_000, intervalMs: 200 },
       );
       expect(all).toBe(true);
-      // Every record the SDK took is signed: none was left out as unsigned or wrongly signed.
+      // Every record the SDK took is signed: none was left out as unsigned or wrongly signed. (The
+      // stack runs with LOG_LEVEL=silent, so the registry's own log cannot show it.)
       expect(mesh.presenceStats()).toMatchObject({ unsigned: 0, badSignature: 0 });
       const reply = (await mesh.request("greeter", "hello", { name: "secure" })) as {
         greeting: string;
@@ -306,7 +304,7 @@ describe.skipIf(engine === undefined)(
       } finally {
         await echo.close();
       }
-    });
+    }, 180_000);
 
     it("serves the secure mesh's dashboard, whose stats:* token and NATS user get the stats", async () => {
       // With a page open (its event stream), the dashboard asks every service for its stats as
