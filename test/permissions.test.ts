@@ -9,6 +9,7 @@ import {
   issueToken,
   JWKS_KEY,
   type MeshKeyPair,
+  PRESENCE_JWKS_KEY,
   presenceBucket,
   presenceKey,
   registryBucket,
@@ -37,6 +38,8 @@ import {
 
 let nats: PermissionedNats;
 let keys: MeshKeyPair;
+/** The registry's presence signing key: apart from the token keys, published by the registry. */
+let presenceKeys: MeshKeyPair;
 let admin: NatsConnection;
 let callerNc: NatsConnection;
 let registry: Registry;
@@ -49,6 +52,7 @@ const refused: Record<string, string[]> = {};
 
 beforeAll(async () => {
   keys = await generateKeyPair();
+  presenceKeys = await generateKeyPair();
   nats = await startPermissionedNats();
   admin = await nats.connect("admin");
   await provision(admin, keys.jwks);
@@ -57,7 +61,7 @@ beforeAll(async () => {
   registry = await startRegistry({
     connection: registryNc,
     prefix: PREFIX,
-    auth: { jwks: "kv", signingKey: keys.privateJwk },
+    auth: { jwks: "kv", signingKey: presenceKeys.privateJwk },
     heartbeatTimeoutMs: 1500,
   });
   const agentNc = await nats.connect("agent");
@@ -80,7 +84,13 @@ beforeAll(async () => {
     sub: "checkout",
     scope: "billing.* emit:order.*",
   });
-  mesh = await connectMesh({ connection: callerNc, prefix: PREFIX, token: callerToken });
+  // Only records the registry signed, with its key from the bucket.
+  mesh = await connectMesh({
+    connection: callerNc,
+    prefix: PREFIX,
+    token: callerToken,
+    presence: { keys: "kv" },
+  });
   const seen = await waitUntil(() => mesh.instances("billing").some((i) => i.id === agent.id), {
     timeoutMs: 10_000,
   });
@@ -112,6 +122,14 @@ describe("under the shipped permissions, every role does its job", () => {
       type: "io.nats.micro.v1.stats_response",
       id: agent.id,
     });
+    // The dashboard checks records with the registry's published presence key too.
+    await using view = await connectMesh({
+      connection: dashboard,
+      prefix: PREFIX,
+      presence: { keys: "kv" },
+    });
+    await view.ready({ service: "billing", timeout: 10_000 });
+    expect(view.instances("billing").map((i) => i.id)).toEqual([agent.id]);
 
     expect(registry.isLeader).toBe(true);
     expect(refused).toEqual({ registry: [], agent: [], caller: [], dashboard: [] });
@@ -148,6 +166,8 @@ async function expectIntact(): Promise<void> {
   expect(entry?.json()).toMatchObject({ id: agent.id, subject: agent.record.subject });
   const reg = await new Kvm(admin).open(registryBucket(PREFIX));
   expect((await reg.get(JWKS_KEY))?.json()).toEqual(keys.jwks);
+  const published = (await reg.get(PRESENCE_JWKS_KEY))?.json<{ keys: { kid: string }[] }>();
+  expect(published?.keys.map((k) => k.kid)).toEqual([presenceKeys.kid]);
   expect((await reg.get("leader"))?.operation).toBe("PUT");
   expect(registry.isLeader).toBe(true);
   // A fresh client finds the instance and calls it with a token the key set still verifies.

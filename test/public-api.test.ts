@@ -26,6 +26,7 @@ const PUBLIC_API = {
       "MAX_NAME_LENGTH",
       "MeshError",
       "OTHER_ERRORS",
+      "PRESENCE_JWKS_KEY",
       "PresenceKeys",
       "PresenceLimits",
       "QUEUE_GROUP",

@@ -1,5 +1,11 @@
 import { readFileSync } from "node:fs";
-import { DEFAULT_PREFIX, JWKS_KEY, KeyAlgorithm, PresenceLimits } from "@natsmesh/protocol";
+import {
+  DEFAULT_PREFIX,
+  JWKS_KEY,
+  KeyAlgorithm,
+  PRESENCE_JWKS_KEY,
+  PresenceLimits,
+} from "@natsmesh/protocol";
 import {
   assertInboxPrefix,
   type ConnectionIdentity,
@@ -287,7 +293,7 @@ function needsJwks(o: { jwks: string | undefined }, cmd: Command): void {
 function presenceKeysOption(): Option {
   return new Option(
     "--presence-keys <JWKS>",
-    'Take only records the registries signed: their public keys, a file, inline JSON or "kv" (default MESH_PRESENCE_KEYS)',
+    'Take only records the registries signed: their public keys, a file, inline JSON or "kv" (the key the signing registry publishes; default MESH_PRESENCE_KEYS)',
   ).argParser(value.presenceKeys);
 }
 
@@ -363,7 +369,9 @@ export function createProgram(io: Io, done: (exitCode: number) => void): Command
         "With auth on, the registry signs every record it writes with --signing-key (or " +
         "MESH_SIGNING_KEY): a private Ed25519 JWK, inline or a file, whose public half callers " +
         "take as --presence-keys (MESH_PRESENCE_KEYS), so a record written by anyone else is " +
-        "ignored. Without a key it refuses to start, unless --unsigned-presence (or " +
+        `ignored. The leader publishes that public half under "${PRESENCE_JWKS_KEY}" in the ` +
+        "<prefix>_registry bucket (never in the token keys), which --presence-keys kv reads. " +
+        "Without a key it refuses to start, unless --unsigned-presence (or " +
         "MESH_UNSIGNED_PRESENCE=1) says records may go unsigned.",
     )
     .addOption(

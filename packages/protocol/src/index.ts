@@ -76,7 +76,7 @@ export {
 } from "./subjects.js";
 export { DEFAULT_AUDIENCE, KeyAlgorithm, TokenAlgorithm } from "./tokens/algorithms.js";
 export { type IssueTokenOptions, issueToken } from "./tokens/issue.js";
-export { JWKS_KEY } from "./tokens/key-source.js";
+export { JWKS_KEY, PRESENCE_JWKS_KEY } from "./tokens/key-source.js";
 export type { GenerateKeyPairOptions, MeshKeyPair } from "./tokens/keys.js";
 export { assertJwks, generateKeyPair, type JsonWebKeySet } from "./tokens/keys.js";
 export { TokenRejection } from "./tokens/rejections.js";

@@ -52,6 +52,11 @@ function isEd25519(jwk: JWK): boolean {
 /** Signs the records a registry writes. */
 export interface PresenceSigner {
   readonly kid: string;
+  /**
+   * The key's public half (`kty`, `crv`, `x`, `kid`, `alg`, `use`; never `d`): what a
+   * registry publishes under `presence-jwks` in `<P>_registry`.
+   */
+  readonly publicJwk: JWK;
   /** The signature of `record` stored under `key`. */
   sign(key: string, record: InstanceRecord): PresenceSignature;
   /** The value to store: the canonical record with its signature as the last field. */
@@ -83,8 +88,11 @@ export function createPresenceSigner(privateJwk: JWK): PresenceSigner {
   } catch (err) {
     throw new TypeError("the presence signing key is not a usable Ed25519 key", { cause: err });
   }
+  const { kty, crv, x } = createPublicKey(key).export({ format: "jwk" });
+  const publicJwk: JWK = { kty, crv, x, kid, alg: "EdDSA", use: "sig" };
   const signer: PresenceSigner = {
     kid,
+    publicJwk,
     sign: (k, record) => ({
       alg: "EdDSA",
       kid,

@@ -25,6 +25,7 @@ import {
   type ResolvedRegistryOptions,
   resolveRegistryOptions,
 } from "./options.js";
+import { publishPresenceKey } from "./presence-key-publisher.js";
 import { PresenceTracker } from "./presence-tracker.js";
 import { Reconciler } from "./reconciler.js";
 import { Counters, type RegistryStats } from "./stats.js";
@@ -71,6 +72,7 @@ class RegistryImpl implements Registry {
   readonly #sync: SyncPublisher;
   readonly #reconciler: Reconciler;
   readonly #guard: BucketGuard;
+  readonly #buckets: RegistryBuckets;
   readonly #sweepMs: number;
   /** Since when this registry has heard presence without a break (start, or last reconnect). */
   #listeningSince = performance.now();
@@ -99,6 +101,7 @@ class RegistryImpl implements Registry {
     this.#gate = gate;
     this.#nc = nc;
     this.#ownsConnection = owns;
+    this.#buckets = b;
     this.#log = o.logger.child({ component: "registry", registry: this.id, prefix: o.prefix });
     const signer = o.signer;
     this.#table = new InstanceTable({
@@ -287,6 +290,7 @@ class RegistryImpl implements Registry {
     if (leader) {
       this.#counters.leaderTerms++;
       this.#log.info("took the lead");
+      this.#publishPresenceKey();
       // The watch opens before the bucket is read, so no change falls between the two.
       this.#leading = this.#guard.start().then(() => this.#reconciler.start());
       return;
@@ -296,6 +300,20 @@ class RegistryImpl implements Registry {
     this.#guard.stop();
     this.#mirror.reset();
     this.#log.info("stepped down");
+  }
+
+  /** A signing leader makes its public key known to `presence.keys: "kv"` readers. */
+  #publishPresenceKey(): void {
+    const signer = this.#o.signer;
+    if (signer === undefined) return;
+    publishPresenceKey(this.#buckets.registry, signer).then(
+      () => this.#log.debug({ kid: signer.kid }, "presence key published"),
+      (err) =>
+        this.#log.warn(
+          { err, kid: signer.kid },
+          'could not publish the presence key (the "presence-jwks" key of the registry bucket); SDKs reading it ("kv") refuse this registry\'s records',
+        ),
+    );
   }
 
   #sweep(): void {

@@ -1,6 +1,11 @@
 import { statSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { assertJwks, type JsonWebKeySet, PresenceKeys } from "@natsmesh/protocol";
+import {
+  assertJwks,
+  type JsonWebKeySet,
+  PRESENCE_JWKS_KEY,
+  PresenceKeys,
+} from "@natsmesh/protocol";
 import { type JwksSource, type KeySource, startKeySource } from "@natsmesh/protocol/internal";
 
 /** The variable the SDK and the CLI read the registries' public keys from. */
@@ -62,7 +67,8 @@ export interface LoadedPresenceKeys {
 }
 
 /**
- * Loads `source` into a {@link PresenceKeys} and keeps it current; `onChange` runs after every
+ * Loads `source` into a {@link PresenceKeys} and keeps it current (`"kv"` is the
+ * `presence-jwks` key of `<P>_registry`, which signing registries publish); `onChange` runs after every
  * new key set but the first (entries refused under the old keys may verify now). A missing or
  * invalid file is a `TypeError`.
  */
@@ -78,6 +84,8 @@ export async function loadPresenceKeys(
     source,
     connection: nc,
     prefix,
+    // Never the token key set: a presence key there would verify tokens.
+    kvKey: PRESENCE_JWKS_KEY,
     onKeys: (jwks) => {
       keys.setJwks(jwks);
       if (started) on.onChange?.(keys.size);

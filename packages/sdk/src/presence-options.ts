@@ -10,9 +10,10 @@ import { presenceKeysFromEnv } from "./presence-keys.js";
 export interface PresenceOptions extends PresenceQuotas {
   /**
    * The registries' public keys (a JWKS, inline JSON, a file path, watched, or `"kv"`: the
-   * `jwks` key of `<P>_registry`, watched). Given, only records signed by one of them (a
-   * registry started with `auth.signingKey`, the default with auth) are taken; unsigned and
-   * wrongly signed ones are ignored and counted (`mesh.presenceStats()`).
+   * `presence-jwks` key of `<P>_registry`, where signing registries publish theirs, watched;
+   * never the token key set `jwks`). Given, only records signed by one of them (a registry
+   * started with `auth.signingKey`, the default with auth) are taken; unsigned and wrongly
+   * signed ones are ignored and counted (`mesh.presenceStats()`).
    * @default `MESH_PRESENCE_KEYS` (a file path, inline JSON or "kv"); unset, records are taken
    * unchecked
    */

@@ -11,6 +11,12 @@ import { assertJwks, type JsonWebKeySet } from "./keys.js";
 export const JWKS_KEY = "jwks";
 
 /**
+ * Key of the registries' presence public keys in the `<P>_registry` bucket: apart from the
+ * token keys (`jwks`), so a presence signing key never verifies a token.
+ */
+export const PRESENCE_JWKS_KEY = "presence-jwks";
+
+/**
  * Largest key set read from a file or the bucket, in bytes (about 400 Ed25519 or 150 RSA
  * keys): a larger value is refused before it is parsed, and the old keys stay.
  */
@@ -30,6 +36,11 @@ export interface KeySourceOptions {
   connection?: NatsConnection;
   /** @default "mesh" */
   prefix?: string;
+  /**
+   * The key of `<P>_registry` a `"kv"` source follows.
+   * @default JWKS_KEY (the token key set)
+   */
+  kvKey?: typeof JWKS_KEY | typeof PRESENCE_JWKS_KEY;
   /**
    * How often a key file is checked for changes, ms.
    * @default 500
@@ -105,8 +116,9 @@ const FIRST_VALUE_MS = 5000;
 const RETRY_MS = 1000;
 
 /**
- * Follows the `jwks` key of `<P>_registry`, reading only: the bucket is never created here (the
- * registry or `natsmesh keys publish` does), so a reader needs no right to manage streams. The
+ * Follows the `jwks` key (or `kvKey`) of `<P>_registry`, reading only: the bucket is never
+ * created here (the registry or `natsmesh keys publish` does), so a reader needs no right to
+ * manage streams. The
  * first look is awaited: a NATS user that may not read the key is refused at once with
  * `FORBIDDEN`, since waiting cannot cure that; a missing bucket or key, or JetStream out of
  * reach, can be cured, so the key set stays empty and the watch is retried every second.
@@ -119,18 +131,19 @@ async function watchBucket(
   const nc = options.connection;
   if (nc === undefined) throw new TypeError('a "kv" key source needs a NATS connection');
   const bucket = registryBucket(options.prefix);
+  const key = options.kvKey ?? JWKS_KEY;
   onKeys({ keys: [] });
   const stopped = new AbortController();
   let iter: KvWatcher | undefined;
   let first: OpenedWatch | undefined;
   try {
-    first = await openWatch(nc, bucket);
+    first = await openWatch(nc, bucket, key);
   } catch (err) {
     const denied = permissionViolation(err);
     if (denied !== undefined) {
       throw new MeshError(
         "FORBIDDEN",
-        `cannot read the key set (the "${JWKS_KEY}" key of the KV bucket ${bucket}): this NATS user may not ${denied.operation === "publish" ? "publish to" : "subscribe to"} ${denied.subject}. Allow it to read the key (see docker/nats/permissions.conf) or give the key set as a file`,
+        `cannot read the key set (the "${key}" key of the KV bucket ${bucket}): this NATS user may not ${denied.operation === "publish" ? "publish to" : "subscribe to"} ${denied.subject}. Allow it to read the key (see docker/nats/permissions.conf) or give the key set as a file`,
         { cause: err },
       );
     }
@@ -147,10 +160,10 @@ async function watchBucket(
           // Checked before decoding: whoever can write the bucket decides the value's size.
           if (entry.value.length > MAX_JWKS_BYTES) {
             throw new TypeError(
-              `the "${JWKS_KEY}" key of the registry bucket is larger than ${MAX_JWKS_BYTES} bytes; refused`,
+              `the "${key}" key of the registry bucket is larger than ${MAX_JWKS_BYTES} bytes; refused`,
             );
           }
-          onKeys(parseJwks(entry.string(), `the "${JWKS_KEY}" key of the registry bucket`));
+          onKeys(parseJwks(entry.string(), `the "${key}" key of the registry bucket`));
         } catch (err) {
           onError(err);
         }
@@ -161,7 +174,7 @@ async function watchBucket(
   const run = async (opened: OpenedWatch | undefined): Promise<void> => {
     while (!stopped.signal.aborted) {
       try {
-        opened ??= await openWatch(nc, bucket);
+        opened ??= await openWatch(nc, bucket, key);
         await follow(opened);
       } catch (err) {
         if (!stopped.signal.aborted) onError(err);
@@ -201,13 +214,13 @@ type KvWatcher = Awaited<ReturnType<KV["watch"]>>;
  * Asks the stream whether the key holds anything (`STREAM.INFO`), then watches it (a consumer
  * filtered to the key): the two reads a `"kv"` key source needs, and all it asks of the server.
  */
-async function openWatch(nc: NatsConnection, bucket: string): Promise<OpenedWatch> {
+async function openWatch(nc: NatsConnection, bucket: string, key: string): Promise<OpenedWatch> {
   const jsm = await jetstreamManager(nc, { checkAPI: false });
   const { state } = await jsm.streams.info(`KV_${bucket}`, {
-    subjects_filter: `$KV.${bucket}.${JWKS_KEY}`,
+    subjects_filter: `$KV.${bucket}.${key}`,
   });
   const kv = await new Kvm(nc).open(bucket);
-  const watch = await kv.watch({ key: JWKS_KEY });
+  const watch = await kv.watch({ key });
   let delivered = (): void => undefined;
   const firstValue = new Promise<void>((resolve) => {
     delivered = resolve;
