@@ -78,7 +78,8 @@ describe("a key set that cannot ever load", () => {
       }),
     );
     expect(err.code).toBe("FORBIDDEN");
-    expect(err.message).toContain("$JS.API.STREAM.INFO.KV_mesh_registry");
+    // The caller may look at the bucket (for the presence keys) but follow only presence-jwks.
+    expect(err.message).toContain("$JS.API.CONSUMER.CREATE.KV_mesh_registry.");
     expect(err.message).toContain(`the "${JWKS_KEY}" key`);
     // Nothing was announced, and the connection it was given is still the caller's to use.
     await nc.flush();
