@@ -18,6 +18,7 @@ import {
   waitUntil,
 } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CLI_VARIABLES } from "../packages/cli/test/cli-process.js";
 import {
   type ComposeFile,
   type ComposeService,
@@ -268,32 +269,7 @@ function runService(
     env,
     cwd: ROOT,
     // Nothing from the developer's shell may configure these processes: only the file does.
-    unset: [
-      "NATS_URL",
-      "MESH_PREFIX",
-      "MESH_TOKEN",
-      "MESH_TOKEN_FILE",
-      "MESH_JWKS",
-      "MESH_SIGNING_KEY",
-      "MESH_UNSIGNED_PRESENCE",
-      "MESH_PRESENCE_KEYS",
-      "MESH_ISSUER",
-      "MESH_AUDIENCE",
-      "MESH_HEARTBEAT_MS",
-      "MESH_HTTP_PORT",
-      "MESH_HTTP_HOST",
-      "MESH_REPLICAS",
-      "MESH_WEIGHT",
-      "MESH_INBOX_PREFIXES",
-      "MESH_DASHBOARD_HOST",
-      "MESH_DASHBOARD_PORT",
-      "NATS_USER",
-      "NATS_PASSWORD",
-      "NATS_TOKEN",
-      "NATS_CREDS",
-      "NATS_NKEY",
-      "NATS_INBOX_PREFIX",
-    ],
+    unset: CLI_VARIABLES,
   });
 }
 
