@@ -142,4 +142,20 @@ describe("call with the registries' keys", () => {
     }
     expect(replies).toContain('"stolen"');
   });
+
+  it("reads no keys for a queue call, which reads no presence", async () => {
+    const s = await scene();
+    const queue = await runCli(["call", "billing.pay", "--json"], {
+      ...s.env,
+      MESH_PRESENCE_KEYS: join(tempDir(), "none.json"),
+    });
+    expect([queue.code, queue.stdout]).toEqual([0, '"real"']);
+    // The same variable is refused where presence is read.
+    const weighted = await runCli(["call", "billing.pay", "--balance", "weighted"], {
+      ...s.env,
+      MESH_PRESENCE_KEYS: join(tempDir(), "none.json"),
+    });
+    expect(weighted.code).toBe(2);
+    expect(weighted.stderr).toContain("MESH_PRESENCE_KEYS");
+  });
 });

@@ -87,7 +87,8 @@ export async function call(
   const payload = await jsonArgument(json, io);
   // Presence (a KV watch) only when the call needs it: a strategy that picks, or a version.
   const presence = (o.balance !== undefined && o.balance !== "queue") || o.version !== undefined;
-  const keys = presenceKeysSource(o.presenceKeys);
+  // The keys only matter with presence: a queue call neither reads MESH_PRESENCE_KEYS nor fails on it.
+  const keys = presence ? presenceKeysSource(o.presenceKeys) : undefined;
   const nc = await connectNats(global, "call", ConnectMode.once);
   try {
     const mesh = await connectMesh({
