@@ -27,6 +27,9 @@ export interface NatsCredentials {
   nkeyFile?: string;
 }
 
+/** The longest credential value taken: a password, a token or a file path, never a payload. */
+const MAX_CREDENTIAL_LENGTH = 4096;
+
 const FIELDS = ["user", "password", "token", "credsFile", "nkeyFile"] as const;
 const REDACTED = "[redacted]";
 
@@ -80,8 +83,13 @@ export function resolveNatsCredentials(
   for (const field of FIELDS) {
     const value = credentials[field];
     if (value === undefined) continue;
-    if (typeof value !== "string" || value === "" || value.length > 4096) {
+    if (typeof value !== "string" || value === "") {
       throw new TypeError(`credentials.${field} must be a non-empty string`);
+    }
+    if (value.length > MAX_CREDENTIAL_LENGTH) {
+      throw new TypeError(
+        `credentials.${field} is longer than ${MAX_CREDENTIAL_LENGTH} characters (a password or a file path)`,
+      );
     }
     given[field] = value;
   }

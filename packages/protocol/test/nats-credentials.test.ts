@@ -50,6 +50,10 @@ describe("resolveNatsCredentials", () => {
     expect(() => resolveNatsCredentials({ token: "t", credsFile: "/c" })).toThrow(TypeError);
     expect(() => resolveNatsCredentials({ password: "p" })).toThrow(TypeError);
     expect(() => resolveNatsCredentials({ user: "" })).toThrow(TypeError);
+    expect(() => resolveNatsCredentials({ token: "t".repeat(4097) })).toThrow(
+      /credentials\.token is longer than 4096 characters/,
+    );
+    expect(resolveNatsCredentials({ token: "t".repeat(4096) })).toBeDefined();
     expect(() => resolveNatsCredentials({ token: 7 as unknown as string })).toThrow(TypeError);
     expect(() => resolveNatsCredentials(null as unknown as NatsCredentials)).toThrow(TypeError);
   });
