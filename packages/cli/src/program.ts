@@ -193,15 +193,15 @@ function identityOf(pick: <T>(key: string) => T | undefined, prefix: string): Co
   }
 }
 
-/** The flag of a `NatsCredentials` field, for messages. */
+/** The flags of the `NatsCredentials` fields not named like them, for messages. */
+const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  token: "nats-token",
+  credsFile: "creds",
+  nkeyFile: "nkey",
+};
+
 function flagOf(field: string): string {
-  return field === "token"
-    ? "nats-token"
-    : field === "credsFile"
-      ? "creds"
-      : field === "nkeyFile"
-        ? "nkey"
-        : field;
+  return FLAG_OF_FIELD[field] ?? field;
 }
 
 /** Commands from `cmd` up to the program. */
@@ -289,7 +289,7 @@ function needsJwks(o: { jwks: string | undefined }, cmd: Command): void {
   }
 }
 
-/** `--presence-keys` of the commands that read presence (`call`, `ls`, `watch`); a new object each call. */
+/** `--presence-keys` of the commands that read presence (`call`, `ls`, `watch`, `dashboard`); a new object each call. */
 function presenceKeysOption(): Option {
   return new Option(
     "--presence-keys <JWKS>",

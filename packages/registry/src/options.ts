@@ -291,16 +291,16 @@ function signerOf(key: JWK | string): PresenceSigner {
   return createPresenceSigner(jwk as JWK);
 }
 
-/**
- * Resolves and checks registry options into a new object; throws `TypeError` on anything
- * invalid, before any connection is made. Never mutates `options`.
- */
 /** Three heartbeats of `MESH_HEARTBEAT_MS`, when it is set: the agents' own interval. */
 function heartbeatTimeoutFromEnv(): number | undefined {
   const heartbeatMs = heartbeatMsFromEnv();
   return heartbeatMs === undefined ? undefined : 3 * heartbeatMs;
 }
 
+/**
+ * Resolves and checks registry options into a new object; throws `TypeError` on anything
+ * invalid, before any connection is made. Never mutates `options`.
+ */
 export function resolveRegistryOptions(options: RegistryOptions = {}): ResolvedRegistryOptions {
   if (options === null || typeof options !== "object") {
     throw new TypeError("startRegistry options must be an object");

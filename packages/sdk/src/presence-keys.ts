@@ -51,7 +51,7 @@ export function checkPresenceKeysText(text: string, name: string): JwksSource {
 /**
  * The registries' public keys from `MESH_PRESENCE_KEYS` (a JWKS file path, inline JSON or
  * `"kv"`), or `undefined` when it is unset or blank. `connectMesh` uses it when
- * `presence.keys` is not given, and the CLI's `call`, `ls` and `watch` without
+ * `presence.keys` is not given, and the CLI's `call`, `ls`, `watch` and `dashboard` without
  * `--presence-keys`. Throws `TypeError` naming the variable on a value that is none of those.
  */
 export function presenceKeysFromEnv(env: NodeJS.ProcessEnv = process.env): JwksSource | undefined {

@@ -8,13 +8,13 @@ import {
 import { inputError } from "../errors.js";
 import { type Io, note } from "../io.js";
 
-/** The `--presence-keys` flag of `call`, `ls` and `watch`, as parsed. */
+/** The `--presence-keys` flag of `call`, `ls`, `watch` and `dashboard`, as parsed. */
 export interface PresenceKeysOption {
   readonly presenceKeys: JwksSource | undefined;
 }
 
 /**
- * The registries' public keys of `call`, `ls` and `watch`: `--presence-keys` (checked by its
+ * The registries' public keys of `call`, `ls`, `watch` and `dashboard`: `--presence-keys` (checked by its
  * parser), else `MESH_PRESENCE_KEYS` read as the SDK reads it, else none (records unchecked).
  * A bad variable is an input error (exit 2) naming it.
  */
