@@ -116,6 +116,25 @@ describe("natsmesh with NATS credentials", () => {
     expect(JSON.parse(fromFlags.stdout)).toEqual({ charged: 2 });
   });
 
+  it("takes the kind of credentials typed on the command line over the variables' other kinds", async () => {
+    const env = callerEnv();
+    // A NATS token left in the shell: --user/--password typed replace it, not join it.
+    const typed = await cli(
+      ["call", "billing.charge", "3", "--user", env.NATS_USER!, "--password", env.NATS_PASSWORD!],
+      { NATS_TOKEN: "tStale1", NATS_INBOX_PREFIX: ROLES.caller.inbox },
+    );
+    expect(typed.code, typed.stderr).toBe(0);
+    expect(JSON.parse(typed.stdout)).toEqual({ charged: 3 });
+    // The same kind still combines: --password typed with NATS_USER from the shell.
+    const mixed = await cli(["call", "billing.charge", "4", "--password", env.NATS_PASSWORD!], {
+      NATS_USER: env.NATS_USER!,
+      NATS_TOKEN: "tStale1",
+      NATS_INBOX_PREFIX: ROLES.caller.inbox,
+    });
+    expect(mixed.code, mixed.stderr).toBe(0);
+    expect(JSON.parse(mixed.stdout)).toEqual({ charged: 4 });
+  });
+
   it("lists presence as caller, and never prints a password", async () => {
     const env = callerEnv();
     let listed = await cli(["ls", "--json"], env);

@@ -172,15 +172,29 @@ const OFFLINE = new Set(["keys generate", "token issue", "token inspect"]);
  * The NATS identity the flags and variables give, checked: a bad one is a usage error. Commands
  * without the NATS options (`token issue`, …) get none, whatever the environment holds.
  */
-function identityOf(pick: <T>(key: string) => T | undefined, prefix: string): ConnectionIdentity {
+function identityOf(
+  pick: <T>(key: string) => T | undefined,
+  typed: (key: string) => boolean,
+  prefix: string,
+): ConnectionIdentity {
   const text = (key: string) => pick<string>(key) || undefined;
+  // A kind of credentials typed on the command line replaces the other kinds the variables
+  // give: a `NATS_USER` left in the shell does not turn `--creds` into two kinds at once, while
+  // `--password` still goes with `NATS_USER`.
+  const typedKinds = new Set(
+    Object.entries(CREDENTIAL_KIND)
+      .filter(([key]) => typed(key))
+      .map(([, kind]) => kind),
+  );
+  const credential = (key: string) =>
+    typedKinds.size > 0 && !typedKinds.has(CREDENTIAL_KIND[key]!) ? undefined : text(key);
   try {
     const credentials = resolveNatsCredentials({
-      user: text("user"),
-      password: text("password"),
-      token: text("natsToken"),
-      credsFile: text("creds"),
-      nkeyFile: text("nkey"),
+      user: credential("user"),
+      password: credential("password"),
+      token: credential("natsToken"),
+      credsFile: credential("creds"),
+      nkeyFile: credential("nkey"),
     });
     const inboxPrefix = text("inboxPrefix");
     if (inboxPrefix !== undefined) assertInboxPrefix(inboxPrefix, prefix);
@@ -192,6 +206,15 @@ function identityOf(pick: <T>(key: string) => T | undefined, prefix: string): Co
     );
   }
 }
+
+/** The options that carry NATS credentials (commander keys), and the kind each belongs to. */
+const CREDENTIAL_KIND: Readonly<Record<string, string>> = {
+  user: "user",
+  password: "user",
+  natsToken: "token",
+  creds: "creds",
+  nkey: "nkey",
+};
 
 /** The flags of the `NatsCredentials` fields not named like them, for messages. */
 const FLAG_OF_FIELD: Readonly<Record<string, string>> = {
@@ -218,10 +241,9 @@ function lineage(cmd: Command): Command[] {
  */
 export function globalsOf(cmd: Command): GlobalOptions {
   const chain = lineage(cmd);
-  const pick = <T>(key: string): T | undefined => {
-    const typed = chain.find((c) => c.getOptionValueSource(key) === "cli");
-    return (typed ?? cmd).getOptionValue(key) as T | undefined;
-  };
+  const typedIn = (key: string) => chain.find((c) => c.getOptionValueSource(key) === "cli");
+  const pick = <T>(key: string): T | undefined =>
+    (typedIn(key) ?? cmd).getOptionValue(key) as T | undefined;
   // `||`: a blank variable is stored as "" (see value.blankAsUnset).
   const prefix = pick<string>("prefix") || DEFAULT_PREFIX;
   return {
@@ -230,7 +252,7 @@ export function globalsOf(cmd: Command): GlobalOptions {
     json: pick<boolean>("json") === true,
     logLevel: pick<value.LogLevel>("logLevel") || "info",
     token: pick<string>("token") || undefined,
-    identity: identityOf(pick, prefix),
+    identity: identityOf(pick, (key) => typedIn(key) !== undefined, prefix),
   };
 }
 
