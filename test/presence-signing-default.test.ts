@@ -286,5 +286,11 @@ describe("the SDK with MESH_PRESENCE_KEYS", () => {
       expect(err, value).toBeInstanceOf(TypeError);
       expect((err as Error).message, value).toContain("MESH_PRESENCE_KEYS");
     }
+    // Over 256 KiB (valid JSON, padded): refused by size, as a key file or the KV key is.
+    const big = JSON.stringify({ keys: [keys.jwks.keys[0]], pad: "x".repeat(256 * 1024) });
+    vi.stubEnv("MESH_PRESENCE_KEYS", big);
+    const err = await connectMesh({ servers: "nats://127.0.0.1:1" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/MESH_PRESENCE_KEYS: .* larger than 262144 bytes/);
   });
 });

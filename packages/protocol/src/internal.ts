@@ -146,6 +146,7 @@ export {
   type KeySource,
   type KeySourceOptions,
   MAX_JWKS_BYTES,
+  parseJwks,
   startKeySource,
 } from "./tokens/key-source.js";
 export { rejection, unauthenticated } from "./tokens/rejections.js";

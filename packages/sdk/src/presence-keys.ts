@@ -1,12 +1,12 @@
 import { statSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { PRESENCE_JWKS_KEY, PresenceKeys } from "@natsmesh/protocol";
 import {
-  assertJwks,
-  type JsonWebKeySet,
-  PRESENCE_JWKS_KEY,
-  PresenceKeys,
-} from "@natsmesh/protocol";
-import { type JwksSource, type KeySource, startKeySource } from "@natsmesh/protocol/internal";
+  type JwksSource,
+  type KeySource,
+  parseJwks,
+  startKeySource,
+} from "@natsmesh/protocol/internal";
 
 /** The variable the SDK and the CLI read the registries' public keys from. */
 export const PRESENCE_KEYS_VARIABLE = "MESH_PRESENCE_KEYS";
@@ -23,20 +23,11 @@ export function checkPresenceKeysText(text: string, name: string): JwksSource {
   }
   if (value === "kv") return value;
   if (value.startsWith("{")) {
-    let jwks: unknown;
     try {
-      jwks = JSON.parse(value);
-    } catch (err) {
-      throw new TypeError(`${name} starts with "{" but is not JSON (a public JWKS)`, {
-        cause: err,
-      });
-    }
-    try {
-      assertJwks(jwks);
+      return parseJwks(value, "the inline JWKS");
     } catch (err) {
       throw new TypeError(`${name}: ${(err as Error).message}`, { cause: err });
     }
-    return jwks as JsonWebKeySet;
   }
   let file: boolean;
   try {

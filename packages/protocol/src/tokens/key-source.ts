@@ -54,7 +54,11 @@ export interface KeySource {
   stop(): void;
 }
 
-function parseJwks(text: string, where: string): JsonWebKeySet {
+/**
+ * A public key set from its JSON text: `TypeError` naming `where` when it is over
+ * {@link MAX_JWKS_BYTES}, not JSON, or not a public key set.
+ */
+export function parseJwks(text: string, where: string): JsonWebKeySet {
   if (text.length > MAX_JWKS_BYTES) {
     throw new TypeError(`${where} is larger than ${MAX_JWKS_BYTES} bytes; refused`);
   }
