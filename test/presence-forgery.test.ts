@@ -3,7 +3,6 @@ import { type Agent, startAgent } from "@natsmesh/agent";
 import {
   createPresenceSigner,
   generateKeyPair,
-  type InstanceRecord,
   issueToken,
   type MeshKeyPair,
   presenceBucket,
@@ -11,7 +10,14 @@ import {
 } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh, type Mesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  forgedRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // Defect 5 of issue 8: a well-formed record written straight into <P>_presence took 594 of 599
@@ -94,15 +100,6 @@ async function scene(): Promise<Scene> {
   return { prefix, agent, kv, stolen: () => stolen, mesh, callerToken };
 }
 
-function fake(prefix: string, id: string, over: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    ...{ v: 1, id, service: "billing", version: "1.0.0", weight: 10_000, status: "ready" },
-    ...{ methods: ["pay"], subject: `${prefix}.inst.billing.${id}`, host: "evil", pid: 1 },
-    ...{ metadata: {}, startedAt: Date.now() },
-    ...over,
-  };
-}
-
 async function weightedCalls(mesh: Mesh): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (let i = 0; i < CALLS; i++) {
@@ -122,13 +119,16 @@ describe("forged presence records, with the registries' keys in the SDK", () => 
         new TextDecoder().decode((await s.kv.get(presenceKey("billing", s.agent.id)))!.value),
       );
       expect(real.sig?.kid).toBe(keys.kid);
-      await s.kv.put("billing.FAKE1", JSON.stringify(fake(s.prefix, "FAKE1")));
+      await s.kv.put("billing.FAKE1", JSON.stringify(forgedRecord(s.prefix, "FAKE1")));
       const forger = createPresenceSigner(attacker.privateJwk);
-      await s.kv.put("billing.FAKE2", forger.signedValue("billing.FAKE2", fake(s.prefix, "FAKE2")));
+      await s.kv.put(
+        "billing.FAKE2",
+        forger.signedValue("billing.FAKE2", forgedRecord(s.prefix, "FAKE2")),
+      );
       // The real record's signature, pasted onto a fake.
       await s.kv.put(
         "billing.FAKE3",
-        JSON.stringify({ ...fake(s.prefix, "FAKE3"), sig: real.sig }),
+        JSON.stringify({ ...forgedRecord(s.prefix, "FAKE3"), sig: real.sig }),
       );
       // The real record, its weight raised and its subject pointed elsewhere, keeps its signature.
       await s.kv.put(
@@ -164,7 +164,7 @@ describe("forged presence records, with the registries' keys in the SDK", () => 
       token: s.callerToken,
     });
     try {
-      await s.kv.put("billing.FAKE1", JSON.stringify(fake(s.prefix, "FAKE1")));
+      await s.kv.put("billing.FAKE1", JSON.stringify(forgedRecord(s.prefix, "FAKE1")));
       expect(
         await waitUntil(() => unchecked.instances("billing").length === 2, { timeoutMs: 10_000 }),
       ).toBe(true);

@@ -14,7 +14,14 @@ import {
 } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  forgedRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // presence.keys "kv" reads the registries' presence keys from their own key, `presence-jwks`,
@@ -87,11 +94,7 @@ describe('presence.keys "kv"', () => {
       const presence = await new Kvm(t.nc).open(presenceBucket(prefix));
       await presence.put(
         presenceKey("billing", "FAKE1"),
-        JSON.stringify({
-          ...{ v: 1, id: "FAKE1", service: "billing", version: "1.0.0", weight: 10_000 },
-          ...{ status: "ready", methods: ["pay"], subject: `${prefix}.inst.billing.FAKE1` },
-          ...{ host: "evil", pid: 1, metadata: {}, startedAt: Date.now() },
-        }),
+        JSON.stringify(forgedRecord(prefix, "FAKE1")),
       );
       expect(await waitUntil(() => mesh.presenceStats().unsigned >= 1, { timeoutMs: 10_000 })).toBe(
         true,

@@ -6,7 +6,6 @@ import { Kvm } from "@nats-io/kv";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import {
   generateKeyPair,
-  type InstanceRecord,
   issueToken,
   type MeshKeyPair,
   presenceBucket,
@@ -14,7 +13,14 @@ import {
 } from "@natsmesh/protocol";
 import { type RegistryOptions, startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  forgedRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
@@ -224,14 +230,7 @@ describe("the SDK with MESH_PRESENCE_KEYS", () => {
     expect(live).toBe(true);
     // The leader would repair the forgery: the SDK's own check is what is tested here.
     await registry.stop();
-    const forged: InstanceRecord = {
-      ...agent.record,
-      id: "FAKE1",
-      subject: `${prefix}.inst.billing.FAKE1`,
-      weight: 10_000,
-      host: "evil",
-    };
-    await kv.put(presenceKey("billing", "FAKE1"), JSON.stringify(forged));
+    await kv.put(presenceKey("billing", "FAKE1"), JSON.stringify(forgedRecord(prefix, "FAKE1")));
     return { prefix, agent };
   }
 

@@ -5,13 +5,13 @@ import { type Agent, startAgent } from "@natsmesh/agent";
 import {
   createPresenceSigner,
   generateKeyPair,
-  type InstanceRecord,
   type MeshKeyPair,
   presenceKey,
 } from "@natsmesh/protocol";
 import {
   cleanup,
   createPresenceBucket,
+  forgedRecord,
   killAllProcesses,
   setup,
   type TestSetup,
@@ -64,14 +64,7 @@ async function scene(): Promise<Scene> {
   agents.push(agent);
   const key = presenceKey("billing", agent.id);
   await kv.put(key, createPresenceSigner(keys.privateJwk).signedValue(key, agent.record));
-  const forged: InstanceRecord = {
-    ...agent.record,
-    id: "FAKE1",
-    subject: `${prefix}.inst.billing.FAKE1`,
-    weight: 10_000,
-    host: "evil",
-  };
-  await kv.put(presenceKey("billing", "FAKE1"), JSON.stringify(forged));
+  await kv.put(presenceKey("billing", "FAKE1"), JSON.stringify(forgedRecord(prefix, "FAKE1")));
   t.nc.subscribe(`${prefix}.inst.billing.FAKE1.pay`, {
     callback: (_err, msg) => {
       msg.respond(new TextEncoder().encode('"stolen"'));

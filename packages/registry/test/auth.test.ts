@@ -14,9 +14,8 @@ import {
 } from "@natsmesh/protocol";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { cleanup, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import { cleanup, forgedRecord, setup, type TestSetup, uniquePrefix } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { forgedRecord } from "./helpers.js";
 
 let t: TestSetup;
 let keys: MeshKeyPair;

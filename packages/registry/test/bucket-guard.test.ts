@@ -8,9 +8,15 @@ import {
   registryBucket,
 } from "@natsmesh/protocol";
 import { LEADER_KEY, type Registry, startRegistry } from "@natsmesh/registry";
-import { cleanup, setup, type TestSetup, uniquePrefix, waitUntil } from "@natsmesh/testing";
+import {
+  cleanup,
+  forgedRecord,
+  setup,
+  type TestSetup,
+  uniquePrefix,
+  waitUntil,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { forgedRecord } from "./helpers.js";
 
 // The target is "within a heartbeat timeout"; the heartbeat is fast so that a timeout is short.
 const HEARTBEAT_MS = 100;

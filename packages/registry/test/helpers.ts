@@ -1,7 +1,5 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
-import type { InstanceRecord } from "@natsmesh/protocol";
-import { instanceRecord } from "@natsmesh/testing";
 
 /** The bucket's last stream sequence: it moves on every put and delete, by anyone. */
 export async function lastSeq(kv: KV): Promise<number> {
@@ -29,17 +27,4 @@ export async function record(kv: KV): Promise<Recorder> {
 /** `test/fixtures/<name>.mjs`, for `startFixture()`. */
 export function fixture(name: "agent" | "registry" | "probed-registry"): URL {
   return new URL(`./fixtures/${name}.mjs`, import.meta.url);
-}
-
-/** A well-formed record of `billing` that no agent announced: what an attacker would write. */
-export function forgedRecord(prefix: string, id: string, service = "billing"): InstanceRecord {
-  return instanceRecord(prefix, service, {
-    id,
-    version: "6.6.6",
-    weight: 10_000,
-    methods: ["pay"],
-    host: "evil",
-    pid: 1,
-    startedAt: Date.now(),
-  });
 }

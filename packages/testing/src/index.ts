@@ -17,6 +17,7 @@ export { freePorts } from "./ports.js";
 export { floodRecord, type PresenceFloodOptions, presenceFlood } from "./presence-flood.js";
 export {
   createPresenceBucket,
+  forgedRecord,
   instanceRecord,
   putRecord,
   TEST_RECORD_STARTED_AT,

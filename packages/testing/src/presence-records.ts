@@ -32,6 +32,28 @@ export function instanceRecord(
   };
 }
 
+/**
+ * A well-formed record of `billing` that no agent announced, as an attacker would write it
+ * straight into the bucket: a weight of 10,000 (against the default 100) so that weighted
+ * balancing would send it nearly every call, host `evil`, and `changes` applied.
+ */
+export function forgedRecord(
+  prefix: string,
+  id: string,
+  changes: Partial<InstanceRecord> = {},
+): InstanceRecord {
+  return instanceRecord(prefix, changes.service ?? "billing", {
+    id,
+    version: "6.6.6",
+    weight: 10_000,
+    methods: ["pay"],
+    host: "evil",
+    pid: 1,
+    startedAt: Date.now(),
+    ...changes,
+  });
+}
+
 /** Creates `<prefix>_presence` as a registry does (history 1), for tests that play the registry. */
 export function createPresenceBucket(nc: NatsConnection, prefix: string): Promise<KV> {
   return new Kvm(nc).create(presenceBucket(prefix), { history: 1 });
