@@ -231,6 +231,7 @@ const PUBLIC_API = {
       "cleanup",
       "createPresenceBucket",
       "floodRecord",
+      "forgedRecord",
       "freePorts",
       "heapAfterGcMiB",
       "instanceRecord",
