@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { closeServer, listen, settledWithin } from "@natsmesh/protocol/internal";
+import { checkInt, closeServer, listen, settledWithin } from "@natsmesh/protocol/internal";
 import { createDashboard, type Dashboard } from "./dashboard.js";
 import type { DashboardOptions } from "./options.js";
 
@@ -38,10 +38,8 @@ export function dashboardUrl(host: string, port: number): string {
  * paths. Resolves once listening; rejects when the port cannot be bound.
  */
 export async function serveDashboard(options: DashboardServerOptions): Promise<DashboardServer> {
-  const { port = 0, host = "127.0.0.1", ...rest } = options;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new TypeError(`port must be an integer from 0 to 65535, got ${String(port)}`);
-  }
+  const { port: portOption = 0, host = "127.0.0.1", ...rest } = options;
+  const port = checkInt(portOption, "port", 0, 65_535);
   const dashboard = createDashboard({ ...rest, listenHost: host });
   const server = createServer((req, res) => {
     if (!dashboard.handle(req, res)) {

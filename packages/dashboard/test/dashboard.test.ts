@@ -69,6 +69,14 @@ describe("dashboard server", () => {
     await cleanup(server, ...agents);
   });
 
+  it("refuses a port that is not an integer from 0 to 65535 with a TypeError", async () => {
+    for (const port of [-1, 65_536, 1.5]) {
+      await expect(
+        serveDashboard({ connection: t.nc, presence: feed, prefix: t.prefix, port }),
+      ).rejects.toBeInstanceOf(TypeError);
+    }
+  });
+
   it("serves the page on 127.0.0.1 with a strict CSP, and nothing else", async () => {
     expect(server.url).toBe(`http://127.0.0.1:${server.port}/dashboard/`);
     const page = await fetch(server.url);

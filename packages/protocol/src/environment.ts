@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIntInRange } from "./integers.js";
 import { assertPrefix } from "./names.js";
 import type { TokenGateOptions } from "./tokens/token-gate.js";
 import type { TokenSource } from "./tokens/token-provider.js";
@@ -22,17 +23,11 @@ export function authFromEnv(env: NodeJS.ProcessEnv = process.env): TokenGateOpti
 
 /**
  * The longest token lifetime from `MESH_MAX_TOKEN_LIFETIME` (whole seconds), or `undefined`
- * when unset. Verifiers refuse longer-lived tokens; `natsmesh token issue` refuses to make
- * them. Throws `TypeError` on a value that is not a whole number of seconds ≥ 1.
+ * when it is unset or blank. Verifiers refuse longer-lived tokens; `natsmesh token issue`
+ * refuses to make them. Throws `TypeError` on a value that is not a whole number of seconds ≥ 1.
  */
 export function maxTokenLifetimeFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env.MESH_MAX_TOKEN_LIFETIME;
-  if (raw === undefined || raw === "") return undefined;
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
-    throw new TypeError(`MESH_MAX_TOKEN_LIFETIME must be whole seconds ≥ 1, got ${raw}`);
-  }
-  return n;
+  return wholeFromEnv(env, "MESH_MAX_TOKEN_LIFETIME", "seconds");
 }
 
 /**
@@ -107,11 +102,20 @@ export function prefixFromEnv(env: NodeJS.ProcessEnv = process.env): string | un
  * the variable, on a value that is not a whole number of milliseconds ≥ 1.
  */
 export function heartbeatMsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = variable(env, "MESH_HEARTBEAT_MS");
+  return wholeFromEnv(env, "MESH_HEARTBEAT_MS", "milliseconds");
+}
+
+/**
+ * A whole number ≥ 1 of `unit` from the variable `name`, or `undefined` when it is unset or
+ * blank. Digits only: "1s", "1e3" or "1.5" throw a `TypeError` naming the variable, rather than
+ * being read as something the operator did not write.
+ */
+function wholeFromEnv(env: NodeJS.ProcessEnv, name: string, unit: string): number | undefined {
+  const raw = variable(env, name);
   if (raw === undefined) return undefined;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
-    throw new TypeError(`MESH_HEARTBEAT_MS must be whole milliseconds ≥ 1, got ${raw}`);
+  if (!/^\d+$/.test(raw) || !isIntInRange(n, 1, Number.MAX_SAFE_INTEGER)) {
+    throw new TypeError(`${name} must be whole ${unit} ≥ 1, got ${raw}`);
   }
   return n;
 }

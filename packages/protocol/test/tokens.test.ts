@@ -449,6 +449,7 @@ describe("token lifetime", () => {
 describe("MESH_MAX_TOKEN_LIFETIME", () => {
   it("sets the verifiers' maximum lifetime, in whole seconds", () => {
     expect(maxTokenLifetimeFromEnv({})).toBeUndefined();
+    expect(maxTokenLifetimeFromEnv({ MESH_MAX_TOKEN_LIFETIME: " " })).toBeUndefined();
     expect(maxTokenLifetimeFromEnv({ MESH_MAX_TOKEN_LIFETIME: "3600" })).toBe(3600);
     expect(
       authFromEnv({ MESH_JWKS: "kv", MESH_MAX_TOKEN_LIFETIME: "600" })?.maxTokenLifetimeSec,

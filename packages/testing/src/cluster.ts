@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { checkInt } from "@natsmesh/protocol/internal";
 import { waitForCluster } from "./cluster-ready.js";
 import { NatsTestingError } from "./errors.js";
 import type { NatsServer } from "./nats-server.js";
@@ -57,13 +58,11 @@ export const DEFAULT_NATS_CLUSTER_SIZE = 3;
  */
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsCluster> {
   const {
-    size = DEFAULT_NATS_CLUSTER_SIZE,
+    size: sizeOption = DEFAULT_NATS_CLUSTER_SIZE,
     name = `natsmesh-${randomBytes(4).toString("hex")}`,
     ...rest
   } = options;
-  if (!Number.isInteger(size) || size < 1) {
-    throw new TypeError(`size must be a positive integer, got ${size}`);
-  }
+  const size = checkInt(sizeOption, "size", 1, Number.MAX_SAFE_INTEGER);
   if (!/^[A-Za-z0-9_-]+$/.test(name)) {
     throw new TypeError(`name must match [A-Za-z0-9_-]+, got ${name}`);
   }

@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import { checkInt } from "@natsmesh/protocol/internal";
 
 /** Where a test server runs. */
 export const NATS_RUNTIMES = ["auto", "process", "container"] as const;
@@ -119,14 +120,11 @@ export function resolveNatsServerOptions(
   if (typeof binary !== "string" || binary === "") {
     throw new TypeError("binary must be a non-empty string");
   }
-  const port = options.port ?? d.port;
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new TypeError(`port must be an integer in 0..65535, got ${port}`);
-  }
-  const maxPayload = options.maxPayload;
-  if (maxPayload !== undefined && (!Number.isInteger(maxPayload) || maxPayload <= 0)) {
-    throw new TypeError(`maxPayload must be a positive integer, got ${maxPayload}`);
-  }
+  const port = checkInt(options.port ?? d.port, "port", 0, 65_535);
+  const maxPayload =
+    options.maxPayload === undefined
+      ? undefined
+      : checkInt(options.maxPayload, "maxPayload", 1, Number.MAX_SAFE_INTEGER);
   const configFile = options.configFile;
   if (configFile !== undefined && (typeof configFile !== "string" || configFile === "")) {
     throw new TypeError("configFile must be a non-empty path");

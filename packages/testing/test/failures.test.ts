@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startNatsServer } from "@natsmesh/testing";
+import { startNatsCluster, startNatsServer } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAlive } from "./helpers.js";
 
@@ -70,6 +70,8 @@ describe("startNatsServer failures", () => {
     await expect(startNatsServer({ port: 70_000 })).rejects.toBeInstanceOf(TypeError);
     await expect(startNatsServer({ maxPayload: -1 })).rejects.toBeInstanceOf(TypeError);
     await expect(startNatsServer({ startTimeoutMs: 0 })).rejects.toBeInstanceOf(TypeError);
+    await expect(startNatsServer({ maxPayload: 1.5 })).rejects.toBeInstanceOf(TypeError);
+    await expect(startNatsCluster({ size: 0 })).rejects.toBeInstanceOf(TypeError);
   });
 });
 
