@@ -92,7 +92,12 @@ describe("natsmesh events and dlq", () => {
     expect(overview.code).toBe(0);
     const o = JSON.parse(overview.stdout);
     expect(o.groups).toEqual([
-      expect.objectContaining({ service: "billing", pattern: "order.created", pending: 0 }),
+      expect.objectContaining({
+        service: "billing",
+        pattern: "order.created",
+        pending: 0,
+        deadLetters: 2,
+      }),
     ]);
     expect(o.deadLetters).toEqual({ billing: 2 });
     const text = await cli(prefix, "events", "ls");

@@ -43,6 +43,7 @@ export {
   type DeadLetter,
   type DeadLetterInfo,
   deadLetterHeaders,
+  INVALID_EVENT,
   readDeadLetter,
   replayHeaders,
 } from "./events/dead-letter.js";

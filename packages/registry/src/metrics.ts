@@ -149,7 +149,9 @@ function observe(meter: Meter, source: MetricsSource): () => void {
       ] as const,
   );
   const deadLetters = meter.createObservableGauge("natsmesh.events.dead_letters", {
-    description: "Dead letters kept in the dead-letter stream, by service.",
+    description:
+      "Dead letters kept in the dead-letter stream, by consumer group; those no group is " +
+      "credited with (overlapping patterns, group gone) by service alone.",
     unit: "{event}",
   });
   const all: Observable[] = [
@@ -196,17 +198,20 @@ function observe(meter: Meter, source: MetricsSource): () => void {
         ),
       );
     }
-    const services = new Set([
-      ...events.groups.map((g) => g.service),
-      ...Object.keys(events.deadLetters),
-    ]);
-    deadLetterSeries.observe(
-      r,
-      Array.from(
-        services,
-        (service) => [service, { service }, events.deadLetters[service] ?? 0] as const,
-      ),
-    );
+    // Per group, plus per service what no group is credited with, so that a sum by service is
+    // every dead letter of the service.
+    const unclaimed = new Map(Object.entries(events.deadLetters));
+    const letters: (readonly [string, Record<string, string>, number])[] = [];
+    for (const g of events.groups) {
+      letters.push([
+        `${g.service} ${g.pattern}`,
+        { service: g.service, pattern: g.pattern },
+        g.deadLetters,
+      ]);
+      unclaimed.set(g.service, (unclaimed.get(g.service) ?? 0) - g.deadLetters);
+    }
+    for (const [service, n] of unclaimed) if (n > 0) letters.push([service, { service }, n]);
+    deadLetterSeries.observe(r, letters);
   };
   meter.addBatchObservableCallback(callback, all);
   return () => meter.removeBatchObservableCallback(callback, all);

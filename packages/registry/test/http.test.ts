@@ -1,9 +1,18 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { jetstream } from "@nats-io/jetstream";
 import { MeshError, startAgent } from "@natsmesh/agent";
+import { deadLetterHeaders } from "@natsmesh/protocol/internal";
 import { startRegistry } from "@natsmesh/registry";
 import { connectMesh } from "@natsmesh/sdk";
-import { cleanup, setup, startNatsServer, type TestSetup, uniquePrefix } from "@natsmesh/testing";
+import {
+  cleanup,
+  setup,
+  startNatsServer,
+  type TestSetup,
+  uniquePrefix,
+  until,
+} from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 let t: TestSetup;
@@ -35,7 +44,7 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 describe("http endpoint", () => {
-  it("exposes per-group pending, in-flight and redelivered events and dead letters per service", async () => {
+  it("exposes per-group pending, in-flight, redelivered and dead-lettered events", async () => {
     const prefix = uniquePrefix("h");
     await using registry = await startRegistry({
       servers: t.server.url,
@@ -46,6 +55,7 @@ describe("http endpoint", () => {
     const held = new Promise<void>((r) => {
       release = r;
     });
+    let failures = 0;
     await using _agent = await startAgent({
       connection: t.nc,
       prefix,
@@ -56,23 +66,67 @@ describe("http endpoint", () => {
         "order.refused": () => {
           throw new MeshError("INSUFFICIENT_FUNDS", "no");
         },
+        // Fails twice (retried at once, then parked for ten minutes): delivered twice, unacked.
+        "order.retried": {
+          backoffMs: [0, 600_000],
+          handler: () => {
+            failures++;
+            throw new Error("ledger unreachable");
+          },
+        },
+        // Two groups of billing's match audit.log: a dead letter of it is no one group's.
+        "audit.*": () => undefined,
+        "audit.>": () => undefined,
       },
     });
     await using mesh = await connectMesh({ connection: t.nc, prefix, presence: false });
     for (let i = 0; i < 3; i++) await mesh.emit("order.created", { i });
     await mesh.emit("order.refused", {});
+    await mesh.emit("order.refused", {});
+    await mesh.emit("order.retried", {});
+    // Dead letters that no group or two of billing's match (a group since deleted, overlapping
+    // patterns) are billing's alone.
+    const js = jetstream(t.nc);
+    for (const [event, seq] of [
+      ["invoice.sent", 1001],
+      ["audit.log", 1002],
+    ] as const) {
+      await js.publish(`${prefix}.dlq.billing.${event}`, "{}", {
+        headers: deadLetterHeaders(undefined, {
+          code: "INTERNAL",
+          message: "gone",
+          service: "billing",
+          deliveries: 5,
+          subject: `${prefix}.evt.${event}`,
+          seq,
+          eventId: undefined,
+        }),
+      });
+    }
+    await until("order.retried failed twice", () => failures === 2);
     const url = `http://127.0.0.1:${registry.httpPort}/metrics`;
-    const group = '{service="billing",pattern="order.created"}';
+    const group = (pattern: string) => `{service="billing",pattern="${pattern}"}`;
+    const scrape = async () => parseMetrics(await (await fetch(url)).text());
     await expect
-      .poll(async () => parseMetrics(await (await fetch(url)).text()), { timeout: 15_000 })
+      .poll(scrape, { timeout: 15_000 })
       .toSatisfy(
         (m: Map<string, number>) =>
-          m.get(`natsmesh_events_in_flight${group}`) === 1 &&
-          m.get(`natsmesh_events_pending${group}`) === 2 &&
-          m.get('natsmesh_events_dead_letters{service="billing"}') === 1,
+          m.get(`natsmesh_events_in_flight${group("order.created")}`) === 1 &&
+          m.get(`natsmesh_events_pending${group("order.created")}`) === 2 &&
+          m.get(`natsmesh_events_redelivered${group("order.retried")}`) === 1 &&
+          m.get(`natsmesh_events_dead_letters${group("order.refused")}`) === 2 &&
+          m.get('natsmesh_events_dead_letters{service="billing"}') === 2,
       );
-    const m = parseMetrics(await (await fetch(url)).text());
-    expect(m.get(`natsmesh_events_redelivered${group}`)).toBe(0);
+    const m = await scrape();
+    expect(m.get(`natsmesh_events_redelivered${group("order.created")}`)).toBe(0);
+    expect(m.get(`natsmesh_events_in_flight${group("order.retried")}`)).toBe(1);
+    expect(m.get(`natsmesh_events_pending${group("order.retried")}`)).toBe(0);
+    expect(m.get(`natsmesh_events_dead_letters${group("order.created")}`)).toBe(0);
+    expect(m.get(`natsmesh_events_dead_letters${group("order.retried")}`)).toBe(0);
+    expect(m.get(`natsmesh_events_dead_letters${group("audit.*")}`)).toBe(0);
+    expect(m.get(`natsmesh_events_dead_letters${group("audit.>")}`)).toBe(0);
+    const letters = [...m].filter(([k]) => k.startsWith("natsmesh_events_dead_letters{"));
+    expect(letters.reduce((sum, [, n]) => sum + n, 0)).toBe(4);
     release();
   }, 30_000);
 

@@ -1,10 +1,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { Header, type MeshError, parseEventSubject, type Subjects } from "@natsmesh/protocol";
-import { deadLetterHeaders, headerText } from "@natsmesh/protocol/internal";
-
-/** Event name of a dead letter whose own subject is not a valid event (`P.dlq.<service>._invalid`). */
-export const INVALID_EVENT = "_invalid";
+import { deadLetterHeaders, headerText, INVALID_EVENT } from "@natsmesh/protocol/internal";
 
 /** How long the dead-letter stream may take to acknowledge. */
 const PUBLISH_TIMEOUT_MS = 5000;

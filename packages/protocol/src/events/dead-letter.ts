@@ -4,6 +4,12 @@ import { Header, headerText } from "../headers.js";
 import { isValidName } from "../names.js";
 import { DEFAULT_PREFIX, parseDeadLetterSubject, parseEventSubject } from "../subjects.js";
 
+/**
+ * Event name of a dead letter whose event's subject was not a valid event name:
+ * `P.dlq.<service>._invalid`.
+ */
+export const INVALID_EVENT = "_invalid";
+
 /** Why and where a consumer gave up on an event. */
 export interface DeadLetterInfo {
   /** The error code (`Mesh-Error`): a contract code or the handler's own. */

@@ -1,7 +1,8 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { isValidName } from "../names.js";
 import { DEFAULT_PREFIX, parseDeadLetterSubject } from "../subjects.js";
-import { isValidEventPattern, patternId } from "./names.js";
+import { INVALID_EVENT } from "./dead-letter.js";
+import { eventMatches, isValidEventPattern, patternId } from "./names.js";
 import { deadLetterStream, eventStream } from "./streams.js";
 
 /** The state of one consumer group: a service's durable consumer of one pattern. */
@@ -20,6 +21,11 @@ export interface EventGroup {
   waiting: number;
   /** One event at a time across the group (`max_ack_pending` 1). */
   ordered: boolean;
+  /**
+   * Dead letters kept that this group gave up on: those of its service for events that its
+   * pattern matches and no other group of the service's does (see {@link readEventsOverview}).
+   */
+  deadLetters: number;
 }
 
 /** Size and bounds of one stream. */
@@ -40,7 +46,10 @@ export interface EventsOverview {
   events: StreamSummary | undefined;
   deadLetterStream: StreamSummary | undefined;
   groups: EventGroup[];
-  /** Dead letters currently kept, by service. */
+  /**
+   * Dead letters currently kept, by service: every one, including those no group is
+   * credited with.
+   */
   deadLetters: Record<string, number>;
 }
 
@@ -49,8 +58,14 @@ const MAX_GROUPS = 1000;
 
 /**
  * Reads the event streams, the consumer groups on `<P>_events` (only consumers named and filtered
- * as natsmesh makes them) and the dead letters kept per service. Missing streams are reported as
- * `undefined`; other JetStream errors reject.
+ * as natsmesh makes them) and the dead letters kept per service and per group. Missing streams
+ * are reported as `undefined`; other JetStream errors reject.
+ *
+ * A dead letter names its service and event (its subject, `P.dlq.<service>.<event>`, as do its
+ * `Mesh-Dlq-Service` and `Mesh-Dlq-Subject` headers), not the consumer that gave up; it is
+ * credited to a group when exactly one of the service's groups could have: the one whose pattern
+ * matches the event, or for `_invalid` letters the service's only group. Letters of services whose
+ * patterns overlap on the event, or whose group is gone, count for the service only.
  */
 export async function readEventsOverview(
   jsm: JetStreamManager,
@@ -78,15 +93,26 @@ export async function readEventsOverview(
         redelivered: c.num_redelivered,
         waiting: c.num_waiting,
         ordered: c.config.max_ack_pending === 1,
+        deadLetters: 0,
       });
     }
   }
   groups.sort((a, b) => (a.consumer < b.consumer ? -1 : a.consumer > b.consumer ? 1 : 0));
+  const byService = new Map<string, EventGroup[]>();
+  for (const g of groups) {
+    const list = byService.get(g.service);
+    if (list === undefined) byService.set(g.service, [g]);
+    else list.push(g);
+  }
   const deadLetters: Record<string, number> = {};
   for (const [subject, count] of Object.entries(dlq?.subjects ?? {})) {
     const where = parseDeadLetterSubject(subject, prefix);
     if (where === undefined) continue;
     deadLetters[where.service] = (deadLetters[where.service] ?? 0) + count;
+    const own = byService.get(where.service) ?? [];
+    const candidates =
+      where.event === INVALID_EVENT ? own : own.filter((g) => eventMatches(g.pattern, where.event));
+    if (candidates.length === 1) candidates[0]!.deadLetters += count;
   }
   return {
     events: events?.summary,
