@@ -87,15 +87,9 @@ export class Publisher {
     let rest = reply === "" ? "" : ` ${reply}`;
     rest += hlen === 0 ? ` ${size}\r\n` : ` ${hlen} ${size}\r\n`;
     const op = hlen === 0 ? "PUB " : "HPUB ";
-    let line = bytesSubject ? rest : `${op}${subject}${rest}`;
-    // One latin1 write for the line and a text header block: each write is a native call.
-    if (typeof headers === "string") line += headers;
+    const line = bytesSubject ? rest : `${op}${subject}${rest}`;
     const frame = Buffer.allocUnsafe(
-      (bytesSubject ? op.length + subject.length : 0) +
-        line.length +
-        (typeof headers === "string" ? 0 : hlen) +
-        data.length +
-        2,
+      (bytesSubject ? op.length + subject.length : 0) + line.length + hlen + data.length + 2,
     );
     let at = 0;
     if (bytesSubject) {
@@ -106,7 +100,11 @@ export class Publisher {
     } else {
       at = frame.write(line, 0, "latin1");
     }
-    if (typeof headers !== "string") {
+    // A text header block is written on its own, not joined to the line: the SDK hands the same
+    // (flat) string to many requests, and joining it would copy it into a new string each time.
+    if (typeof headers === "string") {
+      if (hlen > 0) at += frame.write(headers, at, "latin1");
+    } else {
       frame.set(headers, at);
       at += hlen;
     }

@@ -32,6 +32,33 @@ describe("requestHeaders", () => {
         "\r\n",
     );
   });
+
+  it("reuses the last block only when every argument is the same", () => {
+    const full = ownTokenLines("t.o.k").full;
+    const base = [codecs.msgpack, 7, 1, "", undefined, full, ""] as const;
+    const text = (deadline: number, attempt: number, idem: string | undefined, user: string) =>
+      "NATS/1.0\r\nContent-Type: application/msgpack\r\n" +
+      `Mesh-Deadline: ${deadline}\r\n` +
+      (attempt > 1 ? `Mesh-Attempt: ${attempt}\r\n` : "") +
+      (idem === undefined ? "" : `Mesh-Idempotency-Key: ${idem}\r\n`) +
+      `Authorization: Bearer t.o.k\r\n${user}\r\n`;
+    expect(requestHeaders(...base)).toBe(text(7, 1, undefined, ""));
+    expect(requestHeaders(...base)).toBe(text(7, 1, undefined, ""));
+    // Each argument in turn differs from the call before it.
+    expect(requestHeaders(codecs.msgpack, 8, 1, "", undefined, full, "")).toBe(
+      text(8, 1, undefined, ""),
+    );
+    expect(requestHeaders(codecs.msgpack, 8, 2, "", undefined, full, "")).toBe(
+      text(8, 2, undefined, ""),
+    );
+    expect(requestHeaders(codecs.msgpack, 8, 2, "", "k", full, "")).toBe(text(8, 2, "k", ""));
+    expect(requestHeaders(codecs.msgpack, 8, 2, "", "k", full, "X-A: 1\r\n")).toBe(
+      text(8, 2, "k", "X-A: 1\r\n"),
+    );
+    expect(requestHeaders(codecs.msgpack, 8, 2, LINES, "k", full, "")).toContain(LINES);
+    expect(requestHeaders(codecs.json, 8, 2, "", "k", full, "")).toContain("application/json");
+    expect(requestHeaders(codecs.json, 8, 2, "", "k", "", "")).not.toContain("Authorization");
+  });
 });
 
 describe("renderUserHeaders", () => {
