@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { withTimeout } from "@natsmesh/protocol/internal";
 import { NatsTestingError } from "./errors.js";
 import type { ResolvedNatsServerOptions } from "./options.js";
 
@@ -40,21 +41,12 @@ async function probe(): Promise<string | undefined> {
   if (process.env.DOCKER_HOST === undefined && !sockets.some((s) => existsSync(s))) {
     return `DOCKER_HOST is unset and there is no socket at ${sockets.join(" or ")}`;
   }
-  let timer: NodeJS.Timeout | undefined;
   try {
     const { getContainerRuntimeClient } = await import("testcontainers");
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)),
-        PROBE_TIMEOUT_MS,
-      );
-    });
-    await Promise.race([getContainerRuntimeClient(), timeout]);
+    await withTimeout(getContainerRuntimeClient(), PROBE_TIMEOUT_MS, "asking the engine");
     return undefined;
   } catch (err) {
     const where = process.env.DOCKER_HOST ?? "the default socket";
     return `none answers at ${where} (${err instanceof Error ? err.message : String(err)})`;
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { settledWithin } from "@natsmesh/protocol/internal";
 import { INSTALL_HINT, NatsTestingError } from "./errors.js";
 import { type ReportedPorts, readPortsFile } from "./ports.js";
 import { trackChild } from "./reaper.js";
@@ -97,10 +98,10 @@ class ChildNatsProcess implements NatsProcess {
   async terminate(signal: "SIGTERM" | "SIGKILL", graceMs: number): Promise<void> {
     if (this.#exitedFlag) return;
     this.#child.kill(signal);
-    const graceful = signal === "SIGTERM" ? await bounded(this.exited, graceMs) : false;
+    const graceful = signal === "SIGTERM" ? await settledWithin(this.exited, graceMs) : false;
     if (graceful || this.#exitedFlag) return;
     this.#child.kill("SIGKILL");
-    if (!(await bounded(this.exited, KILL_BOUND_MS))) {
+    if (!(await settledWithin(this.exited, KILL_BOUND_MS))) {
       throw new NatsTestingError(
         "STOP_TIMEOUT",
         `nats-server pid ${this.pid} did not exit after SIGKILL`,
@@ -201,17 +202,5 @@ class ChildNatsProcess implements NatsProcess {
       code,
       `nats-server ${what}.\ncommand: ${command}\nlast log lines:\n${tail || "(none)"}`,
     );
-  }
-}
-
-async function bounded(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

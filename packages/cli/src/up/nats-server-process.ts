@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { settledWithin } from "@natsmesh/protocol/internal";
+import { settledWithin, withTimeout } from "@natsmesh/protocol/internal";
 import { failure } from "../errors.js";
 
 /** What `natsmesh up` runs when it has to start NATS itself. */
@@ -85,16 +85,11 @@ export async function startNatsServerProcess(o: {
       if (READY.test(line) && port !== undefined) resolve(port);
     });
   });
-  const outcome = await Promise.race([
-    ready,
-    exited.then((how) => new Error(`it exited (${how})`)),
-    new Promise<Error>((resolve) =>
-      setTimeout(
-        () => resolve(new Error(`not ready within ${START_TIMEOUT_MS} ms`)),
-        START_TIMEOUT_MS,
-      ).unref(),
-    ),
-  ]);
+  const outcome = await withTimeout(
+    Promise.race([ready, exited.then((how) => new Error(`it exited (${how})`))]),
+    START_TIMEOUT_MS,
+    "waiting for it to be ready",
+  ).catch((err: Error) => err);
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
