@@ -1,4 +1,5 @@
-import { type Agent, startAgent } from "@natsmesh/agent";
+import { type Agent, MeshError, startAgent } from "@natsmesh/agent";
+import { connectMesh } from "@natsmesh/sdk";
 import {
   cleanup,
   killAllProcesses,
@@ -126,6 +127,66 @@ describe("natsmesh events and dlq", () => {
     expect((await cli(prefix, "dlq", "purge")).code).toBe(2);
     const purged = await cli(prefix, "dlq", "purge", "--service", "billing", "--json");
     expect(JSON.parse(purged.stdout)).toEqual({ purged: 0 });
+  }, 60_000);
+
+  it("purges real dead letters: one event of a service, then the service, then all", async () => {
+    const prefix = uniquePrefix("cliev");
+    const refuse = () => {
+      throw new MeshError("BAD_REQUEST", "refused");
+    };
+    for (const service of ["billing", "shipping"]) {
+      agents.push(
+        await startAgent({
+          servers: t.server.url,
+          prefix,
+          streams,
+          service,
+          events: { "order.*": refuse },
+        }),
+      );
+    }
+    await using mesh = await connectMesh({ servers: t.server.url, prefix, presence: false });
+    for (const event of ["order.created", "order.created", "order.paid"]) {
+      await mesh.emit(event, {});
+    }
+    type Letter = { service: string; event: string };
+    const letters = async () =>
+      JSON.parse((await cli(prefix, "dlq", "ls", "--json")).stdout) as Letter[];
+    const kept = async () =>
+      (await letters()).map((l) => `${l.service} ${l.event}`).sort((a, b) => (a < b ? -1 : 1));
+    // Each service dead-letters every event: 3 each.
+    await until("six dead letters", async () => (await letters()).length === 6);
+
+    const one = await cli(
+      prefix,
+      "dlq",
+      "purge",
+      "--service",
+      "billing",
+      "--event",
+      "order.created",
+      "--json",
+    );
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toEqual({ purged: 2 });
+    expect(await kept()).toEqual([
+      "billing order.paid",
+      "shipping order.created",
+      "shipping order.created",
+      "shipping order.paid",
+    ]);
+
+    const service = await cli(prefix, "dlq", "purge", "--service", "shipping");
+    expect(service).toMatchObject({ code: 0, stdout: "purged 3 dead letters" });
+    expect(await kept()).toEqual(["billing order.paid"]);
+
+    const all = await cli(prefix, "dlq", "purge", "--all", "--json");
+    expect(JSON.parse(all.stdout)).toEqual({ purged: 1 });
+    expect(await letters()).toEqual([]);
+    // Gone from the stream, not only from the listing.
+    const o = JSON.parse((await cli(prefix, "events", "ls", "--json")).stdout);
+    expect(o.deadLetterStream.messages).toBe(0);
+    expect(o.deadLetters).toEqual({});
   }, 60_000);
 
   it("refuses a bad event name and a non-JSON payload with exit 2", async () => {

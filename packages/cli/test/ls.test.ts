@@ -1,6 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import { type Agent, startAgent } from "@natsmesh/agent";
 import type { InstanceRecord } from "@natsmesh/protocol";
+import { startRegistry } from "@natsmesh/registry";
 import {
   cleanup,
   createPresenceBucket,
@@ -10,6 +11,7 @@ import {
   setup,
   type TestSetup,
   uniquePrefix,
+  until,
 } from "@natsmesh/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "./cli-process.js";
@@ -162,6 +164,41 @@ describe("natsmesh ls", () => {
     expect(r.stdout).toContain('\n  {\n    "v": 1,');
     const one = await ls(prefix, "billing", "--json");
     expect(JSON.parse(one.stdout)).toEqual(records.filter((x) => x.service === "billing"));
+  });
+
+  it("shows an agent's event subscriptions, as announced to a registry, in EVENTS and --json", async () => {
+    const prefix = uniquePrefix();
+    await using _registry = await startRegistry({ servers: t.server.url, prefix });
+    const noop = () => undefined;
+    const agent = await startAgent({
+      servers: t.server.url,
+      prefix,
+      service: "orders",
+      streams: { maxBytes: 64 * 1024 ** 2, deadLetterMaxBytes: 16 * 1024 ** 2 },
+      events: {
+        "order.created": noop,
+        "cache.*": { mode: "broadcast", handler: noop },
+        "audit.>": { mode: "group", handler: noop },
+      },
+    });
+    agents.push(agent);
+    const listed = async () => JSON.parse((await ls(prefix, "--json")).stdout) as InstanceRecord[];
+    await until("the agent in the presence bucket", async () => (await listed()).length === 1);
+    const [record] = await listed();
+    expect(record!.id).toBe(agent.id);
+    expect(record!.events).toEqual([
+      { pattern: "order.created", mode: "durable" },
+      { pattern: "cache.*", mode: "broadcast" },
+      { pattern: "audit.>", mode: "group" },
+    ]);
+    const r = await ls(prefix);
+    expect(r.code).toBe(0);
+    const [header, row, ...rest] = r.stdout.split("\n");
+    expect(rest).toEqual([]);
+    expect(header!.split(/\s+/).at(-1)).toBe("EVENTS");
+    const cells = row!.split(/\s+/);
+    expect(cells.slice(0, 2)).toEqual(["orders", agent.id]);
+    expect(cells.at(-1)).toBe("order.created,cache.*(broadcast),audit.>(group)");
   });
 
   it("--prefix wins over MESH_PREFIX", async () => {
