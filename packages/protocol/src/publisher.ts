@@ -117,6 +117,80 @@ export class Publisher {
     p.sendCommand(frame);
   }
 
+  /**
+   * Publishes a request: as {@link Publisher.publish}, with the reply subject given as the bytes
+   * of a prefix and a decimal token (`<prefix><token>`), so a caller that numbers its requests
+   * neither builds nor encodes a reply subject per message. `subject` is a valid subject as text
+   * or as its ASCII bytes; `token` a non-negative safe integer.
+   */
+  request(
+    subject: string | Uint8Array,
+    replyPrefix: Uint8Array,
+    token: number,
+    headers: string | Uint8Array,
+    data: Uint8Array,
+  ): void {
+    const p = this.#protocol;
+    if (p === undefined) {
+      this.publish(subject, `${asciiOf(replyPrefix)}${token}`, headers, data);
+      return;
+    }
+    const hlen = headers.length;
+    const size = hlen + data.length;
+    const tooLarge = checkPayloadSize(size, this.#nc.info?.max_payload ?? 0);
+    if (tooLarge !== undefined) throw tooLarge;
+    if (this.#nc.isClosed()) throw new ClosedConnectionError();
+    if (p.noMorePublishing) throw new DrainingConnectionError();
+    const op = hlen === 0 ? "PUB " : "HPUB ";
+    const tokenDigits = digitsOf(token);
+    const sizeDigits = digitsOf(size);
+    // `<op><subject> <prefix><token>[ <hlen>] <size>\r\n<headers><data>\r\n`
+    const frame = Buffer.allocUnsafe(
+      op.length +
+        subject.length +
+        1 +
+        replyPrefix.length +
+        tokenDigits +
+        (hlen === 0 ? 0 : 1 + digitsOf(hlen)) +
+        1 +
+        sizeDigits +
+        2 +
+        size +
+        2,
+    );
+    let at = asciiInto(frame, 0, op);
+    if (typeof subject === "string") {
+      at = asciiInto(frame, at, subject);
+    } else {
+      frame.set(subject, at);
+      at += subject.length;
+    }
+    frame[at++] = 32;
+    frame.set(replyPrefix, at);
+    at = decimalInto(frame, at + replyPrefix.length, token, tokenDigits);
+    if (hlen !== 0) {
+      frame[at++] = 32;
+      at = decimalInto(frame, at, hlen, digitsOf(hlen));
+    }
+    frame[at++] = 32;
+    at = decimalInto(frame, at, size, sizeDigits);
+    frame[at++] = 13;
+    frame[at++] = 10;
+    if (typeof headers === "string") {
+      if (hlen > 0) at += frame.write(headers, at, "latin1");
+    } else {
+      frame.set(headers, at);
+      at += hlen;
+    }
+    frame.set(data, at);
+    at += data.length;
+    frame[at] = 13;
+    frame[at + 1] = 10;
+    p.outBytes += size;
+    p.outMsgs++;
+    p.sendCommand(frame);
+  }
+
   #viaPublish(
     subject: string,
     reply: string,
@@ -143,4 +217,22 @@ function asciiOf(bytes: Uint8Array): string {
 function asciiInto(frame: Uint8Array, at: number, text: string): number {
   for (let i = 0; i < text.length; i++) frame[at + i] = text.charCodeAt(i);
   return at + text.length;
+}
+
+/** How many decimal digits a non-negative safe integer has. */
+function digitsOf(n: number): number {
+  let digits = 1;
+  for (let limit = 10; n >= limit && digits < 16; limit *= 10) digits++;
+  return digits;
+}
+
+/** Writes `n` (a non-negative safe integer of `digits` digits) as ASCII decimal at `at`. */
+function decimalInto(frame: Uint8Array, at: number, n: number, digits: number): number {
+  let rest = n;
+  for (let i = at + digits - 1; i >= at; i--) {
+    const next = Math.floor(rest / 10);
+    frame[i] = 48 + (rest - next * 10);
+    rest = next;
+  }
+  return at + digits;
 }

@@ -110,6 +110,47 @@ describe("Publisher", () => {
     },
   );
 
+  it.each([
+    ["framed", () => t.nc],
+    ["through publish()", () => withoutInternals(t.nc)],
+  ])(
+    "publishes requests with a reply subject made of a prefix and a decimal token (%s)",
+    async (_how, nc) => {
+      const publisher = new Publisher(nc());
+      const subject = `${t.prefix}.req`;
+      const prefix = Buffer.from("_INBOX.mux.");
+      const tokens = [0, 7, 10, 99, 100, 123456789, 2 ** 31, Number.MAX_SAFE_INTEGER];
+      const got = await received(
+        subject,
+        () => {
+          tokens.forEach((token, i) => {
+            const target = i % 2 === 0 ? subject : Buffer.from(subject);
+            const headers = i % 3 === 0 ? "" : i % 3 === 1 ? BLOCK : Buffer.from(BLOCK);
+            publisher.request(target, prefix, token, headers, new Uint8Array(i));
+          });
+        },
+        tokens.length,
+      );
+      got.forEach((msg, i) => {
+        expect(msg.subject).toBe(subject);
+        expect(msg.reply).toBe(`_INBOX.mux.${tokens[i]}`);
+        if (i % 3 === 0) expect(msg.headers).toBeUndefined();
+        else expect(msg.headers?.get("X-Id")).toBe("7");
+        expect(msg.data.length).toBe(i);
+      });
+    },
+  );
+
+  it("refuses a request over max_payload with PAYLOAD_TOO_LARGE, sending nothing", () => {
+    const publisher = new Publisher(t.nc);
+    const outMsgs = t.nc.stats().outMsgs;
+    const prefix = Buffer.from("_INBOX.mux.");
+    expect(() =>
+      publisher.request(`${t.prefix}.big`, prefix, 1, BLOCK, new Uint8Array(4097 - BLOCK.length)),
+    ).toThrow(expect.objectContaining({ code: "PAYLOAD_TOO_LARGE" }));
+    expect(t.nc.stats().outMsgs).toBe(outMsgs);
+  });
+
   it("counts what it sends in the connection's statistics", async () => {
     const publisher = new Publisher(t.nc);
     const before = t.nc.stats();

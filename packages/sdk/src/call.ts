@@ -106,7 +106,8 @@ class MeshCall implements PendingReply {
   readonly #scope: CallScope;
   readonly #service: string;
   readonly #method: string;
-  readonly #queueSubject: string;
+  /** The balanced-call subject, as bytes (see queue-subjects.ts). */
+  readonly #queueSubject: Uint8Array;
   readonly #codec: Codec;
   readonly #data: Uint8Array;
   readonly #deadline: number;

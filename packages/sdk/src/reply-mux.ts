@@ -36,6 +36,8 @@ export class ReplyMux {
   readonly #nc: NatsConnection;
   readonly #publisher: Publisher;
   readonly #prefix: string;
+  /** `#prefix` as bytes, written into every request's frame as it is. */
+  readonly #prefixBytes: Uint8Array;
   readonly #pending = new Map<number, PendingReply>();
   readonly #sub: Subscription;
   #seq = 0;
@@ -47,6 +49,7 @@ export class ReplyMux {
     this.#nc = nc;
     this.#publisher = new Publisher(nc);
     this.#prefix = `${inboxPrefix}.${nuid.next()}.`;
+    this.#prefixBytes = Buffer.from(this.#prefix, "latin1");
     this.#sub = nc.subscribe(`${this.#prefix}*`, { callback: this.#onReply });
   }
 
@@ -62,19 +65,19 @@ export class ReplyMux {
 
   /**
    * Publishes a request and registers `waiter` for its reply; returns the request's token, for
-   * {@link ReplyMux.cancel}. `headers` is the whole header block (ASCII text or bytes), `""` for
-   * none. Throws what publishing throws (`PAYLOAD_TOO_LARGE`, connection errors), with nothing
-   * left registered.
+   * {@link ReplyMux.cancel}. `subject` is text or its ASCII bytes; `headers` the whole header
+   * block (ASCII text or bytes), `""` for none. Throws what publishing throws
+   * (`PAYLOAD_TOO_LARGE`, connection errors), with nothing left registered.
    */
   send(
-    subject: string,
+    subject: string | Uint8Array,
     headers: string | Uint8Array,
     data: Uint8Array,
     waiter: PendingReply,
   ): number {
     if (this.#closed !== undefined) throw this.#closed;
     const token = ++this.#seq;
-    this.#publisher.publish(subject, this.#prefix + token, headers, data);
+    this.#publisher.request(subject, this.#prefixBytes, token, headers, data);
     this.#pending.set(token, waiter);
     this.#startTimer();
     return token;
