@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type EventContext, MeshError, startAgent } from "@natsmesh/agent";
-import { codecs, eventStream, Header } from "@natsmesh/protocol";
+import { codecs, eventStream, Header, patternId } from "@natsmesh/protocol";
 import { replayDeadLetter } from "@natsmesh/protocol/internal";
 import { connectMesh } from "@natsmesh/sdk";
 import { startNatsServer, uniquePrefix, until } from "@natsmesh/testing";
@@ -376,6 +376,55 @@ describe("event resources", () => {
         expect.stringMatching(/^max_bytes/),
       ]),
     );
+  });
+
+  it("uses an existing durable consumer with other settings as it is, and warns", async () => {
+    const prefix = uniquePrefix("ev");
+    const m = await s.mesh(prefix);
+    // Creates the streams; stored before the consumer exists, so never delivered to it.
+    await m.emit("a", 0);
+    const jsm = await jetstreamManager(s.t.nc);
+    const durable = `billing__${patternId("a")}`;
+    const theirs = {
+      durable_name: durable,
+      filter_subject: `${prefix}.evt.a`,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: 60_000 * 1e6,
+      max_deliver: 10,
+      max_ack_pending: 7,
+      deliver_policy: DeliverPolicy.New,
+    };
+    await jsm.consumers.add(eventStream(prefix), theirs);
+    const lines: { level: number; msg: string; consumer?: string; differences?: string[] }[] = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => void lines.push(JSON.parse(line)) },
+    );
+    const got: number[] = [];
+    await s.agent(prefix, {
+      service: "billing",
+      logger,
+      events: { a: (p: number) => void got.push(p) },
+    });
+    await m.emit("a", 1);
+    await until("the event", () => got.length === 1);
+    expect(got).toEqual([1]);
+    const info = await jsm.consumers.info(eventStream(prefix), durable);
+    expect(info.config).toMatchObject({
+      ack_wait: theirs.ack_wait,
+      max_deliver: 10,
+      max_ack_pending: 7,
+    });
+    const about = lines.filter((l) => l.consumer === durable);
+    expect(about.map((l) => l.msg)).toEqual([
+      "the consumer exists with other settings; using it as it is",
+    ]);
+    expect(about[0]!.level).toBe(40);
+    expect(about[0]!.differences).toEqual([
+      "ack_wait is 60000000000, not 30000000000",
+      "max_deliver is 10, not -1",
+      "max_ack_pending is 7, not 1000",
+    ]);
   });
 });
 
