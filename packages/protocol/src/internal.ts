@@ -129,7 +129,7 @@ export {
   MAX_REPLY_SUBJECT_LENGTH,
   ReplySubjectRule,
 } from "./reply-subject.js";
-export { lastToken } from "./subjects.js";
+export { lastToken, parseEventPatternSubject } from "./subjects.js";
 export {
   Attr,
   checkProvider,

@@ -1,4 +1,9 @@
-import { assertEventName, assertEventPattern, isValidEventName } from "./events/names.js";
+import {
+  assertEventName,
+  assertEventPattern,
+  isValidEventName,
+  isValidEventPattern,
+} from "./events/names.js";
 import { assertName, assertPrefix, isValidName } from "./names.js";
 
 /** Default subject prefix; several meshes can share one NATS account with different prefixes. */
@@ -147,10 +152,30 @@ export function parseEventSubject(
   subject: string,
   prefix: string = DEFAULT_PREFIX,
 ): string | undefined {
+  return eventTail(subject, prefix, isValidEventName);
+}
+
+/**
+ * The pattern of a subscriber's subject `P.evt.<pattern>` (what {@link Subjects.eventPattern}
+ * builds, e.g. a consumer's filter), or `undefined` when the subject is not one. Never throws.
+ */
+export function parseEventPatternSubject(
+  subject: string,
+  prefix: string = DEFAULT_PREFIX,
+): string | undefined {
+  return eventTail(subject, prefix, isValidEventPattern);
+}
+
+/** What follows `P.evt.` in `subject` when it starts so and `valid` accepts it. */
+function eventTail(
+  subject: string,
+  prefix: string,
+  valid: (tail: string) => boolean,
+): string | undefined {
   const head = `${prefix}.evt.`;
   if (typeof subject !== "string" || !subject.startsWith(head)) return undefined;
-  const name = subject.slice(head.length);
-  return isValidEventName(name) ? name : undefined;
+  const tail = subject.slice(head.length);
+  return valid(tail) ? tail : undefined;
 }
 
 /**

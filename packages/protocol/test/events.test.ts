@@ -15,7 +15,12 @@ import {
   subjects,
   validateInstanceRecord,
 } from "@natsmesh/protocol";
-import { deadLetterHeaders, readDeadLetter, replayHeaders } from "@natsmesh/protocol/internal";
+import {
+  deadLetterHeaders,
+  parseEventPatternSubject,
+  readDeadLetter,
+  replayHeaders,
+} from "@natsmesh/protocol/internal";
 import { importJWK, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 
@@ -67,6 +72,11 @@ describe("event names and patterns", () => {
     expect(parseEventSubject("m.evt.order.created", "m")).toBe("order.created");
     expect(parseEventSubject("m.evt.order.*", "m")).toBeUndefined();
     expect(parseEventSubject("x.evt.order", "m")).toBeUndefined();
+    expect(parseEventPatternSubject("m.evt.order.*", "m")).toBe("order.*");
+    expect(parseEventPatternSubject("m.evt.>", "m")).toBe(">");
+    expect(parseEventPatternSubject("x.evt.order.*", "m")).toBeUndefined();
+    expect(parseEventPatternSubject("m.evt.", "m")).toBeUndefined();
+    expect(parseEventPatternSubject("m.evt.a..b", "m")).toBeUndefined();
     expect(parseDeadLetterSubject("m.dlq.billing.order.created", "m")).toEqual({
       service: "billing",
       event: "order.created",

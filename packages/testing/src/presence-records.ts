@@ -1,6 +1,6 @@
 import { type KV, Kvm } from "@nats-io/kv";
 import { type NatsConnection, nuid } from "@nats-io/nats-core";
-import { type InstanceRecord, presenceBucket, presenceKey } from "@natsmesh/protocol";
+import { type InstanceRecord, presenceBucket, presenceKey, subjects } from "@natsmesh/protocol";
 
 /** The `startedAt` of {@link instanceRecord}: fixed, so that a record built twice is equal. */
 export const TEST_RECORD_STARTED_AT = Date.UTC(2025, 0, 1);
@@ -23,7 +23,7 @@ export function instanceRecord(
     weight: 100,
     status: "ready",
     methods: ["say"],
-    subject: `${prefix}.inst.${service}.${id}`,
+    subject: subjects(prefix).instanceBase(service, id),
     host: "test-host",
     pid: 4242,
     metadata: {},

@@ -1,8 +1,8 @@
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { isValidName } from "../names.js";
-import { DEFAULT_PREFIX, parseDeadLetterSubject } from "../subjects.js";
+import { DEFAULT_PREFIX, parseDeadLetterSubject, parseEventPatternSubject } from "../subjects.js";
 import { INVALID_EVENT } from "./dead-letter.js";
-import { eventMatches, isValidEventPattern, patternId } from "./names.js";
+import { eventMatches, patternId } from "./names.js";
 import { deadLetterStream, eventStream } from "./streams.js";
 
 /** The state of one consumer group: a service's durable consumer of one pattern. */
@@ -75,12 +75,10 @@ export async function readEventsOverview(
   const dlq = await summary(jsm, deadLetterStream(prefix), true);
   const groups: EventGroup[] = [];
   if (events !== undefined) {
-    const head = `${prefix}.evt.`;
     for await (const c of jsm.consumers.list(events.summary.name)) {
       if (groups.length >= MAX_GROUPS) break;
-      const filter = c.config.filter_subject ?? "";
-      const pattern = filter.startsWith(head) ? filter.slice(head.length) : "";
-      if (!isValidEventPattern(pattern)) continue;
+      const pattern = parseEventPatternSubject(c.config.filter_subject ?? "", prefix);
+      if (pattern === undefined) continue;
       const suffix = `__${patternId(pattern)}`;
       const service = c.name.endsWith(suffix) ? c.name.slice(0, -suffix.length) : "";
       if (!isValidName(service)) continue;
