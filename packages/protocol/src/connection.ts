@@ -42,7 +42,7 @@ export function parseServers(servers: string | readonly string[] | undefined): s
  * Bytes nats.js may buffer from synchronous publishes before it writes them out inline, instead
  * of in the microtask that follows (nats.js' default is 32 KiB). A burst of 128 calls with a
  * token reference is ~33 KB: at 32 KiB it leaves in two socket writes, and nats-server pays for
- * the extra read (issue 11, docs/benchmarks.md). Everything is still written within the same
+ * the extra read (measured in docs/benchmarks.md). Everything is still written within the same
  * event-loop turn; only the number of writes changes.
  */
 export const FLUSH_THRESHOLD_BYTES = 256 * 1024;

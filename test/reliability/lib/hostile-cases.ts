@@ -1,9 +1,9 @@
 import { decode as referenceDecode, encode as referenceEncode } from "@msgpack/msgpack";
 import fc from "fast-check";
 
-// Generators of hostile input for scenario 6, each with the answer the contract (DESIGN.md,
-// docs/protocol.md) requires. The oracles restate the contract's rules, or use an independent
-// decoder (@msgpack/msgpack, JSON.parse), never the code under test.
+// Generators of hostile input for scenario 6 (docs/reliability.md), each with the answer the
+// contract (docs/protocol.md, docs/security.md) requires. The oracles restate the contract's
+// rules, or use an independent decoder (@msgpack/msgpack, JSON.parse), never the code under test.
 
 /** The answer a request must get: a `Mesh-Error` code, or "OK"; with "OK", maybe the value. */
 export interface Expected {
