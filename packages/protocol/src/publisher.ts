@@ -100,21 +100,7 @@ export class Publisher {
     } else {
       at = frame.write(line, 0, "latin1");
     }
-    // A text header block is written on its own, not joined to the line: the SDK hands the same
-    // (flat) string to many requests, and joining it would copy it into a new string each time.
-    if (typeof headers === "string") {
-      if (hlen > 0) at += frame.write(headers, at, "latin1");
-    } else {
-      frame.set(headers, at);
-      at += hlen;
-    }
-    frame.set(data, at);
-    at += data.length;
-    frame[at] = 13;
-    frame[at + 1] = 10;
-    p.outBytes += size;
-    p.outMsgs++;
-    p.sendCommand(frame);
+    send(p, frame, at, headers, data);
   }
 
   /**
@@ -176,19 +162,7 @@ export class Publisher {
     at = decimalInto(frame, at, size, sizeDigits);
     frame[at++] = 13;
     frame[at++] = 10;
-    if (typeof headers === "string") {
-      if (hlen > 0) at += frame.write(headers, at, "latin1");
-    } else {
-      frame.set(headers, at);
-      at += hlen;
-    }
-    frame.set(data, at);
-    at += data.length;
-    frame[at] = 13;
-    frame[at + 1] = 10;
-    p.outBytes += size;
-    p.outMsgs++;
-    p.sendCommand(frame);
+    send(p, frame, at, headers, data);
   }
 
   #viaPublish(
@@ -206,6 +180,35 @@ export class Publisher {
     const h = { encode: () => bytes } as unknown as MsgHdrs;
     this.#nc.publish(subject, data, reply === "" ? { headers: h } : { reply, headers: h });
   }
+}
+
+/**
+ * Writes the header block and the payload into `frame` after its protocol line (which ends at
+ * `at`), ends the message and queues it on the connection, counted as `publish()` counts.
+ */
+function send(
+  p: ProtocolInternals,
+  frame: Buffer,
+  at: number,
+  headers: string | Uint8Array,
+  data: Uint8Array,
+): void {
+  let end = at;
+  // A text header block is written on its own, not joined to the line: the SDK hands the same
+  // (flat) string to many requests, and joining it would copy it into a new string each time.
+  if (typeof headers === "string") {
+    if (headers.length > 0) end += frame.write(headers, end, "latin1");
+  } else {
+    frame.set(headers, end);
+    end += headers.length;
+  }
+  frame.set(data, end);
+  end += data.length;
+  frame[end] = 13;
+  frame[end + 1] = 10;
+  p.outBytes += headers.length + data.length;
+  p.outMsgs++;
+  p.sendCommand(frame);
 }
 
 /** Bytes of ASCII characters as a string. */
