@@ -168,7 +168,7 @@ describe("request/reply through the SDK", () => {
     expect(seen[1]).not.toBe(parent);
   });
 
-  it("starts a new trace when the received traceparent is invalid, and carries tracestate into nested calls", async () => {
+  it("starts a new trace when the received traceparent is invalid", async () => {
     const h = natsHeaders();
     h.set("traceparent", "00-zzzz-bad");
     const subject = `${prefix}.svc.echo.context`;
@@ -177,15 +177,25 @@ describe("request/reply through the SDK", () => {
       timeout: 5000,
     });
     expect(parseTraceparent(reply.json<{ traceparent: string }>().traceparent)).toBeDefined();
-    const nested = await mesh.request<{ inner: { headers: Record<string, string> } }>(
-      "echo",
-      "nested",
-      "x",
-      {
-        headers: { tracestate: "vendor=abc" },
-      },
-    );
-    expect(nested.inner.headers.tracestate).toBe("vendor=abc");
+  });
+
+  it("carries tracestate into nested calls only with a valid traceparent (W3C)", async () => {
+    const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    type Nested = { inner: { headers: Record<string, string> } };
+    const withParent = await mesh.request<Nested>("echo", "nested", "x", {
+      headers: { traceparent, tracestate: "vendor=abc" },
+    });
+    expect(withParent.inner.headers.tracestate).toBe("vendor=abc");
+    // Without a traceparent, or with one that does not parse, the handler starts a new trace:
+    // the tracestate belongs to no trace and is not passed on.
+    const alone = await mesh.request<Nested>("echo", "nested", "x", {
+      headers: { tracestate: "vendor=abc" },
+    });
+    expect(alone.inner.headers.tracestate).toBeUndefined();
+    const invalid = await mesh.request<Nested>("echo", "nested", "x", {
+      headers: { traceparent: "00-zzzz-bad", tracestate: "vendor=abc" },
+    });
+    expect(invalid.inner.headers.tracestate).toBeUndefined();
   });
 
   it("refuses an idempotency key that could corrupt the header block", async () => {

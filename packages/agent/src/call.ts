@@ -10,6 +10,7 @@ import {
   nestedMesh,
   nestedTraceHeaders,
   receivedTraceparent,
+  receivedTracestate,
   spanTraceparent,
 } from "./handler-context.js";
 import type { NestedMesh } from "./options.js";
@@ -198,8 +199,14 @@ export class Call implements RequestContext {
   }
 
   get mesh(): NestedMesh {
-    // Nested calls carry on the caller's `tracestate` too, and end by this call's deadline.
-    const trace = () => nestedTraceHeaders(this.#trace, this, this.#received(Header.TraceState));
+    // Nested calls carry on the caller's `tracestate` too (with its valid `traceparent`), and
+    // end by this call's deadline.
+    const trace = () =>
+      nestedTraceHeaders(
+        this.#trace,
+        this,
+        receivedTracestate(this.#received(Header.TraceParent), this.#received(Header.TraceState)),
+      );
     return nestedMesh(this.#scope.mesh, this, trace, this.deadline);
   }
 }

@@ -36,6 +36,22 @@ export function receivedTraceparent(sent: string | undefined): string {
 }
 
 /**
+ * The `tracestate` nested calls carry on: the peer's, only when it came with a valid
+ * `traceparent`. W3C Trace Context: a `tracestate` without a valid `traceparent` belongs to no
+ * trace and is discarded, since the handler then starts a new one.
+ */
+export function receivedTracestate(
+  traceparent: string | undefined,
+  tracestate: string | undefined,
+): string | undefined {
+  return tracestate !== undefined &&
+    traceparent !== undefined &&
+    parseTraceparent(traceparent) !== undefined
+    ? tracestate
+    : undefined;
+}
+
+/**
  * The trace headers of nested calls and emits: with a handler span, the context active where
  * the nested call is made (a span the handler started) or else the handler span's, as the
  * propagators write it; without, the context's `traceparent`, and `tracestate` when given.

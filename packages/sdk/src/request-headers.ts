@@ -1,4 +1,5 @@
 import { type Codec, codecs, Header } from "@natsmesh/protocol";
+import { parseTraceparent } from "@natsmesh/protocol/internal";
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const RESERVED = new Set<string>(
@@ -13,19 +14,24 @@ const RESERVED = new Set<string>(
   ].map((h) => h.toLowerCase()),
 );
 /** Trace headers a span's context replaces when the SDK traces (see call-trace.ts). */
-const TRACE_CONTEXT = new Set([Header.TraceState.toLowerCase(), "baggage"]);
+const TRACESTATE = Header.TraceState.toLowerCase();
+const BAGGAGE = "baggage";
 
 /**
  * Checks caller headers once per call and renders them as header lines. Throws `TypeError` on
  * a name that is not an HTTP token or a value with CR/LF (either would corrupt the header block).
  * Headers the mesh sets itself are left out; `traceparent` is read by the caller separately,
  * and so are `tracestate` and `baggage` when `traced` (the span's context carries them on).
+ * Untraced, `tracestate` goes out only with a valid `traceparent` among the headers: W3C Trace
+ * Context discards a `tracestate` that comes without one, since its trace starts anew.
  */
 export function renderUserHeaders(
   headers: Record<string, string> | undefined,
   traced = false,
 ): string {
   if (headers === undefined) return "";
+  const parent = headers[Header.TraceParent];
+  const dropState = traced || parent === undefined || parseTraceparent(parent) === undefined;
   let out = "";
   for (const name in headers) {
     const value = headers[name];
@@ -34,9 +40,9 @@ export function renderUserHeaders(
       throw new TypeError(`header ${name} must be a string without CR or LF`);
     }
     const lower = name.toLowerCase();
-    if (!RESERVED.has(lower) && !(traced && TRACE_CONTEXT.has(lower))) {
-      out += `${name}: ${value}\r\n`;
-    }
+    if (RESERVED.has(lower)) continue;
+    if (lower === TRACESTATE ? dropState : traced && lower === BAGGAGE) continue;
+    out += `${name}: ${value}\r\n`;
   }
   return out;
 }

@@ -80,9 +80,18 @@ describe("renderUserHeaders", () => {
   });
 
   it("leaves tracestate and baggage to the span's context when the call is traced", () => {
-    const headers = { tracestate: "a=1", Baggage: "k=v", "X-A": "1" };
+    const headers = { traceparent: TRACE, tracestate: "a=1", Baggage: "k=v", "X-A": "1" };
     expect(renderUserHeaders(headers)).toBe("tracestate: a=1\r\nBaggage: k=v\r\nX-A: 1\r\n");
     expect(renderUserHeaders(headers, true)).toBe("X-A: 1\r\n");
+  });
+
+  it("sends tracestate only with a valid traceparent (W3C discards it otherwise)", () => {
+    const rest = { tracestate: "a=1", Baggage: "k=v" };
+    expect(renderUserHeaders(rest)).toBe("Baggage: k=v\r\n");
+    expect(renderUserHeaders({ traceparent: "00-zzzz-bad", ...rest })).toBe("Baggage: k=v\r\n");
+    expect(renderUserHeaders({ traceparent: TRACE, ...rest })).toBe(
+      "tracestate: a=1\r\nBaggage: k=v\r\n",
+    );
   });
 
   it.each([

@@ -10,6 +10,7 @@ import {
   nestedMesh,
   nestedTraceHeaders,
   receivedTraceparent,
+  receivedTracestate,
   spanTraceparent,
 } from "../handler-context.js";
 import type { NestedMesh } from "../options.js";
@@ -175,8 +176,14 @@ export class EventDelivery implements EventContext {
   }
 
   get mesh(): NestedMesh {
-    // Nested calls carry on the emitter's `tracestate` too, as a call's do, and no deadline.
-    const trace = () => nestedTraceHeaders(this.#trace, this, this.#header(TRACESTATE));
+    // Nested calls carry on the emitter's `tracestate` too (with its valid `traceparent`), as a
+    // call's do, and no deadline.
+    const trace = () =>
+      nestedTraceHeaders(
+        this.#trace,
+        this,
+        receivedTracestate(this.#header(TRACEPARENT), this.#header(TRACESTATE)),
+      );
     return nestedMesh(this.#scope.mesh, this, trace, undefined);
   }
 
