@@ -222,6 +222,26 @@ describe("durable events", () => {
     expect(refused).toBe(1);
   });
 
+  it("keeps the dead letter of every group when two overlapping groups of a service give up on one event", async () => {
+    const prefix = uniquePrefix("ev");
+    const refuse = () => {
+      throw new MeshError("BAD_REQUEST", "refused");
+    };
+    // Both patterns match order.placed: each group gets the event and dead-letters it.
+    await s.agent(prefix, { service: "billing", events: { "order.*": refuse, "order.>": refuse } });
+    const m = await s.mesh(prefix);
+    const { seq } = await m.emit("order.placed", {});
+    await until("a dead letter from each group", async () => {
+      const letters = await s.deadLetters(prefix);
+      return letters.length === 2;
+    });
+    const letters = await s.deadLetters(prefix);
+    expect(letters.map((l) => [l.service, l.event, l.seq])).toEqual([
+      ["billing", "order.placed", seq],
+      ["billing", "order.placed", seq],
+    ]);
+  });
+
   it("stores an event emitted twice with the same id once", async () => {
     const prefix = uniquePrefix("ev");
     let handled = 0;

@@ -144,6 +144,7 @@ describe("dead letters", () => {
     code: "INTERNAL",
     message: "boom\r\nInjected: 1",
     service: "billing",
+    consumer: "billing__k7",
     deliveries: 5,
     subject: "m.evt.order.created",
     seq: 42,
@@ -165,7 +166,7 @@ describe("dead letters", () => {
     expect(h.get("Nats-Expected-Stream")).toBe("");
     expect(h.get(Header.ReplayService)).toBe("");
     expect(h.values(Header.DlqService)).toEqual(["billing"]);
-    expect(h.get(Header.MsgId)).toBe("billing:42");
+    expect(h.get(Header.MsgId)).toBe("billing__k7:42");
     expect(h.get(Header.ErrorMessage)).toBe("boom Injected: 1");
     expect(h.get(Header.DlqEventId)).toBe("ev1");
 

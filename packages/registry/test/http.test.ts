@@ -96,6 +96,7 @@ describe("http endpoint", () => {
           code: "INTERNAL",
           message: "gone",
           service: "billing",
+          consumer: "billing__gone",
           deliveries: 5,
           subject: `${prefix}.evt.${event}`,
           seq,

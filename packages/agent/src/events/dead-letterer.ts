@@ -35,6 +35,7 @@ export class DeadLetterer {
       code: err.code,
       message: err.message,
       service: this.#service,
+      consumer: m.info.consumer,
       deliveries,
       subject: m.subject,
       seq: m.info.streamSequence,

@@ -18,6 +18,8 @@ export interface DeadLetterInfo {
   message: string;
   /** The service whose consumer gave up (`Mesh-Dlq-Service`). */
   service: string;
+  /** That consumer's durable name (`<service>__<pattern-id>`), for the letter's `Nats-Msg-Id`. */
+  consumer: string;
   /** Deliveries so far (`Mesh-Dlq-Deliveries`). */
   deliveries: number;
   /** The event's subject (`Mesh-Dlq-Subject`). */
@@ -54,8 +56,9 @@ function copy(from: MsgHdrs | undefined): MsgHdrs {
 /**
  * The headers of a dead letter: the event's own (less server directives and any forged
  * dead-letter or replay headers), plus `Mesh-Error`, `Mesh-Error-Message` and the `Mesh-Dlq-*`
- * headers. Its `Nats-Msg-Id` is `<service>:<seq>`, so a consumer that dead-letters the same
- * delivery twice (it crashed in between) stores it once within the duplicate window.
+ * headers. Its `Nats-Msg-Id` is `<consumer>:<seq>`, so a consumer that dead-letters the same
+ * delivery twice (it crashed in between) stores it once within the duplicate window, while two
+ * groups of one service whose patterns both match the event each keep their letter.
  */
 export function deadLetterHeaders(event: MsgHdrs | undefined, info: DeadLetterInfo): MsgHdrs {
   const h = copy(event);
@@ -66,7 +69,7 @@ export function deadLetterHeaders(event: MsgHdrs | undefined, info: DeadLetterIn
   h.set(Header.DlqSubject, info.subject);
   h.set(Header.DlqSeq, String(info.seq));
   if (info.eventId !== undefined) h.set(Header.DlqEventId, headerText(info.eventId));
-  h.set(Header.MsgId, `${info.service}:${info.seq}`);
+  h.set(Header.MsgId, `${info.consumer}:${info.seq}`);
   return h;
 }
 
