@@ -102,7 +102,8 @@ describe("natsmesh events and dlq", () => {
     ]);
     expect(o.deadLetters).toEqual({ billing: 2 });
     const text = await cli(prefix, "events", "ls");
-    expect(text.stdout).toMatch(/billing\s+order\.created\s+0\s+0\s+0/);
+    // pending, in flight, redelivered, dead letters
+    expect(text.stdout).toMatch(/billing\s+order\.created\s+0\s+0\s+0\s+2\s/);
     expect(text.stdout).toMatch(/^billing\s+2$/m);
 
     const shown = await cli(prefix, "dlq", "show", String(first.dlqSeq), "--json");

@@ -19,6 +19,7 @@ const GROUPS = [
   "PENDING",
   "IN FLIGHT",
   "REDELIVERED",
+  "DEAD LETTERS",
   "WAITING PULLS",
   "ORDERED",
   "CONSUMER",
@@ -35,7 +36,10 @@ function streamRow(s: StreamSummary): string[] {
   ];
 }
 
-/** The overview as text: streams, consumer groups, dead letters per service. */
+/**
+ * The overview as text: streams, consumer groups (with the dead letters each group made), and
+ * dead letters per service (which also counts letters no single group can be credited with).
+ */
 export function renderEventsOverview(o: EventsOverview, prefix: string): string {
   const streams = [o.events, o.deadLetterStream].filter((s) => s !== undefined);
   if (streams.length === 0) {
@@ -54,6 +58,7 @@ export function renderEventsOverview(o: EventsOverview, prefix: string): string 
             String(g.pending),
             String(g.inFlight),
             String(g.redelivered),
+            String(g.deadLetters),
             String(g.waiting),
             g.ordered ? "yes" : "no",
             g.consumer,
