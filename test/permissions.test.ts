@@ -31,7 +31,7 @@ import {
 // docker/nats/permissions.conf as shipped: registry, agent, caller and dashboard do their jobs
 // under it (calls, presence, the key set from KV, durable events, stats), and a caller with an
 // ordinary token cannot make an agent write where it should not. Each reply subject of the
-// attacks found in issue 8 is refused twice over: the agent's reply guard drops the request,
+// reply-subject attacks (docs/security.md) is refused twice over: the agent's reply guard drops the request,
 // and an agent that answered anyway (a responder without the guard, as agents were before) is
 // refused by the server. The last test runs the same responder without the file: the same
 // requests purge and delete the presence bucket, so the file is what stops them.
@@ -136,7 +136,7 @@ describe("under the shipped permissions, every role does its job", () => {
   });
 });
 
-/** The reply subjects of issue 8's attacks, for the instance `id`. */
+/** The reply subjects of the attacks in docs/security.md, for the instance `id`. */
 function attacks(id: string): string[] {
   return [
     `$KV.${presenceBucket(PREFIX)}.${presenceKey("billing", id)}`,

@@ -20,7 +20,7 @@ import {
 } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Defect 5 of issue 8: a well-formed record written straight into <P>_presence took 594 of 599
+// Unchecked, a well-formed record written straight into <P>_presence took 594 of 599
 // weighted calls. With the registries' keys, the SDK takes only records a registry signed.
 
 const CALLS = 300;

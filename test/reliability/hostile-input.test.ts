@@ -50,7 +50,7 @@ import { RawPublisher } from "./lib/raw-nats.js";
 // tokens, presence messages and writes into the presence bucket, aimed at an agent and a registry
 // running as processes with auth on. Each request must get the answer the contract gives it (or
 // be dropped and counted where the contract says so); both processes must stay up and answer, and
-// their memory must stay bounded. The defects of issue 8 each have cases here: reply subjects
+// their memory must stay bounded. Each kind of hostile input has cases here: reply subjects
 // (1), forged presence (2), decode bombs (3), pinned slots (4), foreign bucket writes (5) and
 // tokens (6).
 

@@ -13,7 +13,7 @@ import {
 } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Defect 5 of issue 8: 50,000 fake ids grew the registry to ~200 MB, 6,000 records of 25 KB to
+// Without quotas, 50,000 fake ids grew the registry to ~200 MB, 6,000 records of 25 KB to
 // 632 MB. Quotas bound what it keeps, whatever is announced.
 
 const QUOTAS = { maxRecords: 1000, maxInstancesPerService: 200 } as const;

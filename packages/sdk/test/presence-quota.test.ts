@@ -13,7 +13,7 @@ import {
 } from "@natsmesh/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-// Defect 5 of issue 8: 50,000 fake ids written into <P>_presence grew the SDK to ~115 MB. The
+// Without quotas, 50,000 fake ids written into <P>_presence grew the SDK to ~115 MB. The
 // presence view keeps at most its quotas, whatever the bucket holds.
 
 /** Far above what the kept records cost (1 MiB), below what 50,000 cost without quotas (25 MiB). */

@@ -1,5 +1,5 @@
 import { relative } from "node:path";
-import type { InstanceRecord } from "@natsmesh/protocol";
+import { type InstanceRecord, subjects } from "@natsmesh/protocol";
 import type { PresenceWatchEvent } from "@natsmesh/sdk/internal";
 import type { Io } from "../io.js";
 import { painter } from "../output/colors.js";
@@ -141,7 +141,7 @@ export class UpOutput {
       "  npx natsmesh ls                 # the instances in the presence bucket",
       "  npx natsmesh watch              # instances coming and going, live",
       `  npx natsmesh agent ${r.exampleModule} --weight 5   # one more echo; stop it with Ctrl-C`,
-      `  nats req${auth} ${r.prefix}.svc.greeter.hello '{"name":"you"}'   # any NATS client, JSON`,
+      `  nats req${auth} ${subjects(r.prefix).service("greeter", "hello")} '{"name":"you"}'   # any NATS client, JSON`,
       `  open ${r.dashboard}`,
       "Ctrl-C here drains every instance and stops what natsmesh up started.",
       "",
