@@ -196,6 +196,12 @@ describe("request/reply through the SDK", () => {
       headers: { traceparent: "00-zzzz-bad", tracestate: "vendor=abc" },
     });
     expect(invalid.inner.headers.tracestate).toBeUndefined();
+    // A peer's oversized tracestate is cut to W3C's 512 characters before nested calls carry it.
+    const members = Array.from({ length: 400 }, (_, i) => `k${i}=${"v".repeat(20)}`);
+    const long = await mesh.request<Nested>("echo", "nested", "x", {
+      headers: { traceparent, tracestate: members.join(",") },
+    });
+    expect(long.inner.headers.tracestate).toBe(members.slice(0, 20).join(","));
   });
 
   it("refuses an idempotency key that could corrupt the header block", async () => {

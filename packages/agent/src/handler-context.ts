@@ -10,6 +10,7 @@ import { Header } from "@natsmesh/protocol";
 import {
   Attr,
   activeOr,
+  boundedTracestate,
   childTraceparent,
   injectTrace,
   parseTraceparent,
@@ -37,8 +38,9 @@ export function receivedTraceparent(sent: string | undefined): string {
 
 /**
  * The `tracestate` nested calls carry on: the peer's, only when it came with a valid
- * `traceparent`. W3C Trace Context: a `tracestate` without a valid `traceparent` belongs to no
- * trace and is discarded, since the handler then starts a new one.
+ * `traceparent`, cut down to W3C's 512 characters when longer. W3C Trace Context: a
+ * `tracestate` without a valid `traceparent` belongs to no trace and is discarded, since the
+ * handler then starts a new one.
  */
 export function receivedTracestate(
   traceparent: string | undefined,
@@ -47,7 +49,7 @@ export function receivedTracestate(
   return tracestate !== undefined &&
     traceparent !== undefined &&
     parseTraceparent(traceparent) !== undefined
-    ? tracestate
+    ? boundedTracestate(tracestate)
     : undefined;
 }
 

@@ -157,6 +157,12 @@ export { checkTokenGateOptions, startTokenGate } from "./tokens/token-gate.js";
 export { type TokenProvider, type TokenSource, tokenProvider } from "./tokens/token-provider.js";
 export { TOKEN_REF_LENGTH, tokenRef } from "./tokens/token-ref.js";
 export { bearerToken } from "./tokens/verifier.js";
-export { childTraceparent, parseTraceparent, type TraceParent } from "./trace-context.js";
+export {
+  boundedTracestate,
+  childTraceparent,
+  MAX_TRACESTATE_LENGTH,
+  parseTraceparent,
+  type TraceParent,
+} from "./trace-context.js";
 export { activeOr, extractTrace, injectTrace, TracerSource } from "./tracing.js";
 export { delay, settledWithin, withTimeout } from "./waits.js";

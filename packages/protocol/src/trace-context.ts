@@ -46,3 +46,34 @@ export function childTraceparent(parent?: string): string {
   const traceId = p?.traceId ?? randomHex(16);
   return `00-${traceId}-${randomHex(8)}-${p?.flags ?? "01"}`;
 }
+
+/** Longest `tracestate` passed on whole (W3C Trace Context: propagate at least 512 characters). */
+export const MAX_TRACESTATE_LENGTH = 512;
+/** Longest list member kept when a `tracestate` is cut down (W3C: larger ones go first). */
+const MAX_TRACESTATE_MEMBER = 128;
+/** Most list members a `tracestate` carries (W3C). */
+const MAX_TRACESTATE_MEMBERS = 32;
+
+/**
+ * A received `tracestate` as it may be passed on: as it is up to {@link MAX_TRACESTATE_LENGTH}
+ * characters; a longer one cut down the way W3C Trace Context says (members over 128 characters
+ * dropped, then members from the right until the rest fits, at most 32), so a peer cannot make
+ * every nested call carry a header of its size. `undefined` when nothing fits.
+ */
+export function boundedTracestate(value: string): string | undefined {
+  if (value.length <= MAX_TRACESTATE_LENGTH) return value;
+  let out = "";
+  let members = 0;
+  let from = 0;
+  while (from < value.length && members < MAX_TRACESTATE_MEMBERS) {
+    let to = value.indexOf(",", from);
+    if (to === -1) to = value.length;
+    const member = value.slice(from, to).trim();
+    from = to + 1;
+    if (member === "" || member.length > MAX_TRACESTATE_MEMBER) continue;
+    if (out.length + (out === "" ? 0 : 1) + member.length > MAX_TRACESTATE_LENGTH) break;
+    out = out === "" ? member : `${out},${member}`;
+    members++;
+  }
+  return out === "" ? undefined : out;
+}

@@ -1,6 +1,8 @@
 import { isMeshError } from "@natsmesh/protocol";
 import {
+  boundedTracestate,
   childTraceparent,
+  MAX_TRACESTATE_LENGTH,
   parseAttempt,
   parseDeadline,
   parseTraceparent,
@@ -89,5 +91,31 @@ describe("traceparent", () => {
       ids.add(p!.traceId);
     }
     expect(ids.size).toBe(2000);
+  });
+});
+
+describe("tracestate passed on", () => {
+  it("keeps a value of up to 512 characters as it is", () => {
+    const value = `a=${"x".repeat(MAX_TRACESTATE_LENGTH - 2)}`;
+    expect(boundedTracestate("vendor=abc,other=1")).toBe("vendor=abc,other=1");
+    expect(boundedTracestate(value)).toBe(value);
+  });
+
+  it("cuts a longer one as W3C says: members over 128 characters first, then from the right", () => {
+    const big = `big=${"y".repeat(200)}`;
+    const members = Array.from({ length: 40 }, (_, i) => `k${i}=${"v".repeat(20)}`);
+    const out = boundedTracestate([members[0], big, ...members.slice(1)].join(","))!;
+    expect(out.length).toBeLessThanOrEqual(MAX_TRACESTATE_LENGTH);
+    expect(out).not.toContain("big=");
+    const kept = out.split(",");
+    // Each member is 24 characters: 20 fit with their commas, in their order.
+    expect(kept).toEqual(members.slice(0, 20));
+  });
+
+  it("bounds what a hostile peer sends: a megabyte gives at most 512 characters or nothing", () => {
+    expect(boundedTracestate("x".repeat(1 << 20))).toBeUndefined();
+    expect(boundedTracestate(",".repeat(1 << 20))).toBeUndefined();
+    const many = boundedTracestate("a=1,".repeat(1 << 18))!;
+    expect(many.split(",")).toHaveLength(32);
   });
 });
