@@ -24,7 +24,7 @@ import {
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 
-// Issue 8, defect 5: with auth on, records carry the registry's signature by default. A registry
+// With auth on, records carry the registry's signature by default. A registry
 // with auth and no signing key refuses to start unless told records may go unsigned, and the SDK
 // takes the registries' public keys from MESH_PRESENCE_KEYS.
 

@@ -66,11 +66,9 @@ export class Publisher {
     headers: string | Uint8Array,
     data: Uint8Array,
   ): void {
-    const p = this.#protocol;
     const hlen = headers.length;
     const size = hlen + data.length;
-    const tooLarge = checkPayloadSize(size, this.#nc.info?.max_payload ?? 0);
-    if (tooLarge !== undefined) throw tooLarge;
+    const p = this.#admit(size);
     if (p === undefined) {
       this.#viaPublish(
         typeof subject === "string" ? subject : asciiOf(subject),
@@ -80,8 +78,6 @@ export class Publisher {
       );
       return;
     }
-    if (this.#nc.isClosed()) throw new ClosedConnectionError();
-    if (p.noMorePublishing) throw new DrainingConnectionError();
     const bytesSubject = typeof subject !== "string";
     // Everything after the subject on the protocol line.
     let rest = reply === "" ? "" : ` ${reply}`;
@@ -116,17 +112,13 @@ export class Publisher {
     headers: string | Uint8Array,
     data: Uint8Array,
   ): void {
-    const p = this.#protocol;
-    if (p === undefined) {
+    if (this.#protocol === undefined) {
       this.publish(subject, `${asciiOf(replyPrefix)}${token}`, headers, data);
       return;
     }
     const hlen = headers.length;
     const size = hlen + data.length;
-    const tooLarge = checkPayloadSize(size, this.#nc.info?.max_payload ?? 0);
-    if (tooLarge !== undefined) throw tooLarge;
-    if (this.#nc.isClosed()) throw new ClosedConnectionError();
-    if (p.noMorePublishing) throw new DrainingConnectionError();
+    const p = this.#admit(size)!;
     const op = hlen === 0 ? "PUB " : "HPUB ";
     const tokenDigits = digitsOf(token);
     const sizeDigits = digitsOf(size);
@@ -163,6 +155,22 @@ export class Publisher {
     frame[at++] = 13;
     frame[at++] = 10;
     send(p, frame, at, headers, data);
+  }
+
+  /**
+   * The checks before a message of `size` header and payload bytes is framed: throws
+   * `PAYLOAD_TOO_LARGE` over the server's `max_payload`, and (when framing here) nats.js'
+   * connection errors on a closed or draining connection. Returns the protocol handler to queue
+   * the frame on; `undefined` when messages go through `publish()`, which checks the rest itself.
+   */
+  #admit(size: number): ProtocolInternals | undefined {
+    const tooLarge = checkPayloadSize(size, this.#nc.info?.max_payload ?? 0);
+    if (tooLarge !== undefined) throw tooLarge;
+    const p = this.#protocol;
+    if (p === undefined) return undefined;
+    if (this.#nc.isClosed()) throw new ClosedConnectionError();
+    if (p.noMorePublishing) throw new DrainingConnectionError();
+    return p;
   }
 
   #viaPublish(
